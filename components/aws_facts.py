@@ -1,0 +1,119 @@
+"""What the program asks AWS before it builds anything: AZs, instance facts, offerings, subnets.
+
+All lookups are invokes with plain arguments, so they return plain values at program time, before
+any resource is registered, and ``pulumi preview`` shows the same plan ``pulumi up`` will build.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import pulumi_aws as aws
+
+from components.config import Architecture, ExistingVpc, ParsedConfig
+
+
+@dataclass(frozen=True)
+class InstanceFacts:
+    """One EC2 instance type as ``DescribeInstanceTypes`` reports it."""
+
+    instance_type: str
+    architectures: tuple[Architecture, ...]
+    """The architectures EKS AMIs exist for (``x86_64``, ``arm64``) among the supported ones."""
+    vcpus: int
+    memory_mib: int
+    gpu_count: int
+    """GPUs per instance (0 without GPUs)."""
+    gpu_manufacturer: str | None
+    gpu_model: str | None
+    """The GPU's name as EC2 reports it (``A10G``, ``H100``)."""
+    gpu_memory_mib: int
+    """Memory of one GPU."""
+
+
+@dataclass(frozen=True)
+class SubnetFacts:
+    """A subnet of a bring-your-own VPC."""
+
+    subnet_id: str
+    availability_zone: str
+    vpc_id: str
+
+
+@dataclass(frozen=True)
+class AwsFacts:
+    """Everything the design needs from AWS, for one region."""
+
+    region: str
+    partition: str
+    available_azs: tuple[str, ...]
+    """AZs in state ``available`` that need no opt-in (no Local or Wavelength Zones), by name."""
+    offerings: Mapping[str, frozenset[str]]
+    """Instance type -> the AZs that offer it; a type offered nowhere in the region is absent."""
+    instances: Mapping[str, InstanceFacts]
+    """Instance type -> its facts, for every type offered in the region."""
+    subnets: Mapping[str, SubnetFacts]
+    """Subnet id -> facts, for the subnets of a bring-your-own VPC (empty when the VPC is built)."""
+
+
+def _architectures(supported: Iterable[str]) -> tuple[Architecture, ...]:
+    values = {a.value for a in Architecture}
+    return tuple(Architecture(a) for a in supported if a in values)
+
+
+def instance_facts(instance_type: str) -> InstanceFacts:
+    """Look up one instance type (``aws.ec2.get_instance_type``)."""
+    result = aws.ec2.get_instance_type(instance_type=instance_type)
+    gpus = list(result.gpuses or [])
+    return InstanceFacts(
+        instance_type=instance_type,
+        architectures=_architectures(result.supported_architectures or []),
+        vcpus=int(result.default_vcpus),
+        memory_mib=int(result.memory_size),
+        gpu_count=sum(int(g.count) for g in gpus),
+        gpu_manufacturer=gpus[0].manufacturer if gpus else None,
+        gpu_model=gpus[0].name if gpus else None,
+        gpu_memory_mib=int(gpus[0].memory_size) if gpus else 0,
+    )
+
+
+def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
+    """Ask AWS about every instance type and subnet the parsed config names."""
+    partition = aws.get_partition().partition
+    zones = aws.get_availability_zones(
+        state="available",
+        filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
+    )
+    available = tuple(sorted(zones.names))
+
+    types = sorted(
+        {t for pool in parsed.pools.values() for t in pool.instance_types}
+        | set(parsed.system.instance_types if parsed.system else ())
+    )
+    offerings: dict[str, set[str]] = {}
+    if types:
+        found = aws.ec2.get_instance_type_offerings(
+            filters=[{"name": "instance-type", "values": types}],
+            location_type="availability-zone",
+        )
+        for itype, location in zip(found.instance_types, found.locations, strict=True):
+            if location in available:
+                offerings.setdefault(itype, set()).add(location)
+    instances = {t: instance_facts(t) for t in sorted(offerings)}
+
+    subnets: dict[str, SubnetFacts] = {}
+    if isinstance(parsed.vpc, ExistingVpc):
+        in_vpc = set(aws.ec2.get_subnets(filters=[{"name": "vpc-id", "values": [parsed.vpc.id]}]).ids)
+        for sid in sorted({*parsed.vpc.private_subnet_ids, *parsed.vpc.public_subnet_ids} & in_vpc):
+            subnet = aws.ec2.get_subnet(id=sid)
+            subnets[sid] = SubnetFacts(sid, subnet.availability_zone, subnet.vpc_id)
+
+    return AwsFacts(
+        region=region,
+        partition=partition,
+        available_azs=available,
+        offerings={t: frozenset(azs) for t, azs in offerings.items()},
+        instances=instances,
+        subnets=subnets,
+    )

@@ -1,0 +1,781 @@
+"""Stack configuration: the user interface of the program, parsed once into frozen typed objects.
+
+Every key lives in the ``eks-gpu`` namespace (``eks-gpu:gpuNodeGroups``). Parsing never stops at the
+first problem: every problem of the stack file is collected as a :class:`Problem` naming its full key
+(``eks-gpu:gpuNodeGroups.inference.minSize``) and what is allowed, and raised together as one
+:class:`ConfigError` before any resource is registered. Facts that only AWS knows (does an instance
+type exist, how many GPUs has it, where is it offered) are checked later, in :mod:`components.design`,
+and reported in the same error.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import pulumi
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from components import versions
+
+NAMESPACE = "eks-gpu"
+"""The Pulumi project name, hence the config namespace."""
+
+
+# --- enums, spelled exactly as the EKS API spells them --------------------------------------
+
+
+class TaintEffect(StrEnum):
+    """A node group taint's effect as the EKS API spells it (botocore ``eks`` shape ``TaintEffect``)."""
+
+    NO_SCHEDULE = "NO_SCHEDULE"
+    NO_EXECUTE = "NO_EXECUTE"
+    PREFER_NO_SCHEDULE = "PREFER_NO_SCHEDULE"
+
+    @property
+    def kubernetes(self) -> str:
+        """The same effect as Kubernetes spells it in a taint or toleration (``NoSchedule``).
+
+        This is the one place where the EKS spelling becomes the Kubernetes one.
+        """
+        return _KUBERNETES_EFFECT[self]
+
+
+_KUBERNETES_EFFECT = {
+    TaintEffect.NO_SCHEDULE: "NoSchedule",
+    TaintEffect.NO_EXECUTE: "NoExecute",
+    TaintEffect.PREFER_NO_SCHEDULE: "PreferNoSchedule",
+}
+
+
+class CapacityType(StrEnum):
+    """How a node group buys its instances (botocore ``eks`` shape ``CapacityTypes``)."""
+
+    ON_DEMAND = "ON_DEMAND"
+    SPOT = "SPOT"
+    CAPACITY_BLOCK = "CAPACITY_BLOCK"
+
+
+class Architecture(StrEnum):
+    """A CPU architecture as EC2 reports it in ``ProcessorInfo.SupportedArchitectures``."""
+
+    X86_64 = "x86_64"
+    ARM64 = "arm64"
+
+
+class AmiType(StrEnum):
+    """EKS-optimized AMI types this program builds node groups from (botocore ``eks`` ``AMITypes``)."""
+
+    AL2023_x86_64_NVIDIA = "AL2023_x86_64_NVIDIA"
+    AL2023_ARM_64_NVIDIA = "AL2023_ARM_64_NVIDIA"
+    BOTTLEROCKET_x86_64_NVIDIA = "BOTTLEROCKET_x86_64_NVIDIA"
+    BOTTLEROCKET_ARM_64_NVIDIA = "BOTTLEROCKET_ARM_64_NVIDIA"
+    BOTTLEROCKET_x86_64_NVIDIA_FIPS = "BOTTLEROCKET_x86_64_NVIDIA_FIPS"
+    BOTTLEROCKET_ARM_64_NVIDIA_FIPS = "BOTTLEROCKET_ARM_64_NVIDIA_FIPS"
+    AL2023_x86_64_STANDARD = "AL2023_x86_64_STANDARD"
+    AL2023_ARM_64_STANDARD = "AL2023_ARM_64_STANDARD"
+    BOTTLEROCKET_x86_64 = "BOTTLEROCKET_x86_64"
+    BOTTLEROCKET_ARM_64 = "BOTTLEROCKET_ARM_64"
+
+    @property
+    def architecture(self) -> Architecture:
+        """The CPU architecture the AMI runs on."""
+        return Architecture.ARM64 if "_ARM_64" in self.value else Architecture.X86_64
+
+    @property
+    def bottlerocket(self) -> bool:
+        """Bottlerocket (two volumes, NVIDIA device plugin built in) rather than AL2023."""
+        return self.value.startswith("BOTTLEROCKET")
+
+    @property
+    def nvidia(self) -> bool:
+        """The AMI carries NVIDIA drivers and the container toolkit."""
+        return "NVIDIA" in self.value
+
+
+GPU_AMI_TYPES = tuple(t for t in AmiType if t.nvidia)
+SYSTEM_AMI_TYPES = tuple(t for t in AmiType if not t.nvidia)
+
+DEFAULT_GPU_AMI = {Architecture.X86_64: AmiType.AL2023_x86_64_NVIDIA, Architecture.ARM64: AmiType.AL2023_ARM_64_NVIDIA}
+"""The GPU AMI type a pool gets when ``amiType`` is omitted, by the architecture of its instance types."""
+
+DEFAULT_SYSTEM_AMI = {
+    Architecture.X86_64: AmiType.AL2023_x86_64_STANDARD,
+    Architecture.ARM64: AmiType.AL2023_ARM_64_STANDARD,
+}
+"""The AMI type of the system node group when ``amiType`` is omitted, by architecture."""
+
+END_OF_LIFE_AMI_TYPES = {
+    "AL2_x86_64_GPU": "AL2023_x86_64_NVIDIA or BOTTLEROCKET_x86_64_NVIDIA",
+    "AL2_x86_64": "AL2023_x86_64_STANDARD",
+    "AL2_ARM_64": "AL2023_ARM_64_STANDARD",
+}
+"""Amazon Linux 2 AMI types: EKS stopped publishing AL2 AMIs on 2025-11-26 (1.32 was the last version)."""
+
+
+# --- field checks -------------------------------------------------------------------------------
+
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_DNS_SUBDOMAIN = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$")
+_POOL_KEY = re.compile(rf"^{_DNS_LABEL}$")
+_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]*$")
+_INSTANCE_TYPE = re.compile(r"^[a-z0-9-]+\.[a-z0-9-]+$")
+
+POOL_KEY_MAX = 40
+"""A pool key names resources (``<key>-ng``) and is a label value; 40 leaves room for suffixes."""
+
+
+def _fail(kind: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(kind, message)
+
+
+def _check_label_key(key: str, max_length: int = 316) -> None:
+    prefix, _, name = key.rpartition("/")
+    if len(key) > max_length:
+        raise _fail("key", f"'{key}' is longer than {max_length} characters")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        raise _fail("key", f"'{key}': the prefix before '/' must be a DNS subdomain (a lower-case domain)")
+    if len(name) > 63 or not _LABEL_NAME.match(name):
+        raise _fail(
+            "key",
+            f"'{key}': the name must be 1-63 characters of letters, digits, '-', '_', '.', "
+            "starting and ending with a letter or digit",
+        )
+
+
+def _check_label_value(value: str) -> None:
+    if value and (len(value) > 63 or not _LABEL_NAME.match(value)):
+        raise _fail(
+            "value",
+            f"'{value}' must be empty or 1-63 characters of letters, digits, '-', '_', '.', "
+            "starting and ending with a letter or digit",
+        )
+
+
+def _label_map(value: Mapping[str, str]) -> Mapping[str, str]:
+    for k, v in value.items():
+        _check_label_key(k)
+        _check_label_value(v)
+    return value
+
+
+def _enum_field(enum: type[StrEnum], hints: Mapping[str, str] | None = None) -> Any:
+    """A before-validator that spells out the allowed values and, for known mistakes, the fix."""
+    allowed = ", ".join(e.value for e in enum)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and value in enum.__members__.values():
+            return value
+        if isinstance(value, str) and hints and value in hints:
+            raise _fail("enum", f"'{value}' {hints[value]}")
+        raise _fail("enum", f"'{value}' is not allowed; use one of {allowed}")
+
+    return BeforeValidator(check)
+
+
+_EFFECT_HINTS = {
+    k8s: f"is the Kubernetes spelling; the EKS API wants {eks.value}" for eks, k8s in _KUBERNETES_EFFECT.items()
+}
+_GPU_AMI_HINTS = {
+    **{
+        old: f"is end of life (EKS stopped publishing AL2 AMIs on 2025-11-26); use {new}"
+        for old, new in END_OF_LIFE_AMI_TYPES.items()
+    },
+    **{t.value: "is not a GPU AMI type: it has no NVIDIA driver" for t in SYSTEM_AMI_TYPES},
+}
+_SYSTEM_AMI_HINTS = {
+    **{
+        old: f"is end of life (EKS stopped publishing AL2 AMIs on 2025-11-26); use {new}"
+        for old, new in END_OF_LIFE_AMI_TYPES.items()
+    },
+    **{t.value: "is a GPU AMI type; the system node group runs a standard AMI" for t in GPU_AMI_TYPES},
+}
+
+
+def _instance_types(value: tuple[str, ...]) -> tuple[str, ...]:
+    for t in value:
+        if not _INSTANCE_TYPE.match(t):
+            raise _fail("instance_type", f"'{t}' is not an EC2 instance type name such as g5.xlarge")
+    if len(set(value)) != len(value):
+        raise _fail("instance_type", "lists an instance type twice")
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        net = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise _fail("cidr", f"'{value}' is not an IPv4 CIDR block with zero host bits ({exc})") from None
+    return str(net)
+
+
+InstanceTypes = Annotated[tuple[str, ...], Field(min_length=1), AfterValidator(_instance_types)]
+Labels = Annotated[dict[str, str], AfterValidator(_label_map)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+Size = Annotated[int, Field(ge=0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+# --- node groups ------------------------------------------------------------------------------
+
+
+def _taint_key(value: str) -> str:
+    _check_label_key(value, max_length=63)
+    return value
+
+
+def _taint_value(value: str) -> str:
+    _check_label_value(value)
+    return value
+
+
+class Taint(_Model):
+    """A taint on every node of a pool; pods need the matching toleration to land there.
+
+    The same object gives the node group its taint and the pods their toleration.
+    """
+
+    key: Annotated[str, Field(min_length=1, max_length=63), AfterValidator(_taint_key)]
+    """Taint key, 1-63 characters, a Kubernetes qualified name (``nvidia.com/gpu``)."""
+    value: Annotated[str, Field(max_length=63), AfterValidator(_taint_value)] = ""
+    """Taint value, 0-63 characters. Default empty."""
+    effect: Annotated[TaintEffect, _enum_field(TaintEffect, _EFFECT_HINTS)]
+    """``NO_SCHEDULE``, ``NO_EXECUTE`` or ``PREFER_NO_SCHEDULE``, as the EKS API spells it."""
+
+
+DEFAULT_GPU_TAINTS = (Taint(key="nvidia.com/gpu", value="true", effect=TaintEffect.NO_SCHEDULE),)
+"""The taint a GPU pool gets when ``taints`` is omitted: only GPU pods land on GPU nodes."""
+
+MAX_TAINTS = 50
+"""EKS allows at most 50 taints per node group (EKS API, ``Taint``)."""
+
+
+class _Sizes(_Model):
+    min_size: Size = 0
+    desired_size: Size | None = None
+    max_size: Size = 1
+
+    @property
+    def desired(self) -> int:
+        """The desired size, defaulting to ``minSize``."""
+        return self.min_size if self.desired_size is None else self.desired_size
+
+
+class GpuPool(_Sizes):
+    """One GPU managed node group, keyed by a stable name in ``eks-gpu:gpuNodeGroups``."""
+
+    instance_types: InstanceTypes
+    """EC2 instance types, non-empty, all with NVIDIA GPUs of one model and count, one architecture."""
+    ami_type: Annotated[AmiType | None, _enum_field(AmiType, _GPU_AMI_HINTS)] = None
+    """An NVIDIA AMI type of the pool's architecture. Default: AL2023 NVIDIA of that architecture."""
+    capacity_type: Annotated[CapacityType, _enum_field(CapacityType)] = CapacityType.ON_DEMAND
+    """``ON_DEMAND`` (default), ``SPOT`` or ``CAPACITY_BLOCK`` (needs ``capacityReservationId``)."""
+    capacity_reservation_id: Annotated[str | None, Field(pattern=r"^cr-[0-9a-f]{8,17}$")] = None
+    """The Capacity Block reservation (``cr-...``); only with ``capacityType: CAPACITY_BLOCK``."""
+    min_size: Size = 0
+    """Fewest nodes, >= 0. Default 0: an idle pool costs nothing."""
+    desired_size: Size | None = None
+    """Nodes at creation, minSize..maxSize. Default minSize. Afterwards the autoscaler owns it."""
+    max_size: Size = 1
+    """Most nodes, >= 1 and >= desiredSize. Default 1."""
+    disk_size_gib: Annotated[int, Field(ge=20, le=16384, alias="diskSizeGiB")] = 100
+    """Encrypted gp3 root (AL2023) or data (Bottlerocket) volume in GiB, 20-16384. Default 100."""
+    labels: Labels = {}
+    """Extra Kubernetes labels on the pool's nodes. Default none."""
+    taints: Annotated[tuple[Taint, ...], Field(max_length=MAX_TAINTS)] = DEFAULT_GPU_TAINTS
+    """Taints of the pool's nodes, at most 50. Default ``nvidia.com/gpu=true:NO_SCHEDULE``."""
+
+
+class SystemNodeGroup(_Sizes):
+    """The small untainted on-demand node group where CoreDNS and the controllers run."""
+
+    instance_types: InstanceTypes = ("t3.medium",)
+    """EC2 instance types, non-empty, one architecture. Default ``[t3.medium]``."""
+    ami_type: Annotated[AmiType | None, _enum_field(AmiType, _SYSTEM_AMI_HINTS)] = None
+    """A standard (non-GPU) AMI type. Default AL2023 standard of the instance types' architecture."""
+    min_size: Size = 1
+    """Fewest nodes, >= 1: CoreDNS and the controllers must always have a node. Default 1."""
+    desired_size: Size | None = None
+    """Nodes at creation, minSize..maxSize. Default minSize."""
+    max_size: Size = 2
+    """Most nodes, >= desiredSize. Default 2."""
+    disk_size_gib: Annotated[int, Field(ge=20, le=16384, alias="diskSizeGiB")] = 50
+    """Encrypted gp3 root volume in GiB, 20-16384. Default 50."""
+
+
+# --- network ----------------------------------------------------------------------------------
+
+
+class NewVpc(_Model):
+    """Build a VPC: public and private subnets in ``azCount`` AZs, NAT gateways for egress."""
+
+    cidr: Cidr = "10.0.0.0/16"
+    """VPC CIDR block, a private IPv4 range from /16 to /20. Default ``10.0.0.0/16``."""
+    az_count: Annotated[int, Field(ge=2, le=6)] = 3
+    """Availability Zones to span, 2-6 (EKS needs two at least). Default 3."""
+    nat_gateways: Annotated[Literal["single", "perAz"], BeforeValidator(lambda v: _nat_mode(v))] = "single"
+    """``single`` (one NAT gateway, cheapest; default) or ``perAz`` (one per AZ, survives an AZ loss)."""
+
+
+def _nat_mode(value: Any) -> Any:
+    if value not in ("single", "perAz"):
+        raise _fail("enum", f"'{value}' is not allowed; use single or perAz")
+    return value
+
+
+class ExistingVpc(_Model):
+    """Bring your own VPC: its private subnets must span two AZs and have egress (NAT or endpoints)."""
+
+    id: Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
+    """The VPC id (``vpc-...``)."""
+    private_subnet_ids: Annotated[tuple[str, ...], Field(min_length=2)]
+    """Private subnets for the nodes and the control plane's network interfaces, in 2 or more AZs."""
+    public_subnet_ids: tuple[str, ...] = ()
+    """Public subnets for internet-facing load balancers. Default none."""
+
+
+def _vpc_kind(value: Any) -> str:
+    """``existing`` when the VPC config names an ``id``, else ``new``."""
+    if isinstance(value, ExistingVpc) or (isinstance(value, Mapping) and "id" in value):
+        return "existing"
+    return "new"
+
+
+_VPC_KINDS: dict[str, type[BaseModel]] = {"new": NewVpc, "existing": ExistingVpc}
+VpcConfig = Annotated[
+    Annotated[NewVpc, Tag("new")] | Annotated[ExistingVpc, Tag("existing")],
+    Discriminator(_vpc_kind),
+]
+
+
+# --- the stack --------------------------------------------------------------------------------
+
+
+class StackConfig(_Model):
+    """The whole stack file, parsed. Built only by :func:`parse_config`."""
+
+    cluster_name: Annotated[str, Field(min_length=1, max_length=100)]
+    """EKS cluster name: 1-100 letters, digits, '-', '_', starting alphanumeric. Default ``eks-gpu-<stack>``."""
+    kubernetes_version: str
+    """Kubernetes minor version (``"1.35"``), quoted; must be in EKS standard or extended support."""
+    environment: str
+    """Value of the ``Environment`` tag. Default the stack name."""
+    tags: dict[str, str] = {}
+    """Tags added to every taggable AWS resource. Default none."""
+    vpc: VpcConfig = NewVpc()
+    """A VPC to build (default) or one to use (``id``, ``privateSubnetIds``, ``publicSubnetIds``)."""
+    endpoint_public_access_cidrs: tuple[Cidr, ...] = ()
+    """CIDRs that may reach the public API endpoint. Default none: the endpoint is private only."""
+    system_node_group: SystemNodeGroup = SystemNodeGroup()
+    """The untainted system node group. Default one t3.medium."""
+    gpu_node_groups: dict[str, GpuPool] = {}
+    """GPU pools keyed by a stable name (lower-case DNS label, at most 40 characters)."""
+
+
+# --- problems ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the stack file: the full config key and a whole-sentence reason."""
+
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
+
+
+class ConfigError(pulumi.RunError):
+    """Every problem of a stack file, raised together before any resource is registered."""
+
+    def __init__(self, problems: Iterable[Problem]):
+        self.problems = tuple(problems)
+        n = len(self.problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"the stack configuration has {n} problem{'s' if n != 1 else ''}:\n{lines}")
+
+
+def key_path(*parts: str | int) -> str:
+    """``eks-gpu:gpuNodeGroups.inference.taints[0].effect`` from its parts."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return f"{NAMESPACE}:{out}"
+
+
+def _problems_from(exc: ValidationError, prefix: tuple[str | int, ...], model: type[BaseModel]) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        raw_loc = list(err["loc"])
+        owner = _model_at(model, raw_loc[:-1])
+        loc = [p for i, p in enumerate(raw_loc) if not (i > 0 and raw_loc[i - 1] == "vpc" and p in _VPC_KINDS)]
+        loc = [p for p in loc if not (isinstance(p, str) and p.startswith("function-"))]
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            allowed = ", ".join(sorted(f.alias or n for n, f in owner.model_fields.items())) if owner else ""
+            message = f"unknown key; allowed keys: {allowed}" if allowed else "unknown key"
+        elif err["type"] == "missing":
+            message = "is required"
+        elif err["type"] == "too_short":
+            n = err["ctx"]["min_length"]
+            message = f"must list at least {n} item{'s' if n != 1 else ''} (got {len(err['input'])})"
+        elif err["type"] not in ("enum", "key", "value", "instance_type", "cidr"):
+            message = f"{message} (got {err['input']!r})"
+        problems.append(Problem(key_path(*prefix, *loc), _sentence(message)))
+    return problems
+
+
+def _model_at(model: type[BaseModel], loc: list[str | int]) -> type[BaseModel] | None:
+    """The model class that owns the last element of ``loc`` (to list its allowed keys)."""
+    current: Any = model
+    previous: str | int | None = None
+    for part in loc:
+        if previous == "vpc" and part in _VPC_KINDS:
+            current = _VPC_KINDS[str(part)]
+        elif isinstance(part, str) and isinstance(current, type) and issubclass(current, BaseModel):
+            fields = {f.alias or n: f for n, f in current.model_fields.items()}
+            if part in fields:
+                current = _inner_model(fields[part].annotation)
+            # otherwise a map key (a pool name): the value type stays the map's value type
+        previous = part
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _inner_model(ann: Any) -> Any:
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in getattr(ann, "__args__", ()):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _sentence(message: str) -> str:
+    message = message.removeprefix("Value error, ")
+    return message[:1].lower() + message[1:]
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParsedConfig:
+    """The outcome of parsing: the config when it is sound, and every piece that parsed on its own.
+
+    ``pools`` and ``system`` hold what parsed even when another part of the file did not, so that
+    the checks against AWS can still run on them and report in the same error.
+    """
+
+    config: StackConfig | None
+    pools: Mapping[str, GpuPool]
+    system: SystemNodeGroup | None
+    vpc: NewVpc | ExistingVpc | None
+    problems: tuple[Problem, ...]
+    warnings: tuple[str, ...] = field(default=())
+    extended_support: bool = False
+
+
+_STRING_KEYS = {"clusterName", "kubernetesVersion", "environment"}
+
+
+def read_pulumi_config() -> dict[str, Any]:
+    """Every ``eks-gpu:*`` key of the running stack, objects and lists decoded from their JSON form.
+
+    Values that are not valid JSON where JSON is expected are passed on as strings, so that the
+    parser reports them against their key.
+    """
+    keys = set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.config.get_config_env())
+    raw: dict[str, Any] = {}
+    for full_key in sorted(keys):
+        ns, _, key = full_key.partition(":")
+        if ns != NAMESPACE:
+            continue
+        value = pulumi.runtime.config.get_config(full_key)
+        if key not in _STRING_KEYS and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        raw[key] = value
+    return raw
+
+
+def _default_cluster_name(stack: str) -> str:
+    return f"eks-gpu-{stack}"
+
+
+def parse_config(raw: Mapping[str, Any], stack: str, today: date) -> ParsedConfig:
+    """Parse the ``eks-gpu`` keys of a stack into a :class:`ParsedConfig`, collecting every problem.
+
+    ``raw`` maps keys without namespace (``gpuNodeGroups``) to decoded values; ``today`` dates the
+    Kubernetes version check.
+    """
+    data = dict(raw)
+    problems: list[Problem] = []
+    warnings: list[str] = []
+
+    for key in ("clusterName", "environment"):
+        if data.get(key) == "":
+            data.pop(key)  # Pulumi.yaml declares "" as "derive it from the stack"
+    data.setdefault("environment", stack)
+    if "clusterName" not in data:
+        data["clusterName"] = _default_cluster_name(stack)
+        if not _CLUSTER_NAME.match(data["clusterName"]):
+            problems.append(
+                Problem(
+                    key_path("clusterName"),
+                    f"the default name '{data['clusterName']}' (from the stack name) is not a valid EKS "
+                    "cluster name; set one of letters, digits, '-' and '_'",
+                )
+            )
+    data.setdefault("kubernetesVersion", "")
+
+    config: StackConfig | None = None
+    try:
+        config = StackConfig.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_problems_from(exc, (), StackConfig))
+
+    pools, system, vpc = _parse_pieces(data)
+    problems.extend(_check_scalars(data))
+    raw_pools = data.get("gpuNodeGroups", {})
+    for key, raw_pool in raw_pools.items() if isinstance(raw_pools, Mapping) else ():
+        problems.extend(_check_sizes(("gpuNodeGroups", str(key)), raw_pool, GpuPool))
+    for key, pool in pools.items():
+        problems.extend(_check_pool(key, pool))
+    raw_system = data.get("systemNodeGroup", {})
+    problems.extend(_check_sizes(("systemNodeGroup",), raw_system, SystemNodeGroup))
+    if isinstance(raw_system, Mapping) and _int(raw_system.get("minSize", 1)) == 0:
+        problems.append(
+            Problem(
+                key_path("systemNodeGroup", "minSize"),
+                "must be at least 1: CoreDNS and the cluster's controllers always need a node",
+            )
+        )
+    extended = False
+    version = data.get("kubernetesVersion")
+    if isinstance(version, str) and versions.VERSION_PATTERN.match(version):
+        verdict = versions.check_version(version, today)
+        if verdict.error:
+            problems.append(Problem(key_path("kubernetesVersion"), verdict.error))
+        if verdict.warning:
+            warnings.append(f"{key_path('kubernetesVersion')}: {verdict.warning}")
+        extended = verdict.extended_support
+
+    problems = _dedupe(problems)
+    return ParsedConfig(
+        config=config if not problems else None,
+        pools=pools,
+        system=system,
+        vpc=vpc,
+        problems=tuple(problems),
+        warnings=tuple(warnings),
+        extended_support=extended,
+    )
+
+
+def _parse_pieces(
+    data: Mapping[str, Any],
+) -> tuple[dict[str, GpuPool], SystemNodeGroup | None, NewVpc | ExistingVpc | None]:
+    """Parse each pool, the system group and the VPC on their own (problems are already reported)."""
+    pools: dict[str, GpuPool] = {}
+    raw_pools = data.get("gpuNodeGroups", {})
+    if isinstance(raw_pools, Mapping):
+        for key, raw_pool in raw_pools.items():
+            try:
+                pools[str(key)] = GpuPool.model_validate(raw_pool)
+            except ValidationError:
+                pass
+    system: SystemNodeGroup | None
+    try:
+        system = SystemNodeGroup.model_validate(data.get("systemNodeGroup", {}))
+    except ValidationError:
+        system = None
+    vpc: NewVpc | ExistingVpc | None
+    try:
+        vpc = TypeAdapter(VpcConfig).validate_python(data.get("vpc", {}))
+    except ValidationError:
+        vpc = None
+    return pools, system, vpc
+
+
+def _check_scalars(data: Mapping[str, Any]) -> list[Problem]:
+    problems = []
+    name = data.get("clusterName")
+    if isinstance(name, str) and name and not _CLUSTER_NAME.match(name):
+        problems.append(
+            Problem(
+                key_path("clusterName"),
+                f"'{name}' is not a valid EKS cluster name: use letters, digits, '-' and '_', starting "
+                "with a letter or digit",
+            )
+        )
+    version = data.get("kubernetesVersion")
+    if not isinstance(version, str) or not versions.VERSION_PATTERN.match(version):
+        shown = "missing" if version in ("", None) else f"'{version}'"
+        problems.append(
+            Problem(
+                key_path("kubernetesVersion"),
+                f"{shown} is not a Kubernetes minor version such as \"1.35\" "
+                "(quote it in YAML: 1.30 unquoted reads as 1.3)",
+            )
+        )
+    tags = data.get("tags", {})
+    if isinstance(tags, Mapping):
+        for k, v in tags.items():
+            if not 1 <= len(str(k)) <= 128 or str(k).lower().startswith("aws:"):
+                problems.append(
+                    Problem(key_path("tags", str(k)), "a tag key is 1-128 characters and may not start with 'aws:'")
+                )
+            if len(str(v)) > 256:
+                problems.append(Problem(key_path("tags", str(k)), "a tag value is at most 256 characters"))
+    vpc = data.get("vpc")
+    if isinstance(vpc, Mapping) and "id" not in vpc and isinstance(vpc.get("cidr"), str):
+        try:
+            net = ipaddress.IPv4Network(vpc["cidr"], strict=True)
+        except ValueError:
+            net = None
+        if net is not None and not (16 <= net.prefixlen <= 20 and net.is_private):
+            problems.append(
+                Problem(
+                    key_path("vpc", "cidr"),
+                    f"'{net}' must be a private IPv4 range (RFC 1918) from /16 to /20: the VPC CNI gives "
+                    "every pod an address from it",
+                )
+            )
+    if isinstance(vpc, Mapping) and "id" in vpc:
+        for key in ("privateSubnetIds", "publicSubnetIds"):
+            ids = vpc.get(key, [])
+            if isinstance(ids, list):
+                for i, sid in enumerate(ids):
+                    if not (isinstance(sid, str) and re.match(r"^subnet-[0-9a-f]{8,17}$", sid)):
+                        problems.append(Problem(key_path("vpc", key, i), f"'{sid}' is not a subnet id (subnet-...)"))
+                if len(set(map(str, ids))) != len(ids):
+                    problems.append(Problem(key_path("vpc", key), "lists a subnet twice"))
+    pools = data.get("gpuNodeGroups", {})
+    if isinstance(pools, Mapping):
+        for key in pools:
+            if not (isinstance(key, str) and _POOL_KEY.match(key) and len(key) <= POOL_KEY_MAX) or key == "system":
+                problems.append(
+                    Problem(
+                        key_path("gpuNodeGroups", str(key)),
+                        f"a pool name is a lower-case DNS label of at most {POOL_KEY_MAX} characters "
+                        "(letters, digits, '-'), and not 'system' (the system node group's)",
+                    )
+                )
+    return problems
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _check_sizes(prefix: tuple[str, ...], raw: Any, model: type[_Sizes]) -> list[Problem]:
+    """``0 <= minSize <= desiredSize <= maxSize`` and ``maxSize >= 1``, read from the raw mapping.
+
+    Checked on the raw values (model defaults filling the gaps) so that a pool with another problem
+    still gets its sizes checked in the same run.
+    """
+    if not isinstance(raw, Mapping):
+        return []
+    fields = model.model_fields
+    lo = _int(raw.get("minSize", fields["min_size"].default))
+    hi = _int(raw.get("maxSize", fields["max_size"].default))
+    desired = _int(raw.get("desiredSize", lo))
+    rule = "sizes must satisfy 0 <= minSize <= desiredSize <= maxSize"
+    problems = []
+    if lo is not None and desired is not None and 0 <= desired < lo:
+        problems.append(Problem(key_path(*prefix, "desiredSize"), f"{desired} is below minSize {lo}; {rule}"))
+    if hi is not None and desired is not None and 0 <= hi < desired:
+        problems.append(Problem(key_path(*prefix, "maxSize"), f"{hi} is below desiredSize {desired}; {rule}"))
+    elif hi is not None and lo is not None and 0 <= hi < lo and "desiredSize" in raw:
+        problems.append(Problem(key_path(*prefix, "maxSize"), f"{hi} is below minSize {lo}; {rule}"))
+    if hi == 0:
+        problems.append(Problem(key_path(*prefix, "maxSize"), "must be at least 1 (EKS rejects a node group of 0)"))
+    return problems
+
+
+def _check_pool(key: str, pool: GpuPool) -> list[Problem]:
+    prefix = ("gpuNodeGroups", key)
+    problems = []
+    seen: set[tuple[str, TaintEffect]] = set()
+    for i, taint in enumerate(pool.taints):
+        if (taint.key, taint.effect) in seen:
+            problems.append(
+                Problem(key_path(*prefix, "taints", i), f"repeats the taint {taint.key}:{taint.effect.value}")
+            )
+        seen.add((taint.key, taint.effect))
+    if pool.capacity_type == CapacityType.CAPACITY_BLOCK:
+        if pool.capacity_reservation_id is None:
+            problems.append(
+                Problem(
+                    key_path(*prefix, "capacityReservationId"),
+                    "is required with capacityType CAPACITY_BLOCK: the launch template targets the reservation",
+                )
+            )
+        if len(pool.instance_types) != 1:
+            problems.append(
+                Problem(
+                    key_path(*prefix, "instanceTypes"),
+                    "a CAPACITY_BLOCK pool has exactly one instance type, the reservation's",
+                )
+            )
+    elif pool.capacity_reservation_id is not None:
+        problems.append(
+            Problem(
+                key_path(*prefix, "capacityReservationId"),
+                f"only applies to capacityType CAPACITY_BLOCK, not {pool.capacity_type.value}",
+            )
+        )
+    for label in pool.labels:
+        if label in RESERVED_LABELS:
+            problems.append(
+                Problem(key_path(*prefix, "labels", label), "is set by the program itself; choose another label key")
+            )
+    return problems
+
+
+POOL_LABEL = "eks-gpu/node-group"
+"""Label on every node naming its node group key (``system`` or the pool key): pods select pools by it."""
+GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
+"""Label on every GPU node (``true``), the device plugin's and the pod's node affinity."""
+ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
+"""Label with the GPU model (``nvidia-a10g``): the Cluster Autoscaler waits for the device plugin on it."""
+RESERVED_LABELS = (POOL_LABEL, GPU_PRESENT_LABEL, ACCELERATOR_LABEL)
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen: set[Problem] = set()
+    out = []
+    for p in problems:
+        if p not in seen:
+            seen.add(p)
+            out.append(p)
+    return out

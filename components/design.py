@@ -1,0 +1,358 @@
+"""The design of one stack: the parsed config joined with AWS's facts, every choice made.
+
+:func:`resolve` is where the config meets AWS: instance types must exist in the region and carry
+NVIDIA GPUs, a pool's types share one architecture, GPU model and count, the AMI type fits the
+architecture, and every pool gets AZs that offer all its types. Every problem, from the stack file
+or from AWS's answers, is raised together in one :class:`~components.config.ConfigError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from components.aws_facts import AwsFacts, InstanceFacts, lookup
+from components.config import (
+    ACCELERATOR_LABEL,
+    DEFAULT_GPU_AMI,
+    DEFAULT_SYSTEM_AMI,
+    GPU_PRESENT_LABEL,
+    POOL_LABEL,
+    AmiType,
+    Architecture,
+    CapacityType,
+    ConfigError,
+    ExistingVpc,
+    GpuPool,
+    NewVpc,
+    ParsedConfig,
+    Problem,
+    SystemNodeGroup,
+    Taint,
+    key_path,
+    parse_config,
+)
+from components.placement import choose_azs, subnet_layout
+
+SYSTEM_KEY = "system"
+"""The key of the system node group in names, labels and outputs."""
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """The GPUs of every node of a pool (the same for all its instance types)."""
+
+    count: int
+    model: str
+    manufacturer: str
+    memory_mib: int
+
+    @property
+    def accelerator(self) -> str:
+        """The ``k8s.amazonaws.com/accelerator`` label value, ``nvidia-a10g``."""
+        return f"{self.manufacturer}-{self.model}".lower()
+
+
+@dataclass(frozen=True)
+class NodeGroupDesign:
+    """One managed node group, ready to build: the system group or a GPU pool."""
+
+    key: str
+    instance_types: tuple[str, ...]
+    instances: tuple[InstanceFacts, ...]
+    ami_type: AmiType
+    capacity_type: CapacityType
+    min_size: int
+    desired_size: int
+    max_size: int
+    disk_size_gib: int
+    labels: Mapping[str, str]
+    """Every label of the nodes: the user's and the program's."""
+    taints: tuple[Taint, ...]
+    availability_zones: tuple[str, ...]
+    """The AZs of the VPC that offer every instance type of the group."""
+    gpu: GpuSpec | None
+    capacity_reservation_id: str | None = None
+
+    @property
+    def single_az(self) -> bool:
+        """Confined to one AZ (legitimate for capacity blocks and EFA pools, a risk otherwise)."""
+        return len(self.availability_zones) == 1
+
+
+@dataclass(frozen=True)
+class NewNetwork:
+    """A VPC to build."""
+
+    cidr: str
+    azs: tuple[str, ...]
+    private_cidrs: tuple[str, ...]
+    public_cidrs: tuple[str, ...]
+    nat_per_az: bool
+
+
+@dataclass(frozen=True)
+class ExistingNetwork:
+    """A VPC the user brings: its private subnets by AZ."""
+
+    vpc_id: str
+    private_subnets: Mapping[str, tuple[str, ...]]
+    """AZ -> private subnet ids."""
+    public_subnet_ids: tuple[str, ...]
+
+    @property
+    def azs(self) -> tuple[str, ...]:
+        """The AZs the private subnets span."""
+        return tuple(sorted(self.private_subnets))
+
+
+@dataclass(frozen=True)
+class StackDesign:
+    """Everything the components build, decided before any resource exists."""
+
+    stack: str
+    cluster_name: str
+    kubernetes_version: str
+    extended_support: bool
+    region: str
+    partition: str
+    tags: Mapping[str, str]
+    """Tags of every taggable AWS resource: the user's plus ``Environment``."""
+    endpoint_public_access_cidrs: tuple[str, ...]
+    network: NewNetwork | ExistingNetwork
+    system: NodeGroupDesign
+    gpu_pools: Mapping[str, NodeGroupDesign]
+    warnings: tuple[str, ...]
+
+
+def load(raw: Mapping[str, Any], stack: str, region: str | None, today: date) -> StackDesign:
+    """Parse the stack config, ask AWS, and decide everything; raise every problem at once."""
+    parsed = parse_config(raw, stack, today)
+    if not region:
+        raise ConfigError(
+            [*parsed.problems, Problem("aws:region", "is required: the AWS region to build in, e.g. us-west-2")]
+        )
+    return resolve(parsed, lookup(parsed, region), stack)
+
+
+def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str) -> StackDesign:
+    """Join ``parsed`` with ``facts`` into a :class:`StackDesign`, or raise every problem found."""
+    problems = list(parsed.problems)
+    pools: dict[str, _Group] = {}
+    for key, pool in parsed.pools.items():
+        group = _group(("gpuNodeGroups", key), pool, facts, problems)
+        if group is not None:
+            pools[key] = group
+    system = _group(("systemNodeGroup",), parsed.system, facts, problems) if parsed.system else None
+
+    needs = {g.key: g.offered for g in [*pools.values(), *([system] if system else [])]}
+    network: NewNetwork | ExistingNetwork | None = None
+    if isinstance(parsed.vpc, NewVpc):
+        network = _new_network(parsed.vpc, facts, needs, problems)
+    elif isinstance(parsed.vpc, ExistingVpc):
+        network = _existing_network(parsed.vpc, facts, problems)
+
+    azs = frozenset(network.azs) if network else frozenset()
+    designs: dict[str, NodeGroupDesign] = {}
+    for group in [*pools.values(), *([system] if system else [])]:
+        usable = tuple(sorted(group.offered & azs))
+        if network is not None and not usable:
+            problems.append(Problem(key_path(*group.prefix), _nowhere(group, facts, network.azs)))
+        designs[group.key] = group.design(usable)
+
+    config = parsed.config
+    if config is not None:
+        user_env = config.tags.get("Environment")
+        if user_env is not None and user_env != config.environment:
+            problems.append(
+                Problem(key_path("tags", "Environment"), "is set from eks-gpu:environment; set that key instead")
+            )
+    if problems or config is None or network is None:
+        raise ConfigError(problems)
+
+    return StackDesign(
+        stack=stack,
+        cluster_name=config.cluster_name,
+        kubernetes_version=config.kubernetes_version,
+        extended_support=parsed.extended_support,
+        region=facts.region,
+        partition=facts.partition,
+        tags={**config.tags, "Environment": config.environment},
+        endpoint_public_access_cidrs=config.endpoint_public_access_cidrs,
+        network=network,
+        system=designs[SYSTEM_KEY],
+        gpu_pools={k: designs[k] for k in config.gpu_node_groups},
+        warnings=parsed.warnings,
+    )
+
+
+@dataclass(frozen=True)
+class _Group:
+    """A node group whose instance types checked out against AWS, before AZs are decided."""
+
+    key: str
+    prefix: tuple[str, ...]
+    config: GpuPool | SystemNodeGroup
+    instances: tuple[InstanceFacts, ...]
+    ami_type: AmiType
+    gpu: GpuSpec | None
+    offered: frozenset[str]
+
+    def design(self, azs: tuple[str, ...]) -> NodeGroupDesign:
+        cfg = self.config
+        labels = {POOL_LABEL: self.key}
+        if isinstance(cfg, GpuPool) and self.gpu is not None:
+            labels |= {GPU_PRESENT_LABEL: "true", ACCELERATOR_LABEL: self.gpu.accelerator, **cfg.labels}
+        return NodeGroupDesign(
+            key=self.key,
+            instance_types=cfg.instance_types,
+            instances=self.instances,
+            ami_type=self.ami_type,
+            capacity_type=cfg.capacity_type if isinstance(cfg, GpuPool) else CapacityType.ON_DEMAND,
+            min_size=cfg.min_size,
+            desired_size=cfg.desired,
+            max_size=cfg.max_size,
+            disk_size_gib=cfg.disk_size_gib,
+            labels=labels,
+            taints=cfg.taints if isinstance(cfg, GpuPool) else (),
+            availability_zones=azs,
+            gpu=self.gpu,
+            capacity_reservation_id=cfg.capacity_reservation_id if isinstance(cfg, GpuPool) else None,
+        )
+
+
+def _group(
+    prefix: tuple[str, ...], cfg: GpuPool | SystemNodeGroup, facts: AwsFacts, problems: list[Problem]
+) -> _Group | None:
+    gpu_pool = isinstance(cfg, GpuPool)
+    before = len(problems)
+    found: list[InstanceFacts] = []
+    for i, itype in enumerate(cfg.instance_types):
+        info = facts.instances.get(itype)
+        if info is None:
+            problems.append(
+                Problem(
+                    key_path(*prefix, "instanceTypes", i),
+                    f"'{itype}' is not offered in any available AZ of {facts.region} (or does not exist)",
+                )
+            )
+        elif gpu_pool and (info.gpu_count == 0 or (info.gpu_manufacturer or "").upper() != "NVIDIA"):
+            has = f"{info.gpu_count} {info.gpu_manufacturer} {info.gpu_model} GPU" if info.gpu_count else "no GPU"
+            problems.append(
+                Problem(key_path(*prefix, "instanceTypes", i), f"'{itype}' has {has}; a GPU pool needs NVIDIA GPUs")
+            )
+        elif not info.architectures:
+            problems.append(
+                Problem(key_path(*prefix, "instanceTypes", i), f"'{itype}' has no architecture EKS AMIs support")
+            )
+        else:
+            found.append(info)
+    if len(problems) > before:
+        return None
+
+    types = ", ".join(f"{i.instance_type} {'/'.join(i.architectures)}" for i in found)
+    archs = set.intersection(*(set(i.architectures) for i in found))
+    if len(archs) != 1:
+        problems.append(
+            Problem(key_path(*prefix, "instanceTypes"), f"mixes CPU architectures ({types}); a pool has one")
+        )
+        return None
+    arch: Architecture = archs.pop()
+    defaults = DEFAULT_GPU_AMI if gpu_pool else DEFAULT_SYSTEM_AMI
+    ami = cfg.ami_type or defaults[arch]
+    if ami.architecture != arch:
+        problems.append(
+            Problem(
+                key_path(*prefix, "amiType"),
+                f"{ami.value} is for {ami.architecture.value} but the instance types are {arch.value}; "
+                f"use {defaults[arch].value}",
+            )
+        )
+    gpu = None
+    if gpu_pool:
+        specs = {(i.gpu_count, i.gpu_model) for i in found}
+        if len(specs) != 1:
+            shown = ", ".join(f"{i.instance_type} {i.gpu_count}x {i.gpu_model}" for i in found)
+            problems.append(
+                Problem(
+                    key_path(*prefix, "instanceTypes"),
+                    f"mixes GPU models or counts ({shown}); the autoscaler and the accelerator label "
+                    "need one per pool: split them into pools",
+                )
+            )
+        first = found[0]
+        gpu = GpuSpec(first.gpu_count, first.gpu_model or "", first.gpu_manufacturer or "", first.gpu_memory_mib)
+    if len(problems) > before:
+        return None
+    offered = frozenset.intersection(*(facts.offerings[i.instance_type] for i in found))
+    return _Group(
+        key=prefix[-1] if gpu_pool else SYSTEM_KEY,
+        prefix=prefix,
+        config=cfg,
+        instances=tuple(found),
+        ami_type=ami,
+        gpu=gpu,
+        offered=offered,
+    )
+
+
+def _nowhere(group: _Group, facts: AwsFacts, vpc_azs: tuple[str, ...]) -> str:
+    where = "; ".join(
+        f"{i.instance_type} in {', '.join(sorted(facts.offerings[i.instance_type]))}" for i in group.instances
+    )
+    if not group.offered:
+        return f"no AZ of {facts.region} offers all its instance types ({where}): split them into pools"
+    return (
+        f"the VPC's AZs ({', '.join(vpc_azs)}) offer not all its instance types ({where}); "
+        f"they are all offered together in {', '.join(sorted(group.offered))}"
+    )
+
+
+def _new_network(
+    vpc: NewVpc, facts: AwsFacts, needs: Mapping[str, frozenset[str]], problems: list[Problem]
+) -> NewNetwork | None:
+    if len(facts.available_azs) < vpc.az_count:
+        problems.append(
+            Problem(
+                key_path("vpc", "azCount"),
+                f"{vpc.az_count} AZs asked, but {facts.region} has {len(facts.available_azs)} available "
+                f"({', '.join(facts.available_azs)})",
+            )
+        )
+        return None
+    layout = subnet_layout(vpc.cidr, vpc.az_count)
+    return NewNetwork(
+        cidr=vpc.cidr,
+        azs=choose_azs(facts.available_azs, needs, vpc.az_count),
+        private_cidrs=layout.private,
+        public_cidrs=layout.public,
+        nat_per_az=vpc.nat_gateways == "perAz",
+    )
+
+
+def _existing_network(vpc: ExistingVpc, facts: AwsFacts, problems: list[Problem]) -> ExistingNetwork | None:
+    before = len(problems)
+    by_az: dict[str, list[str]] = {}
+    for field, ids in (("privateSubnetIds", vpc.private_subnet_ids), ("publicSubnetIds", vpc.public_subnet_ids)):
+        for i, sid in enumerate(ids):
+            subnet = facts.subnets.get(sid)
+            if subnet is None:
+                problems.append(Problem(key_path("vpc", field, i), f"'{sid}' is not a subnet of {vpc.id}"))
+            elif field == "privateSubnetIds":
+                by_az.setdefault(subnet.availability_zone, []).append(sid)
+    if len(problems) == before and len(by_az) < 2:
+        problems.append(
+            Problem(
+                key_path("vpc", "privateSubnetIds"),
+                f"all in {', '.join(by_az)}: EKS needs private subnets in at least two AZs",
+            )
+        )
+    if len(problems) > before:
+        return None
+    return ExistingNetwork(
+        vpc_id=vpc.id,
+        private_subnets={az: tuple(ids) for az, ids in sorted(by_az.items())},
+        public_subnet_ids=vpc.public_subnet_ids,
+    )
