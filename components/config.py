@@ -10,6 +10,7 @@ and reported in the same error.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import re
@@ -519,10 +520,8 @@ def read_pulumi_config() -> dict[str, Any]:
             continue
         value = pulumi.runtime.config.get_config(full_key)
         if key not in _STRING_KEYS and isinstance(value, str):
-            try:
+            with contextlib.suppress(json.JSONDecodeError):
                 value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
         raw[key] = value
     return raw
 
@@ -609,10 +608,8 @@ def _parse_pieces(
     raw_pools = data.get("gpuNodeGroups", {})
     if isinstance(raw_pools, Mapping):
         for key, raw_pool in raw_pools.items():
-            try:
+            with contextlib.suppress(ValidationError):
                 pools[str(key)] = GpuPool.model_validate(raw_pool)
-            except ValidationError:
-                pass
     system: SystemNodeGroup | None
     try:
         system = SystemNodeGroup.model_validate(data.get("systemNodeGroup", {}))
@@ -643,7 +640,7 @@ def _check_scalars(data: Mapping[str, Any]) -> list[Problem]:
         problems.append(
             Problem(
                 key_path("kubernetesVersion"),
-                f"{shown} is not a Kubernetes minor version such as \"1.35\" "
+                f'{shown} is not a Kubernetes minor version such as "1.35" '
                 "(quote it in YAML: 1.30 unquoted reads as 1.3)",
             )
         )

@@ -100,9 +100,7 @@ def check_version(version: str, today: date) -> VersionVerdict:
                     f"(updated {cal.updated}, knows {known}); EKS rejects it if it is not released yet"
                 )
             )
-        return VersionVerdict(
-            error=f"Kubernetes {version} is no longer supported by EKS; supported versions: {known}"
-        )
+        return VersionVerdict(error=f"Kubernetes {version} is no longer supported by EKS; supported versions: {known}")
     if today > info.end_of_extended_support:
         supported = ", ".join(
             v for v in sorted(cal.versions, key=_minor) if today <= cal.versions[v].end_of_extended_support
@@ -115,9 +113,7 @@ def check_version(version: str, today: date) -> VersionVerdict:
         )
     if today > info.end_of_standard_support:
         ratio = cal.extended_usd_per_hour / cal.standard_usd_per_hour
-        in_standard = [
-            v for v in sorted(cal.versions, key=_minor) if today <= cal.versions[v].end_of_standard_support
-        ]
+        in_standard = [v for v in sorted(cal.versions, key=_minor) if today <= cal.versions[v].end_of_standard_support]
         return VersionVerdict(
             warning=(
                 f"Kubernetes {version} left EKS standard support on {info.end_of_standard_support}: "

@@ -1,0 +1,21 @@
+"""eks-gpu: EKS with GPU managed node groups, sized by stack config.
+
+Reads the stack config, asks AWS what it needs to know, builds the stack, exports its outputs.
+"""
+
+from datetime import date
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import read_pulumi_config
+from components.design import load
+from components.stack import EksGpuStack
+
+design = load(read_pulumi_config(), stack=pulumi.get_stack(), region=aws.config.region, today=date.today())
+for warning in design.warnings:
+    pulumi.log.warn(warning)
+
+stack = EksGpuStack("eks-gpu", design)
+for key, value in stack.outputs().items():
+    pulumi.export(key, value)

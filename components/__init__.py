@@ -1,0 +1,1 @@
+"""eks-gpu's components: one module per AWS or Kubernetes concern."""

@@ -1,0 +1,136 @@
+"""Managed node groups: a launch template (IMDSv2, encrypted gp3) and an ``aws.eks.NodeGroup``.
+
+A plain ``aws.eks.NodeGroup`` rather than ``pulumi_eks.ManagedNodeGroup``: it has ``update_config``
+and ``node_repair_config`` (pulumi-eks#1147) and its ``resources`` output names the Auto Scaling group.
+The desired size is ignored after creation because an autoscaler owns it: otherwise every
+``pulumi up`` would scale the group back and kill running GPU jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import CapacityType
+from components.design import NodeGroupDesign
+
+IGNORE_DESIRED_SIZE = "scalingConfig.desiredSize"
+"""The autoscaler's field (pulumi-eks ``ignoreScalingChanges``, terraform-aws-eks ``ignore_changes``)."""
+MAX_UNAVAILABLE = 1
+"""Rolling updates replace one node at a time: a GPU job loses at most one node."""
+IMDS_HOP_LIMIT = 1
+"""IMDSv2 tokens do not reach pods (terraform-aws-eks's default)."""
+TAGGED_AT_LAUNCH = ("instance", "volume", "network-interface")
+"""What the launch template tags, so GPU spend is attributable per stack."""
+
+
+@dataclass(frozen=True)
+class NodeGroupArgs:
+    """What one node group is built from."""
+
+    design: NodeGroupDesign
+    cluster_name: pulumi.Input[str]
+    kubernetes_version: str
+    node_role_arn: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+    tags: Mapping[str, str]
+    """Tags of the node group, its launch template and what it launches (``Name`` included)."""
+    depends_on: Sequence[pulumi.Resource]
+    """Role policy attachments and the subnets' NAT routes: nodes need both to join."""
+
+
+def block_devices(design: NodeGroupDesign) -> list[aws.ec2.LaunchTemplateBlockDeviceMappingArgs]:
+    """Encrypted gp3 volumes: AL2023 has one root volume; Bottlerocket an OS and a data volume.
+
+    On Bottlerocket images and containers live on the data volume (``/dev/xvdb``), so it gets
+    ``diskSizeGiB``; its OS volume keeps the AMI's size and is encrypted too.
+    """
+
+    def volume(device: str, size: int | None) -> aws.ec2.LaunchTemplateBlockDeviceMappingArgs:
+        return aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+            device_name=device,
+            ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                volume_type="gp3", volume_size=size, encrypted="true", delete_on_termination="true"
+            ),
+        )
+
+    if design.ami_type.bottlerocket:
+        return [volume("/dev/xvda", None), volume("/dev/xvdb", design.disk_size_gib)]
+    return [volume("/dev/xvda", design.disk_size_gib)]
+
+
+def _asg_name(resources: Sequence[aws.eks.outputs.NodeGroupResource]) -> str:
+    groups = resources[0].autoscaling_groups or []
+    return groups[0].name or ""
+
+
+class NodeGroup(pulumi.ComponentResource):
+    """One managed node group and its launch template."""
+
+    node_group: aws.eks.NodeGroup
+    name: pulumi.Output[str]
+    """The node group's EKS name (auto-named, so a replacement can be created before the old one goes)."""
+    asg_name: pulumi.Output[str]
+    """The Auto Scaling group EKS made for the node group (read-only, ``resources[0]``)."""
+
+    def __init__(self, name: str, args: NodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("eks-gpu:nodegroups:NodeGroup", name, None, opts)
+        design = args.design
+        tags = dict(args.tags)
+        capacity_block = design.capacity_type == CapacityType.CAPACITY_BLOCK
+        template = aws.ec2.LaunchTemplateArgs(
+            description=f"Nodes of node group {design.key}",
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=IMDS_HOP_LIMIT
+            ),
+            block_device_mappings=block_devices(design),
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags) for kind in TAGGED_AT_LAUNCH
+            ],
+            update_default_version=True,
+            tags=tags,
+        )
+        if capacity_block:
+            # Capacity Blocks: the instance type and the reservation live in the launch template.
+            template.instance_type = design.instance_types[0]
+            template.instance_market_options = aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(
+                market_type="capacity-block"
+            )
+            template.capacity_reservation_specification = aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
+                capacity_reservation_target=aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
+                    capacity_reservation_id=design.capacity_reservation_id
+                )
+            )
+        launch_template = aws.ec2.LaunchTemplate(f"{name}-lt", template, opts=pulumi.ResourceOptions(parent=self))
+        self.node_group = aws.eks.NodeGroup(
+            f"{name}-ng",
+            cluster_name=args.cluster_name,
+            version=args.kubernetes_version,
+            node_role_arn=args.node_role_arn,
+            subnet_ids=list(args.subnet_ids),
+            instance_types=None if capacity_block else list(design.instance_types),
+            ami_type=design.ami_type.value,
+            capacity_type=design.capacity_type.value,
+            scaling_config={
+                "min_size": design.min_size,
+                "desired_size": design.desired_size,
+                "max_size": design.max_size,
+            },
+            update_config={"max_unavailable": MAX_UNAVAILABLE},
+            node_repair_config={"enabled": True},
+            labels=dict(design.labels),
+            taints=[{"key": t.key, "value": t.value or None, "effect": t.effect.value} for t in design.taints],
+            launch_template={"id": launch_template.id, "version": launch_template.latest_version.apply(str)},
+            tags=tags,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=list(args.depends_on),
+                ignore_changes=[IGNORE_DESIRED_SIZE],
+            ),
+        )
+        self.name = self.node_group.node_group_name
+        self.asg_name = self.node_group.resources.apply(_asg_name)
+        self.register_outputs({"name": self.name, "asgName": self.asg_name})

@@ -1,0 +1,115 @@
+"""The whole stack as one component: network, roles, cluster, system and GPU node groups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.cluster import Cluster, ClusterArgs
+from components.design import NodeGroupDesign, StackDesign
+from components.iam import NODE_POLICIES, ServiceRole, ServiceRoleArgs
+from components.network import Network, NetworkArgs
+from components.nodegroups import NodeGroup, NodeGroupArgs
+from components.tagging import tags_for
+
+
+class EksGpuStack(pulumi.ComponentResource):
+    """EKS with GPU managed node groups, built from a :class:`~components.design.StackDesign`."""
+
+    network: Network
+    cluster: Cluster
+    node_role: ServiceRole
+    system: NodeGroup
+    gpu_pools: dict[str, NodeGroup]
+
+    def __init__(self, name: str, design: StackDesign, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("eks-gpu:stack:EksGpuStack", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.design = design
+        self.network = Network(
+            f"{name}-network",
+            NetworkArgs(network=design.network, cluster_name=design.cluster_name, tags=design.tags),
+            opts=child,
+        )
+        self.node_role = ServiceRole(
+            f"{name}-node",
+            ServiceRoleArgs(
+                service="ec2.amazonaws.com",
+                managed_policies=NODE_POLICIES,
+                partition=design.partition,
+                tags=design.tags,
+            ),
+            opts=child,
+        )
+        self.cluster = Cluster(
+            f"{name}-cluster",
+            ClusterArgs(
+                cluster_name=design.cluster_name,
+                kubernetes_version=design.kubernetes_version,
+                partition=design.partition,
+                vpc_id=self.network.vpc_id,
+                private_subnet_ids=self.network.all_private_subnet_ids(),
+                public_subnet_ids=self.network.public_subnet_ids,
+                endpoint_public_access_cidrs=design.endpoint_public_access_cidrs,
+                tags=design.tags,
+            ),
+            opts=child,
+        )
+        self.system = self._node_group(name, design.system)
+        aws.eks.Addon(
+            f"{name}-coredns",
+            cluster_name=self.cluster.name,
+            addon_name="coredns",
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            tags=tags_for(design.tags, f"{design.cluster_name}-coredns"),
+            # CoreDNS goes Degraded, and its creation waits until it times out, without a node to run on.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system]),
+        )
+        self.gpu_pools = {key: self._node_group(name, pool) for key, pool in design.gpu_pools.items()}
+        self.register_outputs({"clusterName": self.cluster.name})
+
+    def _node_group(self, name: str, group: NodeGroupDesign) -> NodeGroup:
+        design = self.design
+        key = group.key
+        azs = group.availability_zones
+        return NodeGroup(
+            f"{name}-{key}",
+            NodeGroupArgs(
+                design=group,
+                cluster_name=self.cluster.name,
+                kubernetes_version=design.kubernetes_version,
+                node_role_arn=self.node_role.role.arn,
+                subnet_ids=[s for az in azs for s in self.network.private_subnet_ids[az]],
+                tags=tags_for(design.tags, f"{design.cluster_name}-{key}"),
+                depends_on=[*self.node_role.attachments, *(r for az in azs for r in self.network.egress.get(az, []))],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def outputs(self) -> dict[str, Any]:
+        """The stack outputs: what a user needs to reach and size the cluster."""
+        net = self.network
+        return {
+            "clusterName": self.cluster.name,
+            "kubeconfig": pulumi.Output.secret(self.cluster.kubeconfig_json),
+            "vpcId": net.vpc_id,
+            "privateSubnetIds": net.all_private_subnet_ids(),
+            "publicSubnetIds": net.public_subnet_ids,
+            "nodeRoleArn": self.node_role.role.arn,
+            "systemNodeGroup": {"nodeGroupName": self.system.name, "asgName": self.system.asg_name},
+            "gpuNodeGroups": {
+                key: {
+                    "nodeGroupName": pool.name,
+                    "asgName": pool.asg_name,
+                    "gpusPerNode": d.gpu.count if d.gpu else 0,
+                    "gpuModel": d.gpu.model if d.gpu else None,
+                    "availabilityZones": list(d.availability_zones),
+                    "singleAz": d.single_az,
+                }
+                for key, pool in self.gpu_pools.items()
+                for d in [self.design.gpu_pools[key]]
+            },
+        }
