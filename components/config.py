@@ -179,12 +179,18 @@ def _label_map(value: Mapping[str, str]) -> Mapping[str, str]:
     return value
 
 
-def _enum_field(enum: type[StrEnum], hints: Mapping[str, str] | None = None) -> Any:
-    """A before-validator that spells out the allowed values and, for known mistakes, the fix."""
-    allowed = ", ".join(e.value for e in enum)
+def _enum_field(
+    enum: type[StrEnum], hints: Mapping[str, str] | None = None, only: Iterable[StrEnum] | None = None
+) -> Any:
+    """A before-validator that spells out the allowed values and, for known mistakes, the fix.
+
+    ``only`` narrows the enum to the members this field accepts.
+    """
+    members = [e.value for e in (only if only is not None else enum)]
+    allowed = ", ".join(members)
 
     def check(value: Any) -> Any:
-        if isinstance(value, str) and value in enum.__members__.values():
+        if isinstance(value, str) and value in members:
             return value
         if isinstance(value, str) and hints and value in hints:
             raise _fail("enum", f"'{value}' {hints[value]}")
@@ -289,7 +295,7 @@ class GpuPool(_Sizes):
 
     instance_types: InstanceTypes
     """EC2 instance types, non-empty, all with NVIDIA GPUs of one model and count, one architecture."""
-    ami_type: Annotated[AmiType | None, _enum_field(AmiType, _GPU_AMI_HINTS)] = None
+    ami_type: Annotated[AmiType | None, _enum_field(AmiType, _GPU_AMI_HINTS, GPU_AMI_TYPES)] = None
     """An NVIDIA AMI type of the pool's architecture. Default: AL2023 NVIDIA of that architecture."""
     capacity_type: Annotated[CapacityType, _enum_field(CapacityType)] = CapacityType.ON_DEMAND
     """``ON_DEMAND`` (default), ``SPOT`` or ``CAPACITY_BLOCK`` (needs ``capacityReservationId``)."""
@@ -314,7 +320,7 @@ class SystemNodeGroup(_Sizes):
 
     instance_types: InstanceTypes = ("t3.medium",)
     """EC2 instance types, non-empty, one architecture. Default ``[t3.medium]``."""
-    ami_type: Annotated[AmiType | None, _enum_field(AmiType, _SYSTEM_AMI_HINTS)] = None
+    ami_type: Annotated[AmiType | None, _enum_field(AmiType, _SYSTEM_AMI_HINTS, SYSTEM_AMI_TYPES)] = None
     """A standard (non-GPU) AMI type. Default AL2023 standard of the instance types' architecture."""
     min_size: Size = 1
     """Fewest nodes, >= 1: CoreDNS and the controllers must always have a node. Default 1."""
@@ -544,16 +550,8 @@ def parse_config(raw: Mapping[str, Any], stack: str, today: date) -> ParsedConfi
         if data.get(key) == "":
             data.pop(key)  # Pulumi.yaml declares "" as "derive it from the stack"
     data.setdefault("environment", stack)
-    if "clusterName" not in data:
-        data["clusterName"] = _default_cluster_name(stack)
-        if not _CLUSTER_NAME.match(data["clusterName"]):
-            problems.append(
-                Problem(
-                    key_path("clusterName"),
-                    f"the default name '{data['clusterName']}' (from the stack name) is not a valid EKS "
-                    "cluster name; set one of letters, digits, '-' and '_'",
-                )
-            )
+    derived_name = "clusterName" not in data
+    data.setdefault("clusterName", _default_cluster_name(stack))
     data.setdefault("kubernetesVersion", "")
 
     config: StackConfig | None = None
@@ -563,7 +561,7 @@ def parse_config(raw: Mapping[str, Any], stack: str, today: date) -> ParsedConfi
         problems.extend(_problems_from(exc, (), StackConfig))
 
     pools, system, vpc = _parse_pieces(data)
-    problems.extend(_check_scalars(data))
+    problems.extend(_check_scalars(data, derived_name))
     raw_pools = data.get("gpuNodeGroups", {})
     for key, raw_pool in raw_pools.items() if isinstance(raw_pools, Mapping) else ():
         problems.extend(_check_sizes(("gpuNodeGroups", str(key)), raw_pool, GpuPool))
@@ -623,15 +621,16 @@ def _parse_pieces(
     return pools, system, vpc
 
 
-def _check_scalars(data: Mapping[str, Any]) -> list[Problem]:
+def _check_scalars(data: Mapping[str, Any], derived_name: bool) -> list[Problem]:
     problems = []
     name = data.get("clusterName")
     if isinstance(name, str) and name and not _CLUSTER_NAME.match(name):
+        origin = " (derived from the stack name: set eks-gpu:clusterName)" if derived_name else ""
         problems.append(
             Problem(
                 key_path("clusterName"),
-                f"'{name}' is not a valid EKS cluster name: use letters, digits, '-' and '_', starting "
-                "with a letter or digit",
+                f"'{name}'{origin} is not a valid EKS cluster name: use letters, digits, '-' and '_', "
+                "starting with a letter or digit",
             )
         )
     version = data.get("kubernetesVersion")
