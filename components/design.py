@@ -21,7 +21,6 @@ from components.config import (
     GPU_PRESENT_LABEL,
     POOL_LABEL,
     AmiType,
-    Architecture,
     CapacityType,
     ConfigError,
     ExistingVpc,
@@ -252,17 +251,18 @@ def _group(
     if len(problems) > before:
         return None
 
+    # From here on a problem does not stop the checks: the group is still placed, so that every
+    # problem of the pool is reported in the same run.
     types = ", ".join(f"{i.instance_type} {'/'.join(i.architectures)}" for i in found)
     archs = set.intersection(*(set(i.architectures) for i in found))
     if len(archs) != 1:
         problems.append(
             Problem(key_path(*prefix, "instanceTypes"), f"mixes CPU architectures ({types}); a pool has one")
         )
-        return None
-    arch: Architecture = archs.pop()
+    arch = sorted(archs)[0] if archs else found[0].architectures[0]
     defaults = DEFAULT_GPU_AMI if gpu_pool else DEFAULT_SYSTEM_AMI
     ami = cfg.ami_type or defaults[arch]
-    if ami.architecture != arch:
+    if len(archs) == 1 and ami.architecture != arch:
         problems.append(
             Problem(
                 key_path(*prefix, "amiType"),
@@ -272,8 +272,7 @@ def _group(
         )
     gpu = None
     if gpu_pool:
-        specs = {(i.gpu_count, i.gpu_model) for i in found}
-        if len(specs) != 1:
+        if len({(i.gpu_count, i.gpu_model) for i in found}) != 1:
             shown = ", ".join(f"{i.instance_type} {i.gpu_count}x {i.gpu_model}" for i in found)
             problems.append(
                 Problem(
@@ -284,9 +283,6 @@ def _group(
             )
         first = found[0]
         gpu = GpuSpec(first.gpu_count, first.gpu_model or "", first.gpu_manufacturer or "", first.gpu_memory_mib)
-    if len(problems) > before:
-        return None
-    offered = frozenset.intersection(*(facts.offerings[i.instance_type] for i in found))
     return _Group(
         key=prefix[-1] if gpu_pool else SYSTEM_KEY,
         prefix=prefix,
@@ -294,7 +290,7 @@ def _group(
         instances=tuple(found),
         ami_type=ami,
         gpu=gpu,
-        offered=offered,
+        offered=frozenset.intersection(*(facts.offerings[i.instance_type] for i in found)),
     )
 
 
