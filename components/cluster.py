@@ -66,7 +66,7 @@ class Cluster(pulumi.ComponentResource):
             )
         )
         role = ServiceRole(
-            f"{name}-role",
+            f"{name}-service",
             ServiceRoleArgs(
                 service="eks.amazonaws.com",
                 managed_policies=CLUSTER_POLICIES,

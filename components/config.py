@@ -141,6 +141,10 @@ _POOL_KEY = re.compile(rf"^{_DNS_LABEL}$")
 _CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]*$")
 _INSTANCE_TYPE = re.compile(r"^[a-z0-9-]+\.[a-z0-9-]+$")
 
+DEFAULT_KUBERNETES_VERSION = "1.35"
+"""The version a stack gets without ``kubernetesVersion``. A constant, not "the newest known": a
+default that moved with the calendar would upgrade every stack that relies on it."""
+
 POOL_KEY_MAX = 40
 """A pool key names resources (``<key>-ng``) and is a label value; 40 leaves room for suffixes."""
 
@@ -385,7 +389,7 @@ class StackConfig(_Model):
 
     cluster_name: Annotated[str, Field(min_length=1, max_length=100)]
     """EKS cluster name: 1-100 letters, digits, '-', '_', starting alphanumeric. Default ``eks-gpu-<stack>``."""
-    kubernetes_version: str
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     """Kubernetes minor version (``"1.35"``), quoted; must be in EKS standard or extended support."""
     environment: str
     """Value of the ``Environment`` tag. Default the stack name."""
@@ -552,7 +556,7 @@ def parse_config(raw: Mapping[str, Any], stack: str, today: date) -> ParsedConfi
     data.setdefault("environment", stack)
     derived_name = "clusterName" not in data
     data.setdefault("clusterName", _default_cluster_name(stack))
-    data.setdefault("kubernetesVersion", "")
+    data.setdefault("kubernetesVersion", DEFAULT_KUBERNETES_VERSION)
 
     config: StackConfig | None = None
     try:

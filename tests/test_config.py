@@ -60,7 +60,10 @@ def test_zero_stays_zero() -> None:
 
 def test_desired_size_defaults_to_min_size() -> None:
     parsed = parse_config(
-        {"kubernetesVersion": "1.35", "gpuNodeGroups": {"a": {"instanceTypes": ["g5.xlarge"], "minSize": 2, "maxSize": 3}}},
+        {
+            "kubernetesVersion": "1.35",
+            "gpuNodeGroups": {"a": {"instanceTypes": ["g5.xlarge"], "minSize": 2, "maxSize": 3}},
+        },
         "dev",
         TODAY,
     )
@@ -84,9 +87,8 @@ def test_size_rules(sizes: dict[str, int], key: str, message: str) -> None:
 
 def test_kubernetes_spelling_of_a_taint_effect_names_the_eks_spelling() -> None:
     found = problems({"gpuNodeGroups": {"a": pool(taints=[{"key": "nvidia.com/gpu", "effect": "NoSchedule"}])}})
-    assert found == {
-        "eks-gpu:gpuNodeGroups.a.taints[0].effect": "'NoSchedule' is the Kubernetes spelling; the EKS API wants NO_SCHEDULE"
-    }
+    message = "'NoSchedule' is the Kubernetes spelling; the EKS API wants NO_SCHEDULE"
+    assert found == {"eks-gpu:gpuNodeGroups.a.taints[0].effect": message}
 
 
 def test_unknown_effect_lists_allowed_values() -> None:
@@ -199,7 +201,9 @@ def test_version_newer_than_calendar_warns() -> None:
 
 
 def test_capacity_block_needs_reservation_and_one_type() -> None:
-    found = problems({"gpuNodeGroups": {"cb": pool(capacityType="CAPACITY_BLOCK", instanceTypes=["p5.48xlarge", "p4d.24xlarge"])}})
+    found = problems(
+        {"gpuNodeGroups": {"cb": pool(capacityType="CAPACITY_BLOCK", instanceTypes=["p5.48xlarge", "p4d.24xlarge"])}}
+    )
     assert "required with capacityType CAPACITY_BLOCK" in found["eks-gpu:gpuNodeGroups.cb.capacityReservationId"]
     assert "exactly one instance type" in found["eks-gpu:gpuNodeGroups.cb.instanceTypes"]
 
@@ -237,7 +241,7 @@ def test_parsed_config_is_frozen() -> None:
     parsed = parse_config({"kubernetesVersion": "1.35", "gpuNodeGroups": {"a": pool()}}, "dev", TODAY)
     assert parsed.config is not None
     with pytest.raises(ValueError, match="frozen"):
-        parsed.config.gpu_node_groups["a"].min_size = 3  # type: ignore[misc]
+        parsed.config.gpu_node_groups["a"].min_size = 3
 
 
 def test_kubernetes_spelling_of_effects_is_derived_from_the_eks_one() -> None:

@@ -1,0 +1,53 @@
+"""Stack configs for the tests and shortcuts over an offline run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from offline import ProgramRun, load_stack_file, run_program
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = "us-west-2"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+CLUSTER = "eks:index:Cluster"
+
+
+def gpu_pool(*types: str, **overrides: Any) -> dict[str, Any]:
+    """A GPU pool config of ``types`` (``g5.xlarge`` when none), sized 0/0/2 unless overridden."""
+    return {"instanceTypes": list(types or ("g5.xlarge",)), "minSize": 0, "desiredSize": 0, "maxSize": 2, **overrides}
+
+
+def config(pools: dict[str, Any] | None = None, **keys: Any) -> dict[str, Any]:
+    """A stack config with full keys: us-west-2, 1.35, a two-AZ VPC, and ``pools``."""
+    base: dict[str, Any] = {
+        "aws:region": REGION,
+        "eks-gpu:kubernetesVersion": "1.35",
+        "eks-gpu:vpc": {"cidr": "10.0.0.0/16", "azCount": 2, "natGateways": "single"},
+        "eks-gpu:endpointPublicAccessCidrs": ["203.0.113.10/32"],
+        "eks-gpu:tags": {"team": "ml-platform"},
+        "eks-gpu:gpuNodeGroups": pools if pools is not None else {"inference": gpu_pool()},
+    }
+    base.update({k if ":" in k else f"eks-gpu:{k}": v for k, v in keys.items()})
+    return base
+
+
+def run(cfg: dict[str, Any], **kwargs: Any) -> ProgramRun:
+    """Run the real program offline with ``cfg``."""
+    return run_program(cfg, **kwargs)
+
+
+def run_stack_file(stack: str) -> ProgramRun:
+    """Run the real program offline with ``Pulumi.<stack>.yaml``."""
+    return run_program(load_stack_file(ROOT / f"Pulumi.{stack}.yaml"), stack=stack)
+
+
+def node_group(result: ProgramRun, key: str) -> dict[str, Any]:
+    """The inputs of the node group of pool ``key`` (``system`` for the system group)."""
+    return result.one(NODE_GROUP, f"-{key}-ng").inputs
+
+
+def launch_template(result: ProgramRun, key: str) -> dict[str, Any]:
+    """The inputs of the launch template of pool ``key``."""
+    return result.one(LAUNCH_TEMPLATE, f"-{key}-lt").inputs

@@ -1,0 +1,46 @@
+"""Project files agree with the code: Pulumi.yaml's declared defaults are the model's defaults."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+from components.config import DEFAULT_KUBERNETES_VERSION, StackConfig, parse_config
+from components.versions import calendar, check_version
+from tests.helpers import ROOT
+
+
+def project() -> dict:
+    return yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+
+
+def test_project_name_is_the_config_namespace() -> None:
+    assert project()["name"] == "eks-gpu"
+
+
+def test_declared_keys_are_model_fields_with_the_same_defaults() -> None:
+    declared = project()["config"]
+    fields = {f.alias: f for f in StackConfig.model_fields.values()}
+    parsed = parse_config({}, "dev", date(2026, 12, 1))
+    # every scalar key the model has is declared, and nothing else
+    scalar = {"clusterName", "kubernetesVersion", "environment", "endpointPublicAccessCidrs"}
+    assert set(declared) == scalar and scalar <= set(fields)
+    assert parsed.problems == ()  # the declared defaults alone make a valid (GPU-less) stack
+    cfg = parse_config({k: v["default"] for k, v in declared.items()}, "dev", date(2026, 12, 1)).config
+    assert cfg is not None
+    assert cfg.kubernetes_version == declared["kubernetesVersion"]["default"]
+    assert list(cfg.endpoint_public_access_cidrs) == declared["endpointPublicAccessCidrs"]["default"]
+    assert cfg.cluster_name == "eks-gpu-dev" and cfg.environment == "dev"
+
+
+def test_default_version_is_in_standard_support_when_the_calendar_was_written() -> None:
+    cal = calendar()
+    assert project()["config"]["kubernetesVersion"]["default"] == DEFAULT_KUBERNETES_VERSION
+    verdict = check_version(DEFAULT_KUBERNETES_VERSION, cal.updated)
+    assert (verdict.error, verdict.warning) == (None, None)
+
+
+def test_stack_files_exist() -> None:
+    assert Path(ROOT / "Pulumi.dev.yaml").is_file()

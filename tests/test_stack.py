@@ -1,0 +1,566 @@
+"""The whole program under mocks: what it registers for the dev stack and for variations of it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from components.config import ConfigError
+from offline import AwsAccount, offline_account, run_program
+from tests import aws_data
+from tests.helpers import (
+    CLUSTER,
+    LAUNCH_TEMPLATE,
+    NODE_GROUP,
+    REGION,
+    config,
+    gpu_pool,
+    launch_template,
+    node_group,
+    run,
+    run_stack_file,
+)
+
+
+@pytest.fixture(scope="module")
+def dev() -> Any:
+    return run_stack_file("dev")
+
+
+def test_dev_stack_builds_the_documented_tree(dev: Any) -> None:
+    types = [r.type for r in dev.resources]
+    assert types.count("aws:ec2/vpc:Vpc") == 1
+    assert types.count("aws:ec2/subnet:Subnet") == 4  # a public and a private subnet in each of 2 AZs
+    assert types.count("aws:ec2/natGateway:NatGateway") == 1  # natGateways: single
+    assert types.count(CLUSTER) == 1
+    assert types.count(NODE_GROUP) == 2  # system + inference
+    assert types.count("aws:eks/addon:Addon") == 1
+    assert dev.warnings == []
+
+
+def test_every_child_is_named_after_its_parent(dev: Any) -> None:
+    for r in dev.resources:
+        parent = (
+            dev.by_urn(r.parent) if r.parent and not r.parent.endswith("pulumi:pulumi:Stack::eks-gpu-dev") else None
+        )
+        if parent is None:
+            assert r.type == "eks-gpu:stack:EksGpuStack"
+        else:
+            assert r.name.startswith(f"{parent.name}-"), (r.name, parent.name)
+
+
+def test_vpc_subnets_and_egress(dev: Any) -> None:
+    vpc = dev.one("aws:ec2/vpc:Vpc").inputs
+    assert (vpc["enableDnsSupport"], vpc["enableDnsHostnames"]) == (True, True)
+    subnets = dev.of_type("aws:ec2/subnet:Subnet")
+    public = [s.inputs for s in subnets if "-public-" in s.name]
+    private = [s.inputs for s in subnets if "-private-" in s.name]
+    assert all(s["tags"]["kubernetes.io/role/elb"] == "1" for s in public)
+    assert all(s["tags"]["kubernetes.io/role/internal-elb"] == "1" for s in private)
+    assert len({s["availabilityZone"] for s in private}) == 2
+    assert all(s["mapPublicIpOnLaunch"] is False for s in public)
+    routes = {r.name: r.inputs for r in dev.of_type("aws:ec2/route:Route")}
+    nat_id = dev.one("aws:ec2/natGateway:NatGateway").id
+    private_routes = [r for n, r in routes.items() if "-private-" in n]
+    assert len(private_routes) == 2 and all(r["natGatewayId"] == nat_id for r in private_routes)
+    assert (
+        routes["eks-gpu-network-public-default"]["gatewayId"] == dev.one("aws:ec2/internetGateway:InternetGateway").id
+    )
+
+
+def test_per_az_nat_gateways() -> None:
+    result = run(config(vpc={"cidr": "10.20.0.0/16", "azCount": 3, "natGateways": "perAz"}))
+    nats = result.of_type("aws:ec2/natGateway:NatGateway")
+    assert len(nats) == 3
+    assert len({n.inputs["subnetId"] for n in nats}) == 3
+    private_routes = [r.inputs["natGatewayId"] for r in result.of_type("aws:ec2/route:Route") if "-private-" in r.name]
+    assert sorted(private_routes) == sorted(n.id for n in nats)
+
+
+def test_node_role_trusts_ec2_and_has_the_three_policies(dev: Any) -> None:
+    role = dev.one("aws:iam/role:Role", "eks-gpu-node-role")
+    trust = json.loads(role.inputs["assumeRolePolicy"])
+    assert trust["Statement"] == [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "ec2.amazonaws.com"}}
+    ]
+    attached = sorted(
+        a.inputs["policyArn"]
+        for a in dev.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.parent == dev.named("eks-gpu-node").urn
+    )
+    assert attached == [
+        "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
+        "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+        "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+    ]
+    policy_docs = [args for token, args in dev.invokes if token == "aws:iam/getPolicyDocument:getPolicyDocument"]
+    principals = [p for a in policy_docs for s in a["statements"] for p in s.get("principals", [])]
+    assert {"type": "Service", "identifiers": ["ec2.amazonaws.com"]} in principals
+
+
+def test_cluster_role_is_another_role_trusting_eks(dev: Any) -> None:
+    cluster = dev.one(CLUSTER).inputs
+    node_role = dev.one("aws:iam/role:Role", "eks-gpu-node-role")
+    cluster_role = next(r for r in dev.of_type("aws:iam/role:Role") if r.urn != node_role.urn)
+    assert cluster["serviceRole"] == cluster_role.id
+    assert json.loads(cluster_role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
+        "Service": "eks.amazonaws.com"
+    }
+    kms = dev.one("aws:iam/rolePolicy:RolePolicy").inputs
+    statement = json.loads(kms["policy"])["Statement"][0]
+    assert statement["Resource"] == dev.one("aws:kms/key:Key").outputs["arn"]
+    assert "kms:Decrypt" in statement["Action"]
+
+
+def test_cluster_properties(dev: Any) -> None:
+    c = dev.one(CLUSTER)
+    i = c.inputs
+    assert c.remote
+    assert i["name"] == "eks-gpu-dev" and i["version"] == "1.35"
+    assert i["skipDefaultNodeGroup"] is True
+    assert i["authenticationMode"] == "API"
+    assert (i["endpointPrivateAccess"], i["endpointPublicAccess"]) == (True, True)
+    assert i["publicAccessCidrs"] == ["203.0.113.10/32"]
+    assert i["enabledClusterLogTypes"] == ["api", "audit", "authenticator"]
+    key = dev.one("aws:kms/key:Key")
+    assert key.inputs["enableKeyRotation"] is True
+    assert i["encryptionConfigKeyArn"] == key.outputs["arn"]
+    assert i["kubeProxyAddonOptions"] == {"enabled": True}
+    assert "useDefaultVpcCni" not in i  # pulumi-eks manages the VPC CNI as an EKS add-on
+    assert sorted(i["privateSubnetIds"]) == sorted(dev.outputs["privateSubnetIds"])
+    cluster_role_attachment = dev.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "AmazonEKSClusterPolicy")
+    assert cluster_role_attachment.urn in c.dependencies
+
+
+def test_private_only_endpoint_without_cidrs() -> None:
+    i = run(config(endpointPublicAccessCidrs=[])).one(CLUSTER).inputs
+    assert i["endpointPublicAccess"] is False and "publicAccessCidrs" not in i
+
+
+def test_coredns_addon_waits_for_the_system_nodes(dev: Any) -> None:
+    addon = dev.one("aws:eks/addon:Addon")
+    assert addon.inputs["addonName"] == "coredns"
+    assert addon.inputs["clusterName"] == "eks-gpu-dev"
+    # depends_on a component means on all of its resources
+    assert dev.one(NODE_GROUP, "-system-ng").urn in addon.dependencies
+
+
+def test_system_node_group(dev: Any) -> None:
+    ng = node_group(dev, "system")
+    assert ng["amiType"] == "AL2023_x86_64_STANDARD"
+    assert ng["capacityType"] == "ON_DEMAND"
+    assert "taints" not in ng or ng["taints"] == []
+    assert ng["instanceTypes"] == ["t3.medium"]
+    assert ng["scalingConfig"] == {"minSize": 1.0, "desiredSize": 1.0, "maxSize": 2.0}
+    assert ng["labels"] == {"eks-gpu/node-group": "system"}
+
+
+def test_gpu_node_group_properties(dev: Any) -> None:
+    ng_res = dev.one(NODE_GROUP, "-inference-ng")
+    ng = ng_res.inputs
+    count, model = aws_data.gpus("g6.xlarge")
+    assert ng["instanceTypes"] == ["g6.xlarge"]
+    assert ng["amiType"] == "AL2023_x86_64_NVIDIA"
+    assert ng["capacityType"] == "ON_DEMAND"
+    assert ng["scalingConfig"] == {"minSize": 0.0, "desiredSize": 0.0, "maxSize": 2.0}
+    assert ng["labels"] == {
+        "eks-gpu/node-group": "inference",
+        "nvidia.com/gpu.present": "true",
+        "k8s.amazonaws.com/accelerator": f"nvidia-{model.lower()}",
+        "workload": "inference",
+    }
+    assert ng["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
+    assert ng["updateConfig"] == {"maxUnavailable": 1.0}
+    assert ng["nodeRepairConfig"] == {"enabled": True}
+    assert ng["version"] == "1.35"
+    assert ng["clusterName"] == "eks-gpu-dev"
+    assert ng["nodeRoleArn"] == dev.outputs["nodeRoleArn"]
+    assert ng_res.ignore_changes == ("scalingConfig.desiredSize",)
+    lt = dev.one(LAUNCH_TEMPLATE, "-inference-lt")
+    assert ng["launchTemplate"]["id"] == lt.id
+    assert dev.outputs["gpuNodeGroups"]["inference"]["gpusPerNode"] == count
+    assert dev.outputs["gpuNodeGroups"]["inference"]["gpuModel"] == model
+    assert (
+        dev.outputs["gpuNodeGroups"]["inference"]["asgName"]
+        == ng_res.outputs["resources"][0]["autoscalingGroups"][0]["name"]
+    )
+
+
+def test_node_groups_wait_for_policies_and_nat_routes(dev: Any) -> None:
+    attachments = {
+        a.urn for a in dev.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if "-node-" in a.name
+    }
+    for key in ("system", "inference"):
+        deps = set(dev.one(NODE_GROUP, f"-{key}-ng").dependencies)
+        assert attachments <= deps
+        subnets = set(node_group(dev, key)["subnetIds"])
+        for az_route in [r for r in dev.of_type("aws:ec2/route:Route") if "-private-" in r.name]:
+            rt = az_route.inputs["routeTableId"]
+            assoc = next(
+                a
+                for a in dev.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation")
+                if a.inputs["routeTableId"] == rt
+            )
+            if assoc.inputs["subnetId"] in subnets:
+                assert {az_route.urn, assoc.urn} <= deps
+
+
+def test_launch_template_imdsv2_and_encrypted_gp3(dev: Any) -> None:
+    lt = launch_template(dev, "inference")
+    assert lt["metadataOptions"] == {
+        "httpEndpoint": "enabled",
+        "httpTokens": "required",
+        "httpPutResponseHopLimit": 1.0,
+    }
+    assert lt["blockDeviceMappings"] == [
+        {
+            "deviceName": "/dev/xvda",
+            "ebs": {"volumeType": "gp3", "volumeSize": 100.0, "encrypted": "true", "deleteOnTermination": "true"},
+        }
+    ]
+    assert {t["resourceType"] for t in lt["tagSpecifications"]} == {"instance", "volume", "network-interface"}
+    assert all(t["tags"]["Environment"] == "dev" for t in lt["tagSpecifications"])
+
+
+def test_bottlerocket_pool_encrypts_both_volumes_and_sizes_the_data_volume() -> None:
+    result = run(config({"br": gpu_pool(amiType="BOTTLEROCKET_x86_64_NVIDIA", diskSizeGiB=300)}))
+    devices = {d["deviceName"]: d["ebs"] for d in launch_template(result, "br")["blockDeviceMappings"]}
+    assert devices["/dev/xvdb"]["volumeSize"] == 300.0
+    assert "volumeSize" not in devices["/dev/xvda"]
+    assert all(d["encrypted"] == "true" and d["volumeType"] == "gp3" for d in devices.values())
+    assert node_group(result, "br")["amiType"] == "BOTTLEROCKET_x86_64_NVIDIA"
+
+
+def test_multi_pool_stack() -> None:
+    pools = {
+        "inference": gpu_pool("g5.xlarge", "g5.2xlarge", maxSize=4, labels={"workload": "inference"}),
+        "training": gpu_pool(
+            "p5.48xlarge",
+            capacityType="SPOT",
+            taints=[
+                {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"},
+                {"key": "workload", "value": "training", "effect": "NO_EXECUTE"},
+            ],
+        ),
+        "arm": gpu_pool("g5g.xlarge"),
+        "quad": gpu_pool("g5.12xlarge"),
+    }
+    result = run(config(pools, vpc={"azCount": 3}))
+    groups = result.outputs["gpuNodeGroups"]
+    for key, types in (
+        ("inference", "g5.xlarge"),
+        ("training", "p5.48xlarge"),
+        ("arm", "g5g.xlarge"),
+        ("quad", "g5.12xlarge"),
+    ):
+        count, model = aws_data.gpus(types)
+        assert (groups[key]["gpusPerNode"], groups[key]["gpuModel"]) == (count, model)
+        assert node_group(result, key)["labels"]["k8s.amazonaws.com/accelerator"] == f"nvidia-{model.lower()}"
+    assert node_group(result, "arm")["amiType"] == "AL2023_ARM_64_NVIDIA"
+    assert node_group(result, "training")["capacityType"] == "SPOT"
+    assert node_group(result, "training")["taints"][1] == {
+        "key": "workload",
+        "value": "training",
+        "effect": "NO_EXECUTE",
+    }
+    assert node_group(result, "inference")["instanceTypes"] == ["g5.xlarge", "g5.2xlarge"]
+    assert len(result.of_type(NODE_GROUP)) == 5
+
+
+def test_every_enum_value_sent_is_one_the_aws_api_accepts() -> None:
+    pools = {
+        "a": gpu_pool("g5.xlarge", capacityType="SPOT", taints=[{"key": "x", "effect": "PREFER_NO_SCHEDULE"}]),
+        "b": gpu_pool(
+            "g5g.xlarge", amiType="BOTTLEROCKET_ARM_64_NVIDIA", taints=[{"key": "y", "effect": "NO_EXECUTE"}]
+        ),
+        "c": gpu_pool("p5.48xlarge", capacityType="CAPACITY_BLOCK", capacityReservationId="cr-0123456789abcdef0"),
+    }
+    result = run(config(pools))
+    ami_types, capacity, effects = (
+        aws_data.eks_enum("AMITypes"),
+        aws_data.eks_enum("CapacityTypes"),
+        aws_data.eks_enum("TaintEffect"),
+    )
+    instance_types = aws_data.ec2_instance_types()
+    for ng in result.of_type(NODE_GROUP):
+        assert ng.inputs["amiType"] in ami_types
+        assert ng.inputs["capacityType"] in capacity
+        assert all(t["effect"] in effects for t in ng.inputs.get("taints", []))
+        assert set(ng.inputs.get("instanceTypes", [])) <= instance_types
+    for lt in result.of_type(LAUNCH_TEMPLATE):
+        assert lt.inputs.get("instanceType", "g5.xlarge") in instance_types
+
+
+def test_capacity_block_pool_puts_type_and_reservation_in_the_launch_template() -> None:
+    result = run(
+        config(
+            {"cb": gpu_pool("p5.48xlarge", capacityType="CAPACITY_BLOCK", capacityReservationId="cr-0123456789abcdef0")}
+        )
+    )
+    lt = launch_template(result, "cb")
+    assert lt["instanceType"] == "p5.48xlarge"
+    assert lt["instanceMarketOptions"] == {"marketType": "capacity-block"}
+    assert lt["capacityReservationSpecification"] == {
+        "capacityReservationTarget": {"capacityReservationId": "cr-0123456789abcdef0"}
+    }
+    ng = node_group(result, "cb")
+    assert "instanceTypes" not in ng and ng["capacityType"] == "CAPACITY_BLOCK"
+
+
+def test_tags_on_every_taggable_resource(dev: Any) -> None:
+    taggable = [r for r in dev.resources if r.custom and r.type.startswith("aws:") and "tags" in r.inputs]
+    assert len(taggable) >= 15
+    for r in taggable:
+        assert r.inputs["tags"]["Environment"] == "dev", r.name
+        assert r.inputs["tags"]["team"] == "ml-platform", r.name
+    assert dev.one(CLUSTER).inputs["tags"] == {"team": "ml-platform", "Environment": "dev"}
+    untagged = {r.type for r in dev.resources if r.custom and r.type.startswith("aws:") and "tags" not in r.inputs}
+    assert untagged <= {
+        "aws:ec2/route:Route",
+        "aws:ec2/routeTableAssociation:RouteTableAssociation",
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:iam/rolePolicy:RolePolicy",
+    }
+
+
+def test_outputs(dev: Any) -> None:
+    out = dev.outputs
+    assert out["clusterName"] == "eks-gpu-dev"
+    assert "kubeconfig" in dev.secret_outputs
+    assert json.loads(out["kubeconfig"])["users"][0]["user"]["exec"]["args"][-3] == "eks-gpu-dev"
+    assert out["vpcId"] == dev.one("aws:ec2/vpc:Vpc").id
+    assert len(out["privateSubnetIds"]) == 2 and len(out["publicSubnetIds"]) == 2
+    assert (
+        out["gpuNodeGroups"]["inference"]["nodeGroupName"]
+        == dev.one(NODE_GROUP, "-inference-ng").outputs["nodeGroupName"]
+    )
+    assert out["gpuNodeGroups"]["inference"]["singleAz"] is False
+    assert out["systemNodeGroup"]["asgName"]
+
+
+def test_runs_are_deterministic() -> None:
+    first, second = run(config()), run(config())
+    assert first.resources == second.resources
+    assert first.outputs == second.outputs
+
+
+# --- AZ selection ---------------------------------------------------------------------------
+
+
+def single_az_type(region: str) -> tuple[str, str]:
+    """An NVIDIA type that ``region`` offers in exactly one AZ, from AWS's data."""
+    cat = aws_data.catalogue()
+    found = sorted(
+        (t, next(iter(azs)))
+        for t, azs in aws_data.offerings(region).items()
+        if len(azs) == 1 and cat.get(t, {}).get("GpuInfo", {}).get("Gpus", [{}])[0].get("Manufacturer") == "NVIDIA"
+    )
+    assert found, f"AWS's data has no single-AZ NVIDIA type in {region}"
+    return found[0]
+
+
+def test_vpc_azs_include_the_only_az_of_a_scarce_gpu_type() -> None:
+    itype, az = single_az_type(REGION)
+    result = run(config({"scarce": gpu_pool(itype), "common": gpu_pool("g6.xlarge")}))
+    private_azs = {
+        s.inputs["availabilityZone"] for s in result.of_type("aws:ec2/subnet:Subnet") if "-private-" in s.name
+    }
+    assert az in private_azs and len(private_azs) == 2
+    scarce = result.outputs["gpuNodeGroups"]["scarce"]
+    assert scarce["availabilityZones"] == [az] and scarce["singleAz"] is True
+    subnet_azs = {
+        s.inputs["availabilityZone"]
+        for s in result.of_type("aws:ec2/subnet:Subnet")
+        if s.id in node_group(result, "scarce")["subnetIds"]
+    }
+    assert subnet_azs == {az}
+    common = result.outputs["gpuNodeGroups"]["common"]
+    assert set(common["availabilityZones"]) == private_azs & aws_data.offerings(REGION)["g6.xlarge"]
+
+
+def test_a_pool_whose_types_share_no_az_is_an_error_naming_where_they_are() -> None:
+    offers = aws_data.offerings(REGION)
+    cat = aws_data.catalogue()
+    nvidia = sorted(
+        t for t in offers if cat.get(t, {}).get("GpuInfo", {}).get("Gpus", [{}])[0].get("Manufacturer") == "NVIDIA"
+    )
+    a, b = next((a, b) for a in nvidia for b in nvidia if a < b and not offers[a] & offers[b])
+    with pytest.raises(ConfigError) as err:
+        run(config({"split": gpu_pool(a, b)}))
+    messages = {p.key: p.message for p in err.value.problems}
+    message = messages["eks-gpu:gpuNodeGroups.split"]
+    assert f"no AZ of {REGION} offers all its instance types" in message
+    assert f"{a} in {', '.join(sorted(offers[a]))}" in message and f"{b} in {', '.join(sorted(offers[b]))}" in message
+
+
+def test_more_azs_than_the_region_has() -> None:
+    azs = {az for zones in aws_data.offerings(REGION).values() for az in zones}
+    with pytest.raises(ConfigError) as err:
+        run(config(vpc={"azCount": 6}))
+    (problem,) = err.value.problems
+    assert problem.key == "eks-gpu:vpc.azCount"
+    assert f"{REGION} has {len(azs)} available" in problem.message
+
+
+# --- instance facts ---------------------------------------------------------------------------
+
+
+def problems_of(cfg: dict[str, Any]) -> dict[str, str]:
+    """Key -> its messages (one per line) of the ConfigError the run raises."""
+    with pytest.raises(ConfigError) as err:
+        run(cfg)
+    found: dict[str, list[str]] = {}
+    for p in err.value.problems:
+        found.setdefault(p.key, []).append(p.message)
+    return {k: "\n".join(v) for k, v in found.items()}
+
+
+def test_instance_type_errors_come_from_aws_facts() -> None:
+    found = problems_of(
+        config(
+            {
+                "nogpu": gpu_pool("t3.large"),
+                "typo": gpu_pool("g5.xlarg"),
+                "mixedarch": gpu_pool("g5.xlarge", "g5g.xlarge"),
+                "mixedgpu": gpu_pool("g5.xlarge", "g5.12xlarge"),
+                "wrongami": gpu_pool("g5g.xlarge", amiType="AL2023_x86_64_NVIDIA"),
+            }
+        )
+    )
+    assert (
+        found["eks-gpu:gpuNodeGroups.nogpu.instanceTypes[0]"] == "'t3.large' has no GPU; a GPU pool needs NVIDIA GPUs"
+    )
+    assert "not offered in any available AZ of us-west-2" in found["eks-gpu:gpuNodeGroups.typo.instanceTypes[0]"]
+    assert "mixes CPU architectures" in found["eks-gpu:gpuNodeGroups.mixedarch.instanceTypes"]
+    four, model = aws_data.gpus("g5.12xlarge")
+    assert f"g5.12xlarge {four}x {model}" in found["eks-gpu:gpuNodeGroups.mixedgpu.instanceTypes"]
+    assert found["eks-gpu:gpuNodeGroups.wrongami.amiType"] == (
+        "AL2023_x86_64_NVIDIA is for x86_64 but the instance types are arm64; use AL2023_ARM_64_NVIDIA"
+    )
+
+
+def test_config_and_aws_problems_are_reported_together() -> None:
+    found = problems_of(
+        config(
+            {
+                "bad": gpu_pool("t3.large"),
+                "eol": gpu_pool(amiType="AL2_x86_64_GPU"),
+            },
+            kubernetesVersion="1.31",
+        )
+    )
+    assert set(found) == {
+        "eks-gpu:gpuNodeGroups.bad.instanceTypes[0]",
+        "eks-gpu:gpuNodeGroups.eol.amiType",
+        "eks-gpu:kubernetesVersion",
+    }
+
+
+def test_errors_come_before_any_resource() -> None:
+    account = AwsAccount(REGION)
+    with account, pytest.raises(ConfigError):
+        run_program(config({"bad": gpu_pool("t3.large")}), account=account)
+    registered = [
+        r
+        for r in run_stack_file("dev").resources  # sanity: a good run registers resources
+    ]
+    assert registered
+
+
+def test_extended_support_version_warns() -> None:
+    result = run(config(kubernetesVersion="1.32"))
+    assert any("extended support" in w and "$0.60/h" in w for w in result.warnings)
+
+
+def test_missing_region_is_a_config_error() -> None:
+    cfg = config()
+    cfg["aws:region"] = ""
+    with pytest.raises((ConfigError, ValueError)):
+        run(cfg)
+
+
+# --- bring your own VPC ------------------------------------------------------------------------
+
+
+def test_existing_vpc() -> None:
+    with offline_account(REGION) as account:
+        azs = sorted(aws_data.offerings(REGION)["g5.xlarge"])[:2]
+        vpc = account.create_existing_vpc(
+            "10.50.0.0/16",
+            [("10.50.0.0/20", azs[0], False), ("10.50.16.0/20", azs[1], False), ("10.50.32.0/24", azs[0], True)],
+        )
+        result = run_program(
+            config(
+                vpc={
+                    "id": vpc.vpc_id,
+                    "privateSubnetIds": list(vpc.private_subnet_ids),
+                    "publicSubnetIds": list(vpc.public_subnet_ids),
+                }
+            ),
+            account=account,
+        )
+    assert result.of_type("aws:ec2/vpc:Vpc") == [] and result.of_type("aws:ec2/subnet:Subnet") == []
+    cluster = result.one(CLUSTER).inputs
+    assert cluster["vpcId"] == vpc.vpc_id
+    assert sorted(cluster["privateSubnetIds"]) == sorted(vpc.private_subnet_ids)
+    assert sorted(node_group(result, "inference")["subnetIds"]) == sorted(vpc.private_subnet_ids)
+    assert result.outputs["vpcId"] == vpc.vpc_id
+
+
+def test_existing_vpc_private_subnets_in_one_az_is_an_error() -> None:
+    with offline_account(REGION) as account:
+        az = sorted(aws_data.offerings(REGION)["g5.xlarge"])[0]
+        vpc = account.create_existing_vpc(
+            "10.60.0.0/16", [("10.60.0.0/20", az, False), ("10.60.16.0/20", az, False), ("10.60.32.0/24", az, True)]
+        )
+        with pytest.raises(ConfigError) as err:
+            run_program(
+                config(vpc={"id": vpc.vpc_id, "privateSubnetIds": list(vpc.private_subnet_ids)}), account=account
+            )
+    (problem,) = err.value.problems
+    assert problem.key == "eks-gpu:vpc.privateSubnetIds"
+    assert "at least two AZs" in problem.message
+
+
+def test_existing_vpc_foreign_subnet_is_an_error() -> None:
+    with offline_account(REGION) as account:
+        azs = sorted(aws_data.offerings(REGION)["g5.xlarge"])[:2]
+        mine = account.create_existing_vpc(
+            "10.70.0.0/16",
+            [("10.70.0.0/20", azs[0], False), ("10.70.16.0/20", azs[1], False), ("10.70.32.0/24", azs[0], True)],
+        )
+        other = account.create_existing_vpc(
+            "10.80.0.0/16",
+            [("10.80.0.0/20", azs[0], False), ("10.80.16.0/20", azs[1], False), ("10.80.32.0/24", azs[0], True)],
+        )
+        ids = [mine.private_subnet_ids[0], other.private_subnet_ids[0]]
+        with pytest.raises(ConfigError) as err:
+            run_program(config(vpc={"id": mine.vpc_id, "privateSubnetIds": ids}), account=account)
+    messages = {p.key: p.message for p in err.value.problems}
+    assert messages["eks-gpu:vpc.privateSubnetIds[1]"] == f"'{ids[1]}' is not a subnet of {mine.vpc_id}"
+
+
+def test_existing_vpc_that_misses_a_pool_az() -> None:
+    itype, az = single_az_type(REGION)
+    with offline_account(REGION) as account:
+        others = sorted({a for zones in aws_data.offerings(REGION).values() for a in zones} - {az})[:2]
+        vpc = account.create_existing_vpc(
+            "10.90.0.0/16",
+            [
+                ("10.90.0.0/20", others[0], False),
+                ("10.90.16.0/20", others[1], False),
+                ("10.90.32.0/24", others[0], True),
+            ],
+        )
+        with pytest.raises(ConfigError) as err:
+            run_program(
+                config(
+                    {"scarce": gpu_pool(itype)},
+                    vpc={"id": vpc.vpc_id, "privateSubnetIds": list(vpc.private_subnet_ids)},
+                ),
+                account=account,
+            )
+    message = {p.key: p.message for p in err.value.problems}["eks-gpu:gpuNodeGroups.scarce"]
+    assert f"they are all offered together in {az}" in message
