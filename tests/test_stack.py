@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from components.config import ConfigError
-from offline import AwsAccount, offline_account, run_program
+from offline import offline_account, run_program
 from tests import aws_data
 from tests.helpers import (
     CLUSTER,
@@ -459,14 +459,10 @@ def test_config_and_aws_problems_are_reported_together() -> None:
 
 
 def test_errors_come_before_any_resource() -> None:
-    account = AwsAccount(REGION)
-    with account, pytest.raises(ConfigError):
-        run_program(config({"bad": gpu_pool("t3.large")}), account=account)
-    registered = [
-        r
-        for r in run_stack_file("dev").resources  # sanity: a good run registers resources
-    ]
-    assert registered
+    with pytest.raises(ConfigError) as err:
+        run(config({"bad": gpu_pool("t3.large")}, vpc={"azCount": 9}))
+    assert err.value.registered == ()  # type: ignore[attr-defined]
+    assert len(err.value.problems) == 2
 
 
 def test_extended_support_version_warns() -> None:
