@@ -15,6 +15,8 @@ from components.stack import EksGpuStack
 design = load(read_pulumi_config(), stack=pulumi.get_stack(), region=aws.config.region, today=date.today())
 for warning in design.warnings:
     pulumi.log.warn(warning)
+for note in design.notes:
+    pulumi.log.info(note)
 
 stack = EksGpuStack("eks-gpu", design)
 for key, value in stack.outputs().items():

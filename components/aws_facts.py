@@ -39,6 +39,8 @@ class SubnetFacts:
     subnet_id: str
     availability_zone: str
     vpc_id: str
+    default_route: str | None
+    """Where the subnet's 0.0.0.0/0 route goes (``nat-...``, ``tgw-...``, ``igw-...``), if anywhere."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,19 @@ def instance_facts(instance_type: str) -> InstanceFacts:
     )
 
 
+def _default_route(subnet_id: str, vpc_id: str) -> str | None:
+    """The target of the subnet's default route: its own route table's, or else the VPC's main one's."""
+    ids = aws.ec2.get_route_tables(filters=[{"name": "association.subnet-id", "values": [subnet_id]}]).ids
+    if not ids:
+        ids = aws.ec2.get_route_tables(vpc_id=vpc_id, filters=[{"name": "association.main", "values": ["true"]}]).ids
+    if not ids:
+        return None
+    for route in aws.ec2.get_route_table(route_table_id=ids[0]).routes:
+        if route.cidr_block == "0.0.0.0/0":
+            return route.nat_gateway_id or route.transit_gateway_id or route.gateway_id or route.network_interface_id
+    return None
+
+
 def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
     """Ask AWS about every instance type and subnet the parsed config names."""
     partition = aws.get_partition().partition
@@ -107,7 +122,7 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
         in_vpc = set(aws.ec2.get_subnets(filters=[{"name": "vpc-id", "values": [parsed.vpc.id]}]).ids)
         for sid in sorted({*parsed.vpc.private_subnet_ids, *parsed.vpc.public_subnet_ids} & in_vpc):
             subnet = aws.ec2.get_subnet(id=sid)
-            subnets[sid] = SubnetFacts(sid, subnet.availability_zone, subnet.vpc_id)
+            subnets[sid] = SubnetFacts(sid, subnet.availability_zone, subnet.vpc_id, _default_route(sid, subnet.vpc_id))
 
     return AwsFacts(
         region=region,

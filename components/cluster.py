@@ -71,7 +71,7 @@ class Cluster(pulumi.ComponentResource):
                 service="eks.amazonaws.com",
                 managed_policies=CLUSTER_POLICIES,
                 partition=args.partition,
-                tags=args.tags,
+                tags=tags_for(args.tags, f"{args.cluster_name}-cluster"),
                 inline_policies={"secrets-kms": kms_policy.json},
             ),
             opts=child,

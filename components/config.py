@@ -132,6 +132,15 @@ END_OF_LIFE_AMI_TYPES = {
 """Amazon Linux 2 AMI types: EKS stopped publishing AL2 AMIs on 2025-11-26 (1.32 was the last version)."""
 
 
+POOL_LABEL = "eks-gpu/node-group"
+"""Label on every node naming its node group key (``system`` or the pool key): pods select pools by it."""
+GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
+"""Label on every GPU node (``true``), the device plugin's and the pod's node affinity."""
+ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
+"""Label with the GPU model (``nvidia-a10g``): the Cluster Autoscaler waits for the device plugin on it."""
+RESERVED_LABELS = (POOL_LABEL, GPU_PRESENT_LABEL, ACCELERATOR_LABEL)
+
+
 # --- field checks -------------------------------------------------------------------------------
 
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
@@ -177,8 +186,12 @@ def _check_label_value(value: str) -> None:
 
 
 def _label_map(value: Mapping[str, str]) -> Mapping[str, str]:
+    # The EKS API is stricter than Kubernetes: keys of at most 63 characters, non-empty values
+    # (botocore ``eks`` shapes ``labelKey``, ``labelValue``).
     for k, v in value.items():
-        _check_label_key(k)
+        _check_label_key(k, max_length=63)
+        if not v:
+            raise _fail("value", f"label '{k}' needs a value: EKS refuses empty node group label values")
         _check_label_value(v)
     return value
 
@@ -206,19 +219,15 @@ def _enum_field(
 _EFFECT_HINTS = {
     k8s: f"is the Kubernetes spelling; the EKS API wants {eks.value}" for eks, k8s in _KUBERNETES_EFFECT.items()
 }
-_GPU_AMI_HINTS = {
-    **{
-        old: f"is end of life (EKS stopped publishing AL2 AMIs on 2025-11-26); use {new}"
-        for old, new in END_OF_LIFE_AMI_TYPES.items()
-    },
-    **{t.value: "is not a GPU AMI type: it has no NVIDIA driver" for t in SYSTEM_AMI_TYPES},
+_END_OF_LIFE_HINTS = {
+    old: f"is end of life (EKS stopped publishing AL2 AMIs on 2025-11-26); use {new}"
+    for old, new in END_OF_LIFE_AMI_TYPES.items()
 }
-_SYSTEM_AMI_HINTS = {
-    **{
-        old: f"is end of life (EKS stopped publishing AL2 AMIs on 2025-11-26); use {new}"
-        for old, new in END_OF_LIFE_AMI_TYPES.items()
-    },
-    **{t.value: "is a GPU AMI type; the system node group runs a standard AMI" for t in GPU_AMI_TYPES},
+_GPU_AMI_HINTS = _END_OF_LIFE_HINTS | {
+    t.value: "is not a GPU AMI type: it has no NVIDIA driver" for t in SYSTEM_AMI_TYPES
+}
+_SYSTEM_AMI_HINTS = _END_OF_LIFE_HINTS | {
+    t.value: "is a GPU AMI type; the system node group runs a standard AMI" for t in GPU_AMI_TYPES
 }
 
 
@@ -239,9 +248,25 @@ def _cidr(value: str) -> str:
     return str(net)
 
 
+DOCUMENTATION_NETWORKS = tuple(ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
+"""RFC 5737 ranges, reserved for examples: no client ever has such an address."""
+
+
+def _client_cidr(value: str) -> str:
+    net = ipaddress.IPv4Network(_cidr(value))
+    if any(net.subnet_of(doc) for doc in DOCUMENTATION_NETWORKS):
+        raise _fail(
+            "cidr",
+            f"'{value}' is a documentation address (RFC 5737) that no client has; use your own, e.g. "
+            "pulumi config set --path 'endpointPublicAccessCidrs[0]' \"$(curl -s https://checkip.amazonaws.com)/32\"",
+        )
+    return str(net)
+
+
 InstanceTypes = Annotated[tuple[str, ...], Field(min_length=1), AfterValidator(_instance_types)]
 Labels = Annotated[dict[str, str], AfterValidator(_label_map)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
+ClientCidr = Annotated[str, AfterValidator(_client_cidr)]
 Size = Annotated[int, Field(ge=0)]
 
 
@@ -346,6 +371,9 @@ class NewVpc(_Model):
     """VPC CIDR block, a private IPv4 range from /16 to /20. Default ``10.0.0.0/16``."""
     az_count: Annotated[int, Field(ge=2, le=6)] = 3
     """Availability Zones to span, 2-6 (EKS needs two at least). Default 3."""
+    availability_zones: Annotated[tuple[str, ...] | None, Field(min_length=2, max_length=6)] = None
+    """The AZs to span, by name. Default: chosen for the pools (README, "Where pools land").
+    Pin them once a stack is up: a new pool then never moves the VPC's subnets."""
     nat_gateways: Annotated[Literal["single", "perAz"], BeforeValidator(lambda v: _nat_mode(v))] = "single"
     """``single`` (one NAT gateway, cheapest; default) or ``perAz`` (one per AZ, survives an AZ loss)."""
 
@@ -397,7 +425,7 @@ class StackConfig(_Model):
     """Tags added to every taggable AWS resource. Default none."""
     vpc: VpcConfig = NewVpc()
     """A VPC to build (default) or one to use (``id``, ``privateSubnetIds``, ``publicSubnetIds``)."""
-    endpoint_public_access_cidrs: tuple[Cidr, ...] = ()
+    endpoint_public_access_cidrs: tuple[ClientCidr, ...] = ()
     """CIDRs that may reach the public API endpoint. Default none: the endpoint is private only."""
     system_node_group: SystemNodeGroup = SystemNodeGroup()
     """The untainted system node group. Default one t3.medium."""
@@ -760,15 +788,6 @@ def _check_pool(key: str, pool: GpuPool) -> list[Problem]:
                 Problem(key_path(*prefix, "labels", label), "is set by the program itself; choose another label key")
             )
     return problems
-
-
-POOL_LABEL = "eks-gpu/node-group"
-"""Label on every node naming its node group key (``system`` or the pool key): pods select pools by it."""
-GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
-"""Label on every GPU node (``true``), the device plugin's and the pod's node affinity."""
-ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
-"""Label with the GPU model (``nvidia-a10g``): the Cluster Autoscaler waits for the device plugin on it."""
-RESERVED_LABELS = (POOL_LABEL, GPU_PRESENT_LABEL, ACCELERATOR_LABEL)
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:

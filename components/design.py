@@ -124,6 +124,9 @@ class StackDesign:
     system: NodeGroupDesign
     gpu_pools: Mapping[str, NodeGroupDesign]
     warnings: tuple[str, ...]
+    """Things the user should act on (``pulumi.log.warn``)."""
+    notes: tuple[str, ...]
+    """Choices the program made that the user may want to pin (``pulumi.log.info``)."""
 
 
 def load(raw: Mapping[str, Any], stack: str, region: str | None, today: date) -> StackDesign:
@@ -139,6 +142,8 @@ def load(raw: Mapping[str, Any], stack: str, region: str | None, today: date) ->
 def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str) -> StackDesign:
     """Join ``parsed`` with ``facts`` into a :class:`StackDesign`, or raise every problem found."""
     problems = list(parsed.problems)
+    notes: list[str] = []
+    warnings = list(parsed.warnings)
     pools: dict[str, _Group] = {}
     for key, pool in parsed.pools.items():
         group = _group(("gpuNodeGroups", key), pool, facts, problems)
@@ -149,9 +154,9 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str) -> StackDesign:
     needs = {g.key: g.offered for g in [*pools.values(), *([system] if system else [])]}
     network: NewNetwork | ExistingNetwork | None = None
     if isinstance(parsed.vpc, NewVpc):
-        network = _new_network(parsed.vpc, facts, needs, problems)
+        network = _new_network(parsed.vpc, facts, needs, problems, notes)
     elif isinstance(parsed.vpc, ExistingVpc):
-        network = _existing_network(parsed.vpc, facts, problems)
+        network = _existing_network(parsed.vpc, facts, problems, warnings)
 
     azs = frozenset(network.azs) if network else frozenset()
     designs: dict[str, NodeGroupDesign] = {}
@@ -183,7 +188,8 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str) -> StackDesign:
         network=network,
         system=designs[SYSTEM_KEY],
         gpu_pools={k: designs[k] for k in config.gpu_node_groups},
-        warnings=parsed.warnings,
+        warnings=tuple(warnings),
+        notes=tuple(notes),
     )
 
 
@@ -307,9 +313,34 @@ def _nowhere(group: _Group, facts: AwsFacts, vpc_azs: tuple[str, ...]) -> str:
 
 
 def _new_network(
-    vpc: NewVpc, facts: AwsFacts, needs: Mapping[str, frozenset[str]], problems: list[Problem]
+    vpc: NewVpc,
+    facts: AwsFacts,
+    needs: Mapping[str, frozenset[str]],
+    problems: list[Problem],
+    notes: list[str],
 ) -> NewNetwork | None:
-    if len(facts.available_azs) < vpc.az_count:
+    before = len(problems)
+    if vpc.availability_zones is not None:
+        for i, az in enumerate(vpc.availability_zones):
+            if az not in facts.available_azs:
+                problems.append(
+                    Problem(
+                        key_path("vpc", "availabilityZones", i),
+                        f"'{az}' is not an available AZ of {facts.region} ({', '.join(facts.available_azs)})",
+                    )
+                )
+        if len(set(vpc.availability_zones)) != len(vpc.availability_zones):
+            problems.append(Problem(key_path("vpc", "availabilityZones"), "lists an AZ twice"))
+        if "az_count" in vpc.model_fields_set and vpc.az_count != len(vpc.availability_zones):
+            problems.append(
+                Problem(
+                    key_path("vpc", "azCount"),
+                    f"{vpc.az_count} disagrees with the {len(vpc.availability_zones)} availabilityZones; "
+                    "set one of the two",
+                )
+            )
+        azs = tuple(sorted(vpc.availability_zones))
+    elif len(facts.available_azs) < vpc.az_count:
         problems.append(
             Problem(
                 key_path("vpc", "azCount"),
@@ -317,18 +348,27 @@ def _new_network(
                 f"({', '.join(facts.available_azs)})",
             )
         )
+    else:
+        azs = choose_azs(facts.available_azs, needs, vpc.az_count)
+        notes.append(
+            f"the VPC spans {', '.join(azs)}, chosen for the node groups' instance types; pin them with "
+            f"eks-gpu:vpc.availabilityZones so that a new pool never moves the VPC's subnets"
+        )
+    if len(problems) > before:
         return None
-    layout = subnet_layout(vpc.cidr, vpc.az_count)
+    layout = subnet_layout(vpc.cidr, azs)
     return NewNetwork(
         cidr=vpc.cidr,
-        azs=choose_azs(facts.available_azs, needs, vpc.az_count),
+        azs=azs,
         private_cidrs=layout.private,
         public_cidrs=layout.public,
         nat_per_az=vpc.nat_gateways == "perAz",
     )
 
 
-def _existing_network(vpc: ExistingVpc, facts: AwsFacts, problems: list[Problem]) -> ExistingNetwork | None:
+def _existing_network(
+    vpc: ExistingVpc, facts: AwsFacts, problems: list[Problem], warnings: list[str]
+) -> ExistingNetwork | None:
     before = len(problems)
     by_az: dict[str, list[str]] = {}
     for field, ids in (("privateSubnetIds", vpc.private_subnet_ids), ("publicSubnetIds", vpc.public_subnet_ids)):
@@ -338,6 +378,12 @@ def _existing_network(vpc: ExistingVpc, facts: AwsFacts, problems: list[Problem]
                 problems.append(Problem(key_path("vpc", field, i), f"'{sid}' is not a subnet of {vpc.id}"))
             elif field == "privateSubnetIds":
                 by_az.setdefault(subnet.availability_zone, []).append(sid)
+                if not (subnet.default_route or "").startswith(("nat-", "tgw-", "eni-")):
+                    warnings.append(
+                        f"{key_path('vpc', field, i)}: '{sid}' has no default route through a NAT gateway "
+                        f"(it goes to {subnet.default_route or 'nowhere'}); nodes there join only with VPC "
+                        "endpoints for EKS, ECR, S3, EC2 and STS"
+                    )
     if len(problems) == before and len(by_az) < 2:
         problems.append(
             Problem(

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.tagging import tags_for
-
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly")
 """A node joins the cluster (worker), runs the VPC CNI (CNI) and pulls images from ECR (pull only)."""
 CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
@@ -30,6 +28,7 @@ class ServiceRoleArgs:
     partition: str
     """The AWS partition of the managed policies' ARNs (``aws``, ``aws-cn``, ``aws-us-gov``)."""
     tags: Mapping[str, str]
+    """Tags of the role, ``Name`` included."""
     inline_policies: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Inline policy name -> JSON policy document."""
 
@@ -56,9 +55,7 @@ class ServiceRole(pulumi.ComponentResource):
                 }
             ]
         )
-        self.role = aws.iam.Role(
-            f"{name}-role", assume_role_policy=trust.json, tags=tags_for(args.tags, name), opts=child
-        )
+        self.role = aws.iam.Role(f"{name}-role", assume_role_policy=trust.json, tags=dict(args.tags), opts=child)
         self.attachments = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-{policy}",

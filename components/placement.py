@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 PRIVATE_SPLIT = 3
-"""The VPC CIDR is cut into 2**3 = 8 blocks: one private subnet per AZ (up to 6), block 7 for public."""
+"""The VPC CIDR is cut into 2**3 = 8 blocks: private subnets of AZs a-g in blocks 0-6, block 7 for public."""
 PUBLIC_SPLIT = 3
 """The last block is cut into 8 again: one small public subnet per AZ for NAT gateways and load balancers."""
 
@@ -56,16 +56,28 @@ class SubnetLayout:
     public: tuple[str, ...]
 
 
-def subnet_layout(vpc_cidr: str, az_count: int) -> SubnetLayout:
-    """Cut ``vpc_cidr`` into one large private and one small public subnet per AZ.
+def az_slot(az: str) -> int:
+    """The AZ's fixed place in the VPC CIDR: its letter (``us-west-2c`` -> 2).
 
-    For a /16: private /19s (8,190 addresses each: the VPC CNI gives every pod an address) and
-    public /22s. Supports up to 6 AZs, which is what ``eks-gpu:vpc.azCount`` allows.
+    The letter never changes, so an AZ keeps its subnets' CIDRs whichever other AZs the VPC spans:
+    adding or dropping an AZ never renumbers the others (a renumbered subnet is a replaced one).
+    """
+    slot = ord(az[-1]) - ord("a")
+    if not 0 <= slot < 2**PRIVATE_SPLIT - 1:
+        raise ValueError(f"AZ {az} has no subnet slot: only AZs a-g fit the layout")
+    return slot
+
+
+def subnet_layout(vpc_cidr: str, azs: Sequence[str]) -> SubnetLayout:
+    """Cut ``vpc_cidr`` into one large private and one small public subnet per AZ, by AZ letter.
+
+    For a /16: private /19s (8,190 addresses each: the VPC CNI gives every pod an address) in
+    blocks 0-6, and public /22s inside block 7.
     """
     net = ipaddress.IPv4Network(vpc_cidr)
     blocks = list(net.subnets(prefixlen_diff=PRIVATE_SPLIT))
     public = list(blocks[-1].subnets(prefixlen_diff=PUBLIC_SPLIT))
     return SubnetLayout(
-        private=tuple(str(b) for b in blocks[:az_count]),
-        public=tuple(str(b) for b in public[:az_count]),
+        private=tuple(str(blocks[az_slot(az)]) for az in azs),
+        public=tuple(str(public[az_slot(az)]) for az in azs),
     )

@@ -39,7 +39,7 @@ class EksGpuStack(pulumi.ComponentResource):
                 service="ec2.amazonaws.com",
                 managed_policies=NODE_POLICIES,
                 partition=design.partition,
-                tags=design.tags,
+                tags=tags_for(design.tags, f"{design.cluster_name}-node"),
             ),
             opts=child,
         )
@@ -89,6 +89,17 @@ class EksGpuStack(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
+    def _pool_outputs(self, key: str) -> dict[str, Any]:
+        pool, design = self.gpu_pools[key], self.design.gpu_pools[key]
+        return {
+            "nodeGroupName": pool.name,
+            "asgName": pool.asg_name,
+            "gpusPerNode": design.gpu.count if design.gpu else 0,
+            "gpuModel": design.gpu.model if design.gpu else None,
+            "availabilityZones": list(design.availability_zones),
+            "singleAz": design.single_az,
+        }
+
     def outputs(self) -> dict[str, Any]:
         """The stack outputs: what a user needs to reach and size the cluster."""
         net = self.network
@@ -100,16 +111,5 @@ class EksGpuStack(pulumi.ComponentResource):
             "publicSubnetIds": net.public_subnet_ids,
             "nodeRoleArn": self.node_role.role.arn,
             "systemNodeGroup": {"nodeGroupName": self.system.name, "asgName": self.system.asg_name},
-            "gpuNodeGroups": {
-                key: {
-                    "nodeGroupName": pool.name,
-                    "asgName": pool.asg_name,
-                    "gpusPerNode": d.gpu.count if d.gpu else 0,
-                    "gpuModel": d.gpu.model if d.gpu else None,
-                    "availabilityZones": list(d.availability_zones),
-                    "singleAz": d.single_az,
-                }
-                for key, pool in self.gpu_pools.items()
-                for d in [self.design.gpu_pools[key]]
-            },
+            "gpuNodeGroups": {key: self._pool_outputs(key) for key in self.gpu_pools},
         }

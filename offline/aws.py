@@ -510,6 +510,7 @@ class AwsAccount:
             "aws:ec2/getSubnets:getSubnets": self._get_subnets,
             "aws:ec2/getSubnet:getSubnet": self._get_subnet,
             "aws:ec2/getRouteTable:getRouteTable": self._get_route_table,
+            "aws:ec2/getRouteTables:getRouteTables": self._get_route_tables,
             "aws:index/getPartition:getPartition": self._get_partition,
             "aws:index/getCallerIdentity:getCallerIdentity": self._get_caller_identity,
             "aws:index/getRegion:getRegion": self._get_region,
@@ -686,6 +687,19 @@ class AwsAccount:
             "id": self.region,
             "region": self.region,
             "ids": [s["SubnetId"] for s in subnets],
+            "filters": args.get("filters"),
+            "tags": args.get("tags"),
+        }
+
+    def _get_route_tables(self, args: Mapping[str, Any]) -> JsonDict:
+        filters = _attribute_filters(args, {"vpcId": "vpc-id"})
+        filters += _tag_filters(args.get("tags")) + _filters(args.get("filters"))
+        tables = self._paginate("describe_route_tables", "RouteTables", **({"Filters": filters} if filters else {}))
+        return {
+            "id": self.region,
+            "region": self.region,
+            "ids": [t["RouteTableId"] for t in tables],
+            "vpcId": args.get("vpcId"),
             "filters": args.get("filters"),
             "tags": args.get("tags"),
         }

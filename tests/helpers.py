@@ -12,6 +12,8 @@ REGION = "us-west-2"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 CLUSTER = "eks:index:Cluster"
+CLIENT_CIDR = "198.18.0.10/32"
+"""A client address for the public endpoint (RFC 2544 benchmarking space, not a documentation range)."""
 
 
 def gpu_pool(*types: str, **overrides: Any) -> dict[str, Any]:
@@ -25,7 +27,7 @@ def config(pools: dict[str, Any] | None = None, **keys: Any) -> dict[str, Any]:
         "aws:region": REGION,
         "eks-gpu:kubernetesVersion": "1.35",
         "eks-gpu:vpc": {"cidr": "10.0.0.0/16", "azCount": 2, "natGateways": "single"},
-        "eks-gpu:endpointPublicAccessCidrs": ["203.0.113.10/32"],
+        "eks-gpu:endpointPublicAccessCidrs": [CLIENT_CIDR],
         "eks-gpu:tags": {"team": "ml-platform"},
         "eks-gpu:gpuNodeGroups": pools if pools is not None else {"inference": gpu_pool()},
     }

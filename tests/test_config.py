@@ -115,7 +115,7 @@ def test_gpu_ami_type_on_system_group_is_refused() -> None:
 def test_unknown_keys_are_named_with_the_allowed_ones() -> None:
     found = problems({"gpuNodeGroups": {"a": pool(minsize=1)}, "vpc": {"azcount": 2}})
     assert found["eks-gpu:gpuNodeGroups.a.minsize"].startswith("unknown key; allowed keys: amiType,")
-    assert found["eks-gpu:vpc.azcount"] == "unknown key; allowed keys: azCount, cidr, natGateways"
+    assert found["eks-gpu:vpc.azcount"] == "unknown key; allowed keys: availabilityZones, azCount, cidr, natGateways"
 
 
 def test_every_problem_of_the_file_is_reported_together() -> None:
@@ -253,3 +253,48 @@ def test_every_enum_value_is_one_the_eks_api_accepts() -> None:
     assert {e.value for e in TaintEffect} == set(model.shape_for("TaintEffect").enum)
     assert {e.value for e in CapacityType} == set(model.shape_for("CapacityTypes").enum)
     assert {e.value for e in AmiType} <= set(model.shape_for("AMITypes").enum)
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "message"),
+    [
+        (
+            {"gpuNodeGroups": {"a": pool(instanceTypes=["g5.xlarge", "g5.xlarge"])}},
+            "gpuNodeGroups.a.instanceTypes",
+            "twice",
+        ),
+        (
+            {"gpuNodeGroups": {"a": pool(instanceTypes=["G5 XLARGE"])}},
+            "gpuNodeGroups.a.instanceTypes",
+            "not an EC2 instance type",
+        ),
+        ({"gpuNodeGroups": {"a": pool(labels={"-bad": "x"})}}, "gpuNodeGroups.a.labels", "the name must be"),
+        ({"gpuNodeGroups": {"a": pool(labels={"k" * 64: "x"})}}, "gpuNodeGroups.a.labels", "longer than 63"),
+        ({"gpuNodeGroups": {"a": pool(labels={"team": ""})}}, "gpuNodeGroups.a.labels", "needs a value"),
+        ({"gpuNodeGroups": {"a": pool(labels={"team": "a b"})}}, "gpuNodeGroups.a.labels", "must be empty or"),
+        ({"tags": {"owner": "x" * 257}}, "tags.owner", "at most 256"),
+        ({"endpointPublicAccessCidrs": ["203.0.113.10/32"]}, "endpointPublicAccessCidrs[0]", "documentation address"),
+        (
+            {"vpc": {"id": "vpc-0123456789abcdef0", "privateSubnetIds": ["subnet-0123456789abcdef0"] * 2}},
+            "vpc.privateSubnetIds",
+            "lists a subnet twice",
+        ),
+        ({"vpc": {"availabilityZones": ["us-west-2a"]}}, "vpc.availabilityZones", "at least 2"),
+    ],
+)
+def test_more_rules(raw: dict[str, Any], key: str, message: str) -> None:
+    found = problems(raw)
+    assert message in found[f"eks-gpu:{key}"], found
+
+
+def test_label_limits_are_the_eks_apis() -> None:
+    model = botocore.session.get_session().get_service_model("eks")
+    key, value = model.shape_for("labelKey").metadata, model.shape_for("labelValue").metadata
+    assert problems({"gpuNodeGroups": {"a": pool(labels={"k" * key["max"]: "v" * value["max"]})}}) == {}
+    assert "eks-gpu:gpuNodeGroups.a.labels" in problems(
+        {"gpuNodeGroups": {"a": pool(labels={"k" * (key["max"] + 1): "v"})}}
+    )
+    assert "eks-gpu:gpuNodeGroups.a.labels" in problems(
+        {"gpuNodeGroups": {"a": pool(labels={"k": "v" * (value["max"] + 1)})}}
+    )
+    assert value["min"] == 1

@@ -53,17 +53,25 @@ def test_choice_is_stable_whatever_the_order_of_inputs() -> None:
 
 
 @pytest.mark.parametrize(
-    ("cidr", "count"), [("10.0.0.0/16", 2), ("10.0.0.0/16", 6), ("172.16.0.0/20", 3), ("192.168.0.0/18", 4)]
+    ("cidr", "region"), [("10.0.0.0/16", "us-west-2"), ("172.16.0.0/20", "us-east-1"), ("192.168.0.0/18", "eu-west-1")]
 )
-def test_subnet_layout_fits_the_vpc_without_overlap(cidr: str, count: int) -> None:
-    layout = subnet_layout(cidr, count)
+def test_subnet_layout_fits_the_vpc_without_overlap(cidr: str, region: str) -> None:
+    azs = available(region)
+    layout = subnet_layout(cidr, azs)
     vpc = ipaddress.IPv4Network(cidr)
     subnets = [ipaddress.IPv4Network(s) for s in (*layout.private, *layout.public)]
-    assert len(layout.private) == len(layout.public) == count
+    assert len(layout.private) == len(layout.public) == len(azs)
     assert all(s.subnet_of(vpc) for s in subnets)
     assert not any(a.overlaps(b) for a, b in itertools.combinations(subnets, 2))
     assert all(s.prefixlen <= 28 for s in subnets)  # AWS's smallest subnet is a /28
-    assert all(
-        ipaddress.IPv4Network(p).num_addresses == 8 * ipaddress.IPv4Network(q).num_addresses
-        for p, q in zip(layout.private, layout.public, strict=True)
-    )
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_an_az_keeps_its_cidrs_whichever_azs_the_vpc_spans(region: str) -> None:
+    azs = available(region)
+    whole = subnet_layout("10.0.0.0/16", azs)
+    slots = dict(zip(azs, zip(whole.private, whole.public, strict=True), strict=True))
+    for count in range(2, len(azs) + 1):
+        for subset in itertools.combinations(azs, count):
+            layout = subnet_layout("10.0.0.0/16", subset)
+            assert list(zip(layout.private, layout.public, strict=True)) == [slots[az] for az in subset]
