@@ -93,6 +93,8 @@ class Cluster(pulumi.ComponentResource):
             enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
             encryption_config_key_arn=key.arn,
             kube_proxy_addon_options={"enabled": True},
+            # The VPC CNI enforces NetworkPolicy only when asked: the GPU namespace denies by default.
+            vpc_cni_options={"enable_network_policy": True},
             coredns_addon_options={"enabled": False},
             tags=dict(args.tags),
             opts=pulumi.ResourceOptions(parent=self, depends_on=role.attachments),

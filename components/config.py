@@ -409,6 +409,54 @@ VpcConfig = Annotated[
 ]
 
 
+# --- in the cluster ----------------------------------------------------------------------------
+
+DEVICE_PLUGIN_CHART_VERSION = "0.19.0"
+"""The ``nvidia-device-plugin`` chart (NVIDIA's ``k8s-device-plugin`` Helm repository) by default."""
+CUDA_IMAGE = "nvidia/cuda:13.0.2-base-ubuntu24.04"
+"""The smoke test's default image: CUDA 13.0 runs on the R580 driver of the EKS NVIDIA AMIs, a
+long-term support branch, so NVIDIA keeps the tag (it deletes tags six months after their driver's
+end of life, as it did the seed's 11.4.0 tags)."""
+
+
+def _pinned_image(value: str) -> str:
+    name, _, tag = value.rpartition(":") if "@" not in value else (value, "", "digest")
+    if not name or "/" in tag or tag in ("", "latest"):
+        raise _fail("image", f"'{value}' is not pinned: name a tag (not latest) or a digest, e.g. {CUDA_IMAGE}")
+    return value
+
+
+class DevicePlugin(_Model):
+    """The NVIDIA device plugin: advertises ``nvidia.com/gpu`` on AL2023 NVIDIA nodes."""
+
+    chart_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] = DEVICE_PLUGIN_CHART_VERSION
+    """``nvidia-device-plugin`` chart version, ``X.Y.Z``. Default the tested one."""
+
+
+class GpuNamespace(_Model):
+    """The namespace GPU workloads run in: restricted Pod Security, a GPU quota, default limits."""
+
+    name: Annotated[str, Field(max_length=63, pattern=rf"^{_DNS_LABEL}$")] = "gpu-workloads"
+    """Namespace name, a DNS label. Default ``gpu-workloads``."""
+    gpu_quota: Size | None = None
+    """Most GPUs the namespace's pods may request together. Default: every pool at maxSize."""
+
+
+class GpuPod(_Model):
+    """The smoke test: a pod that runs ``nvidia-smi`` on a GPU node and completes."""
+
+    enabled: bool = False
+    """Create the pod. Default false: it needs a node of its pool when it is created."""
+    node_group: str | None = None
+    """The pool (a ``gpuNodeGroups`` key) to run on. Default the only pool, if there is one."""
+    image: Annotated[str, AfterValidator(_pinned_image)] = CUDA_IMAGE
+    """Container image, pinned by tag or digest. Default a supported CUDA base image."""
+    gpus: Annotated[int, Field(ge=1)] = 1
+    """GPUs to ask for, 1..GPUs per node of the pool. Default 1."""
+    command: Annotated[tuple[str, ...], Field(min_length=1)] = ("nvidia-smi",)
+    """The command. Default ``nvidia-smi``."""
+
+
 # --- the stack --------------------------------------------------------------------------------
 
 
@@ -431,6 +479,12 @@ class StackConfig(_Model):
     """The untainted system node group. Default one t3.medium."""
     gpu_node_groups: dict[str, GpuPool] = {}
     """GPU pools keyed by a stable name (lower-case DNS label, at most 40 characters)."""
+    device_plugin: DevicePlugin = DevicePlugin()
+    """The NVIDIA device plugin chart. Installed when a pool runs an AL2023 NVIDIA AMI."""
+    gpu_namespace: GpuNamespace = GpuNamespace()
+    """The namespace for GPU workloads."""
+    gpu_pod: GpuPod = GpuPod()
+    """The GPU smoke-test pod."""
 
 
 # --- problems ---------------------------------------------------------------------------------
@@ -484,7 +538,7 @@ def _problems_from(exc: ValidationError, prefix: tuple[str | int, ...], model: t
         elif err["type"] == "too_short":
             n = err["ctx"]["min_length"]
             message = f"must list at least {n} item{'s' if n != 1 else ''} (got {len(err['input'])})"
-        elif err["type"] not in ("enum", "key", "value", "instance_type", "cidr"):
+        elif err["type"] not in ("enum", "key", "value", "instance_type", "cidr", "image"):
             message = f"{message} (got {err['input']!r})"
         problems.append(Problem(key_path(*prefix, *loc), _sentence(message)))
     return problems

@@ -28,6 +28,7 @@ from components.config import (
     NewVpc,
     ParsedConfig,
     Problem,
+    StackConfig,
     SystemNodeGroup,
     Taint,
     key_path,
@@ -108,6 +109,30 @@ class ExistingNetwork:
 
 
 @dataclass(frozen=True)
+class GpuPodDesign:
+    """The smoke-test pod: which pool, what it runs."""
+
+    pool: str
+    image: str
+    gpus: int
+    command: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class KubernetesDesign:
+    """What the program puts in the cluster."""
+
+    namespace: str
+    gpu_quota: int
+    """``requests.nvidia.com/gpu`` of the namespace's ResourceQuota."""
+    device_plugin_version: str | None
+    """The device plugin chart version, or None when every pool is Bottlerocket (built in)."""
+    device_plugin_pools: tuple[str, ...]
+    """The pools the device plugin runs on: those with an AL2023 NVIDIA AMI."""
+    gpu_pod: GpuPodDesign | None
+
+
+@dataclass(frozen=True)
 class StackDesign:
     """Everything the components build, decided before any resource exists."""
 
@@ -123,6 +148,7 @@ class StackDesign:
     network: NewNetwork | ExistingNetwork
     system: NodeGroupDesign
     gpu_pools: Mapping[str, NodeGroupDesign]
+    kubernetes: KubernetesDesign
     warnings: tuple[str, ...]
     """Things the user should act on (``pulumi.log.warn``)."""
     notes: tuple[str, ...]
@@ -173,7 +199,8 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str) -> StackDesign:
             problems.append(
                 Problem(key_path("tags", "Environment"), "is set from eks-gpu:environment; set that key instead")
             )
-    if problems or config is None or network is None:
+    kubernetes = _kubernetes(config, designs, problems, warnings) if config is not None else None
+    if problems or config is None or network is None or kubernetes is None:
         raise ConfigError(problems)
 
     return StackDesign(
@@ -188,6 +215,7 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str) -> StackDesign:
         network=network,
         system=designs[SYSTEM_KEY],
         gpu_pools={k: designs[k] for k in config.gpu_node_groups},
+        kubernetes=kubernetes,
         warnings=tuple(warnings),
         notes=tuple(notes),
     )
@@ -297,6 +325,65 @@ def _group(
         ami_type=ami,
         gpu=gpu,
         offered=frozenset.intersection(*(facts.offerings[i.instance_type] for i in found)),
+    )
+
+
+def _kubernetes(
+    config: StackConfig, groups: Mapping[str, NodeGroupDesign], problems: list[Problem], warnings: list[str]
+) -> KubernetesDesign:
+    pools = {key: groups[key] for key in config.gpu_node_groups if key in groups}
+    plugin_pools = tuple(k for k, p in pools.items() if not p.ami_type.bottlerocket)
+    quota = config.gpu_namespace.gpu_quota
+    if quota is None:
+        quota = sum(p.max_size * (p.gpu.count if p.gpu else 0) for p in pools.values())
+    pod = config.gpu_pod
+    pod_design = None
+    if pod.enabled:
+        key = pod.node_group or (next(iter(config.gpu_node_groups)) if len(config.gpu_node_groups) == 1 else None)
+        if key is None or key not in config.gpu_node_groups:
+            shown = ", ".join(config.gpu_node_groups) or "none"
+            problems.append(
+                Problem(
+                    key_path("gpuPod", "nodeGroup"),
+                    f"{'is required with several pools' if key is None else repr(key) + ' is not a pool'}; "
+                    f"the pools are: {shown}",
+                )
+            )
+        elif key in pools:
+            target = pools[key]
+            per_node = target.gpu.count if target.gpu else 0
+            if pod.gpus > per_node:
+                problems.append(
+                    Problem(
+                        key_path("gpuPod", "gpus"),
+                        f"{pod.gpus} GPUs do not fit on one node of pool {key} ({per_node} per node)",
+                    )
+                )
+            if target.desired_size == 0:
+                problems.append(
+                    Problem(
+                        key_path("gpuNodeGroups", key, "desiredSize"),
+                        "is 0 while eks-gpu:gpuPod runs on this pool: nothing would start a node, so the pod "
+                        "would stay Pending and pulumi up would wait for it until its timeout; set "
+                        "desiredSize to 1 or disable the pod",
+                    )
+                )
+            if pod.gpus > quota:
+                problems.append(
+                    Problem(key_path("gpuNamespace", "gpuQuota"), f"{quota} is below the pod's {pod.gpus} GPUs")
+                )
+            pod_design = GpuPodDesign(pool=key, image=pod.image, gpus=pod.gpus, command=pod.command)
+    if not config.endpoint_public_access_cidrs:
+        warnings.append(
+            f"{key_path('endpointPublicAccessCidrs')}: the API endpoint is private, and the program creates "
+            "Kubernetes objects: run pulumi from inside the VPC, or add your address (README, Quick start)"
+        )
+    return KubernetesDesign(
+        namespace=config.gpu_namespace.name,
+        gpu_quota=quota,
+        device_plugin_version=config.device_plugin.chart_version if plugin_pools else None,
+        device_plugin_pools=plugin_pools,
+        gpu_pod=pod_design,
     )
 
 

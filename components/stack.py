@@ -6,13 +6,18 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
 from components.cluster import Cluster, ClusterArgs
 from components.design import NodeGroupDesign, StackDesign
+from components.device_plugin import DevicePlugin, DevicePluginArgs
 from components.iam import NODE_POLICIES, ServiceRole, ServiceRoleArgs
 from components.network import Network, NetworkArgs
 from components.nodegroups import NodeGroup, NodeGroupArgs
+from components.scheduling import pool_selector, tolerations
+from components.smoke_test import GpuSmokeTest, GpuSmokeTestArgs
 from components.tagging import tags_for
+from components.workloads import GpuNamespace, GpuNamespaceArgs
 
 
 class EksGpuStack(pulumi.ComponentResource):
@@ -23,6 +28,11 @@ class EksGpuStack(pulumi.ComponentResource):
     node_role: ServiceRole
     system: NodeGroup
     gpu_pools: dict[str, NodeGroup]
+    provider: k8s.Provider
+    """The one Kubernetes provider, from the cluster's kubeconfig: no object falls back to ~/.kube/config."""
+    namespace: GpuNamespace
+    device_plugin: DevicePlugin | None
+    smoke_test: GpuSmokeTest | None
 
     def __init__(self, name: str, design: StackDesign, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-gpu:stack:EksGpuStack", name, None, opts)
@@ -69,7 +79,56 @@ class EksGpuStack(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system]),
         )
         self.gpu_pools = {key: self._node_group(name, pool) for key, pool in design.gpu_pools.items()}
+        self._in_cluster(name)
         self.register_outputs({"clusterName": self.cluster.name})
+
+    def _in_cluster(self, name: str) -> None:
+        """The Kubernetes side: one explicit provider, the namespace, the device plugin, the pod."""
+        design, kube = self.design, self.design.kubernetes
+        self.provider = k8s.Provider(
+            f"{name}-k8s", kubeconfig=self.cluster.kubeconfig_json, opts=pulumi.ResourceOptions(parent=self)
+        )
+        child = pulumi.ResourceOptions(parent=self)
+        self.namespace = GpuNamespace(
+            f"{name}-workloads",
+            GpuNamespaceArgs(
+                name=kube.namespace,
+                gpu_quota=kube.gpu_quota,
+                kubernetes_version=design.kubernetes_version,
+                provider=self.provider,
+            ),
+            opts=child,
+        )
+        self.device_plugin = None
+        if kube.device_plugin_version is not None:
+            self.device_plugin = DevicePlugin(
+                f"{name}-nvidia",
+                DevicePluginArgs(
+                    chart_version=kube.device_plugin_version,
+                    pools=kube.device_plugin_pools,
+                    taints=[t for pool in design.gpu_pools.values() for t in pool.taints],
+                    provider=self.provider,
+                ),
+                opts=child,
+            )
+        self.smoke_test = None
+        if kube.gpu_pod is not None:
+            pool = design.gpu_pools[kube.gpu_pod.pool]
+            # The pod needs a node of its pool and, on AL2023, the plugin that advertises its GPUs.
+            waits_for: list[pulumi.Resource] = [self.gpu_pools[pool.key], self.namespace]
+            if not pool.ami_type.bottlerocket and self.device_plugin is not None:
+                waits_for.append(self.device_plugin)
+            self.smoke_test = GpuSmokeTest(
+                f"{name}-smoke-test",
+                GpuSmokeTestArgs(
+                    pod=kube.gpu_pod,
+                    taints=pool.taints,
+                    namespace=self.namespace.name,
+                    provider=self.provider,
+                    depends_on=waits_for,
+                ),
+                opts=child,
+            )
 
     def _node_group(self, name: str, group: NodeGroupDesign) -> NodeGroup:
         design = self.design
@@ -98,6 +157,9 @@ class EksGpuStack(pulumi.ComponentResource):
             "gpuModel": design.gpu.model if design.gpu else None,
             "availabilityZones": list(design.availability_zones),
             "singleAz": design.single_az,
+            # What a workload copies to run on this pool (README, "Running your own GPU workload").
+            "nodeSelector": pool_selector(key),
+            "tolerations": tolerations(design.taints),
         }
 
     def outputs(self) -> dict[str, Any]:
@@ -112,4 +174,7 @@ class EksGpuStack(pulumi.ComponentResource):
             "nodeRoleArn": self.node_role.role.arn,
             "systemNodeGroup": {"nodeGroupName": self.system.name, "asgName": self.system.asg_name},
             "gpuNodeGroups": {key: self._pool_outputs(key) for key in self.gpu_pools},
+            "gpuNamespace": self.namespace.name,
+            "gpuPodName": self.smoke_test.pod_name if self.smoke_test else None,
+            "devicePluginChartVersion": self.design.kubernetes.device_plugin_version,
         }

@@ -1,0 +1,50 @@
+"""How pods reach GPU nodes: tolerations from the pools' taints, node selection by pool label.
+
+The taint a node group carries and the toleration a pod needs come from the same
+:class:`~components.config.Taint`; only :attr:`TaintEffect.kubernetes` translates the EKS spelling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from components.config import GPU_PRESENT_LABEL, POOL_LABEL, Taint
+
+
+def toleration(taint: Taint) -> dict[str, str]:
+    """The toleration that lets a pod onto nodes with ``taint``."""
+    return {"key": taint.key, "operator": "Equal", "value": taint.value, "effect": taint.effect.kubernetes}
+
+
+def tolerations(taints: Iterable[Taint]) -> list[dict[str, str]]:
+    """Tolerations for every one of ``taints``, each once, in order."""
+    out: list[dict[str, str]] = []
+    for taint in taints:
+        t = toleration(taint)
+        if t not in out:
+            out.append(t)
+    return out
+
+
+def pool_selector(pool: str) -> dict[str, str]:
+    """The node selector that puts a pod on the nodes of ``pool``."""
+    return {POOL_LABEL: pool}
+
+
+def gpu_pools_affinity(pools: Sequence[str]) -> dict[str, Any]:
+    """Node affinity for GPU nodes of the given pools only."""
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {"key": GPU_PRESENT_LABEL, "operator": "In", "values": ["true"]},
+                            {"key": POOL_LABEL, "operator": "In", "values": list(pools)},
+                        ]
+                    }
+                ]
+            }
+        }
+    }

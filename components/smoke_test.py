@@ -1,0 +1,107 @@
+"""The GPU smoke test: one pod that runs ``nvidia-smi`` on a node of one pool and completes.
+
+``restartPolicy: Never`` lets it finish and free its GPU; pulumi-kubernetes counts a Succeeded pod
+as ready, so ``pulumi up`` ends once it ran. It is hardened for the ``restricted`` Pod Security level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.config import Taint
+from components.design import GpuPodDesign
+from components.scheduling import pool_selector, tolerations
+
+RUN_AS = 10001
+"""A high UID and GID of no user of the image (nvidia-smi needs no privileges)."""
+RESOURCES = {"cpu": "100m", "memory": "128Mi"}
+"""nvidia-smi is small: requests and limits alike, so the pod is Guaranteed apart from its GPUs."""
+NO_PROBES = (
+    "none: a one-shot pod that runs its command once and exits (restartPolicy Never); "
+    "liveness and readiness probes are for long-running containers"
+)
+CREATE_TIMEOUT = "20m"
+"""A GPU node may have to boot, join and pull the image first."""
+
+
+@dataclass(frozen=True)
+class GpuSmokeTestArgs:
+    """What the pod runs, where, and what it waits for."""
+
+    pod: GpuPodDesign
+    taints: Sequence[Taint]
+    """The taints of the pod's pool: it tolerates exactly these."""
+    namespace: pulumi.Input[str]
+    provider: k8s.Provider
+    depends_on: Sequence[pulumi.Resource]
+    """The device plugin (or the pool, with Bottlerocket) and the namespace's objects."""
+
+
+def pod_spec(args: GpuSmokeTestArgs) -> dict[str, Any]:
+    """The pod's spec."""
+    gpus = str(args.pod.gpus)
+    return {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "nodeSelector": pool_selector(args.pod.pool),
+        "tolerations": tolerations(args.taints),
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [
+            {
+                "name": "cuda",
+                "image": args.pod.image,
+                "imagePullPolicy": "IfNotPresent",
+                "command": list(args.pod.command),
+                "resources": {
+                    "requests": {**RESOURCES, "nvidia.com/gpu": gpus},
+                    "limits": {**RESOURCES, "nvidia.com/gpu": gpus},
+                },
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "readOnlyRootFilesystem": True,
+                    "runAsNonRoot": True,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+            }
+        ],
+    }
+
+
+class GpuSmokeTest(pulumi.ComponentResource):
+    """The smoke-test pod."""
+
+    pod: k8s.core.v1.Pod
+    pod_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: GpuSmokeTestArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("eks-gpu:smoke_test:GpuSmokeTest", name, None, opts)
+        # Manifests are written as Kubernetes spells them (camelCase), as kubectl would take them.
+        metadata: Any = {
+            "namespace": args.namespace,
+            "labels": {"app.kubernetes.io/name": "gpu-smoke-test", "app.kubernetes.io/part-of": "eks-gpu"},
+            "annotations": {"eks-gpu/probes": NO_PROBES},
+        }
+        spec: Any = pod_spec(args)
+        self.pod = k8s.core.v1.Pod(
+            f"{name}-pod",
+            metadata=metadata,
+            spec=spec,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args.provider,
+                depends_on=list(args.depends_on),
+                custom_timeouts=pulumi.CustomTimeouts(create=CREATE_TIMEOUT),
+            ),
+        )
+        self.pod_name = self.pod.metadata.apply(lambda m: m.name or "")
+        self.register_outputs({"podName": self.pod_name})
