@@ -293,6 +293,12 @@ def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str, cred
     }
 
 
+def _kubernetes_metadata(req: ResourceRequest, metadata: JsonDict) -> JsonDict:
+    """A Kubernetes object's metadata as the API server returns it: pulumi-kubernetes auto-names
+    an object without ``metadata.name`` (``<logical name>-<suffix>``), and the server adds a uid."""
+    return {"name": autoname(req.name, req.urn), "uid": _uuid("uid", req.urn), **metadata}
+
+
 class AccountMocks(Mocks):
     """Pulumi mocks backed by an `AwsAccount`: invokes are answered from the account, and each
     resource gets the state a real deployment would produce (inputs plus computed outputs)."""
@@ -335,6 +341,8 @@ class AccountMocks(Mocks):
         if "name" in props and not plain.get("name"):
             prefix = plain.get("namePrefix")
             computed["name"] = _prefixed_name(prefix, req.urn) if prefix else autoname(req.name, req.urn)
+        if token.startswith("kubernetes:") and "metadata" in plain:
+            computed["metadata"] = _kubernetes_metadata(req, plain["metadata"])
         special = self._SPECIAL.get(token)
         if special is not None:
             computed.update(special(self, req, {**plain, **computed}))

@@ -280,6 +280,12 @@ def test_every_enum_value_is_one_the_eks_api_accepts() -> None:
             "lists a subnet twice",
         ),
         ({"vpc": {"availabilityZones": ["us-west-2a"]}}, "vpc.availabilityZones", "at least 2"),
+        ({"devicePlugin": {"chartVersion": "latest"}}, "devicePlugin.chartVersion", "should match pattern"),
+        ({"gpuNamespace": {"name": "GPU_Work"}}, "gpuNamespace.name", "should match pattern"),
+        ({"gpuPod": {"image": "nvidia/cuda"}}, "gpuPod.image", "is not pinned"),
+        ({"gpuPod": {"gpus": 0}}, "gpuPod.gpus", "greater than or equal to 1"),
+        ({"gpuPod": {"command": []}}, "gpuPod.command", "at least 1 item"),
+        ({"gpuPod": {"enable": True}}, "gpuPod.enable", "unknown key; allowed keys: command, enabled, gpus"),
     ],
 )
 def test_more_rules(raw: dict[str, Any], key: str, message: str) -> None:

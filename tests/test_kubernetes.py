@@ -1,0 +1,252 @@
+"""What the program puts in the cluster: provider, namespace, device plugin, the GPU smoke-test pod."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from components.config import CUDA_IMAGE, DEVICE_PLUGIN_CHART_VERSION, ConfigError
+from offline import ProgramRun
+from tests import aws_data
+from tests.helpers import CLUSTER, config, gpu_pool, node_group, run
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+POD = "kubernetes:core/v1:Pod"
+CUSTOM_TAINTS = [
+    {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"},
+    {"key": "workload", "value": "training", "effect": "NO_EXECUTE"},
+    {"key": "dedicated", "effect": "PREFER_NO_SCHEDULE"},
+]
+K8S_EFFECT = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+
+
+def with_pod(pools: dict[str, Any] | None = None, **pod: Any) -> dict[str, Any]:
+    return config(pools or {"inference": gpu_pool(desiredSize=1)}, gpuPod={"enabled": True, **pod})
+
+
+@pytest.fixture(scope="module")
+def mixed() -> ProgramRun:
+    """AL2023 and Bottlerocket pools, custom taints, the pod on the training pool."""
+    pools = {
+        "inference": gpu_pool("g5.xlarge", maxSize=3),
+        "training": gpu_pool("p5.48xlarge", desiredSize=1, maxSize=2, taints=CUSTOM_TAINTS),
+        "rocket": gpu_pool("g6.xlarge", amiType="BOTTLEROCKET_x86_64_NVIDIA", maxSize=4),
+    }
+    return run(with_pod(pools, nodeGroup="training", gpus=8))
+
+
+def expected_toleration(taint: dict[str, str]) -> dict[str, str]:
+    return {
+        "key": taint["key"],
+        "operator": "Equal",
+        "value": taint.get("value", ""),
+        "effect": K8S_EFFECT[taint["effect"]],
+    }
+
+
+def integral(value: Any) -> Any:
+    """Undo the mocks' number transport (every number arrives as a float) before schema checks."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integral(v) for v in value]
+    return value
+
+
+def kubernetes_objects(result: ProgramRun) -> list[Any]:
+    return [r for r in result.resources if r.type.startswith("kubernetes:") and r.type != RELEASE]
+
+
+def test_every_kubernetes_object_is_valid_for_the_cluster_version(mixed: ProgramRun) -> None:
+    version = mixed.one(CLUSTER).inputs["version"]
+    objects = kubernetes_objects(mixed)
+    assert {r.type for r in objects} == {
+        "kubernetes:core/v1:Namespace",
+        "kubernetes:core/v1:ResourceQuota",
+        "kubernetes:core/v1:LimitRange",
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        POD,
+    }
+    for r in objects:
+        kubernetes_validate.validate(integral(r.inputs), f"{version}.0", strict=True)
+
+
+def test_validation_would_catch_a_bad_manifest(mixed: ProgramRun) -> None:
+    pod = integral(mixed.one(POD).inputs)
+    pod["spec"]["containers"][0]["resources"]["limits"] = {"nvidia.com/gpu": 1}  # the seed's mistake: not a string
+    pod["spec"]["restartPolicyy"] = "Never"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(pod, "1.35.0", strict=True)
+
+
+def test_one_explicit_provider_for_every_kubernetes_resource(mixed: ProgramRun) -> None:
+    (provider,) = mixed.of_type("pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"] == mixed.one(CLUSTER).outputs["kubeconfigJson"]
+    for r in [*kubernetes_objects(mixed), mixed.one(RELEASE)]:
+        assert r.provider == f"{provider.urn}::{provider.id}", r.name
+
+
+def test_device_plugin_tolerates_every_taint_and_runs_on_al2023_gpu_nodes_only(mixed: ProgramRun) -> None:
+    release = mixed.one(RELEASE).inputs
+    assert release["chart"] == "nvidia-device-plugin"
+    assert release["version"] == DEVICE_PLUGIN_CHART_VERSION
+    assert release["repositoryOpts"] == {"repo": "https://nvidia.github.io/k8s-device-plugin"}
+    assert release["namespace"] == "kube-system"
+    values = release["values"]
+    taints = [*[{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}] * 2, *CUSTOM_TAINTS]
+    expected = []
+    for t in map(expected_toleration, taints):
+        if t not in expected:
+            expected.append(t)
+    assert values["tolerations"] == expected
+    assert all(
+        expected_toleration(t) in values["tolerations"]
+        for ng in ("inference", "training", "rocket")
+        for t in node_group_taints(mixed, ng)
+    )
+    terms = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert terms == [
+        {
+            "matchExpressions": [
+                {"key": "nvidia.com/gpu.present", "operator": "In", "values": ["true"]},
+                {"key": "eks-gpu/node-group", "operator": "In", "values": ["inference", "training"]},
+            ]
+        }
+    ]
+    assert values["priorityClassName"] == "system-node-critical"
+    assert mixed.outputs["devicePluginChartVersion"] == DEVICE_PLUGIN_CHART_VERSION
+
+
+def node_group_taints(result: ProgramRun, key: str) -> list[dict[str, str]]:
+    return [{k: v for k, v in t.items() if v is not None} for t in node_group(result, key).get("taints", [])]
+
+
+def test_device_plugin_version_is_config() -> None:
+    result = run(config(devicePlugin={"chartVersion": "0.18.2"}))
+    assert result.one(RELEASE).inputs["version"] == "0.18.2"
+    assert result.outputs["devicePluginChartVersion"] == "0.18.2"
+
+
+def test_no_device_plugin_when_every_pool_is_bottlerocket() -> None:
+    pools = {
+        "a": gpu_pool("g6.xlarge", amiType="BOTTLEROCKET_x86_64_NVIDIA", desiredSize=1),
+        "b": gpu_pool("g5g.xlarge", amiType="BOTTLEROCKET_ARM_64_NVIDIA"),
+    }
+    result = run(with_pod(pools, nodeGroup="a"))
+    assert result.of_type(RELEASE) == []
+    assert result.outputs.get("devicePluginChartVersion") is None  # Pulumi drops null exports
+    pod = result.one(POD)
+    assert result.one("aws:eks/nodeGroup:NodeGroup", "-a-ng").urn in pod.dependencies
+
+
+def test_namespace_is_restricted_and_capped() -> None:
+    result = run(config({"a": gpu_pool("g5.xlarge", maxSize=3), "b": gpu_pool("g5.12xlarge", maxSize=2)}))
+    ns = result.one("kubernetes:core/v1:Namespace").inputs["metadata"]
+    assert ns["name"] == "gpu-workloads"
+    for mode in ("enforce", "audit", "warn"):
+        assert ns["labels"][f"pod-security.kubernetes.io/{mode}"] == "restricted"
+        assert ns["labels"][f"pod-security.kubernetes.io/{mode}-version"] == "v1.35"
+    quota = result.one("kubernetes:core/v1:ResourceQuota").inputs
+    expected = 3 * aws_data.gpus("g5.xlarge")[0] + 2 * aws_data.gpus("g5.12xlarge")[0]
+    assert quota["spec"]["hard"] == {"requests.nvidia.com/gpu": str(expected)}
+    assert quota["metadata"]["namespace"] == "gpu-workloads"
+    limits = result.one("kubernetes:core/v1:LimitRange").inputs["spec"]["limits"][0]
+    assert limits["type"] == "Container" and set(limits["default"]) == set(limits["defaultRequest"]) == {
+        "cpu",
+        "memory",
+    }
+    policy = result.one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs["spec"]
+    assert policy == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    assert result.one(CLUSTER).inputs["vpcCniOptions"]["enableNetworkPolicy"] is True
+    assert result.outputs["gpuNamespace"] == "gpu-workloads"
+
+
+def test_namespace_name_and_quota_from_config() -> None:
+    result = run(config(gpuNamespace={"name": "ml", "gpuQuota": 0}))
+    assert result.one("kubernetes:core/v1:Namespace").inputs["metadata"]["name"] == "ml"
+    assert result.one("kubernetes:core/v1:ResourceQuota").inputs["spec"]["hard"] == {"requests.nvidia.com/gpu": "0"}
+
+
+def test_pod_tolerates_its_pools_taints_and_selects_its_pool(mixed: ProgramRun) -> None:
+    spec = mixed.one(POD).inputs["spec"]
+    assert spec["tolerations"] == [expected_toleration(t) for t in CUSTOM_TAINTS]
+    assert spec["tolerations"] == [expected_toleration(t) for t in node_group_taints(mixed, "training")]
+    assert spec["nodeSelector"] == {"eks-gpu/node-group": "training"}
+    assert node_group(mixed, "training")["labels"]["eks-gpu/node-group"] == "training"
+    (container,) = spec["containers"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "8"
+    assert container["resources"]["requests"]["nvidia.com/gpu"] == "8"
+
+
+def test_pod_is_hardened(mixed: ProgramRun) -> None:
+    pod = mixed.one(POD).inputs
+    spec = pod["spec"]
+    (c,) = spec["containers"]
+    assert spec["restartPolicy"] == "Never"
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["securityContext"]["runAsNonRoot"] is True and spec["securityContext"]["runAsUser"] >= 10000
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert c["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert c["imagePullPolicy"] == "IfNotPresent"
+    assert c["image"] == CUDA_IMAGE and c["command"] == ["nvidia-smi"]
+    assert {"cpu", "memory"} <= set(c["resources"]["requests"]) and {"cpu", "memory"} <= set(c["resources"]["limits"])
+    assert "livenessProbe" not in c and "probes" in pod["metadata"]["annotations"]["eks-gpu/probes"]
+    for forbidden in ("hostNetwork", "hostPID", "hostIPC", "volumes"):
+        assert forbidden not in spec
+
+
+def test_pod_waits_for_the_plugin_and_its_pool(mixed: ProgramRun) -> None:
+    pod = mixed.one(POD)
+    assert mixed.one(RELEASE).urn in pod.dependencies
+    assert mixed.one("aws:eks/nodeGroup:NodeGroup", "-training-ng").urn in pod.dependencies
+    assert pod.custom_timeouts == {"create": "20m"}
+    assert mixed.outputs["gpuPodName"] == pod.outputs["metadata"]["name"]
+
+
+def test_pool_scheduling_outputs_are_what_a_workload_copies(mixed: ProgramRun) -> None:
+    out = mixed.outputs["gpuNodeGroups"]["training"]
+    assert out["nodeSelector"] == mixed.one(POD).inputs["spec"]["nodeSelector"]
+    assert out["tolerations"] == mixed.one(POD).inputs["spec"]["tolerations"]
+
+
+def test_no_pod_unless_enabled() -> None:
+    result = run(config())
+    assert result.of_type(POD) == [] and result.outputs.get("gpuPodName") is None
+
+
+def problems_of(cfg: dict[str, Any]) -> dict[str, str]:
+    with pytest.raises(ConfigError) as err:
+        run(cfg)
+    return {p.key: p.message for p in err.value.problems}
+
+
+def test_pod_validation() -> None:
+    two = {"a": gpu_pool(desiredSize=1), "b": gpu_pool(desiredSize=1)}
+    assert "is required with several pools" in problems_of(with_pod(two))["eks-gpu:gpuPod.nodeGroup"]
+    assert (
+        "'c' is not a pool; the pools are: a, b"
+        in problems_of(with_pod(two, nodeGroup="c"))["eks-gpu:gpuPod.nodeGroup"]
+    )
+    per_node = aws_data.gpus("g5.xlarge")[0]
+    found = problems_of(with_pod(gpus=per_node + 1))
+    assert f"do not fit on one node of pool inference ({per_node} per node)" in found["eks-gpu:gpuPod.gpus"]
+    found = problems_of(with_pod({"inference": gpu_pool(desiredSize=0)}))
+    assert "pulumi up would wait for it until its timeout" in found["eks-gpu:gpuNodeGroups.inference.desiredSize"]
+    found = problems_of(with_pod() | {"eks-gpu:gpuNamespace": {"gpuQuota": 0}})
+    assert "below the pod's 1 GPUs" in found["eks-gpu:gpuNamespace.gpuQuota"]
+    assert "is not pinned" in problems_of(with_pod(image="nvidia/cuda:latest"))["eks-gpu:gpuPod.image"]
+
+
+def test_private_endpoint_warns_that_kubernetes_objects_need_the_api() -> None:
+    result = run(config(endpointPublicAccessCidrs=[]))
+    assert any("the API endpoint is private, and the program creates Kubernetes objects" in w for w in result.warnings)
+    assert run(config()).warnings == []
