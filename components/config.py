@@ -231,6 +231,18 @@ _SYSTEM_AMI_HINTS = _END_OF_LIFE_HINTS | {
 }
 
 
+def _enum_field_values(values: Iterable[str]) -> Any:
+    """A before-validator for a closed set of strings, spelling out the allowed ones."""
+    allowed = tuple(values)
+
+    def check(value: Any) -> Any:
+        if value in allowed:
+            return value
+        raise _fail("enum", f"'{value}' is not allowed; use one of {', '.join(allowed)}")
+
+    return BeforeValidator(check)
+
+
 def _instance_types(value: tuple[str, ...]) -> tuple[str, ...]:
     for t in value:
         if not _INSTANCE_TYPE.match(t):
@@ -374,14 +386,8 @@ class NewVpc(_Model):
     availability_zones: Annotated[tuple[str, ...] | None, Field(min_length=2, max_length=6)] = None
     """The AZs to span, by name. Default: chosen for the pools (README, "Where pools land").
     Pin them once a stack is up: a new pool then never moves the VPC's subnets."""
-    nat_gateways: Annotated[Literal["single", "perAz"], BeforeValidator(lambda v: _nat_mode(v))] = "single"
+    nat_gateways: Annotated[Literal["single", "perAz"], _enum_field_values(("single", "perAz"))] = "single"
     """``single`` (one NAT gateway, cheapest; default) or ``perAz`` (one per AZ, survives an AZ loss)."""
-
-
-def _nat_mode(value: Any) -> Any:
-    if value not in ("single", "perAz"):
-        raise _fail("enum", f"'{value}' is not allowed; use single or perAz")
-    return value
 
 
 class ExistingVpc(_Model):
@@ -457,6 +463,35 @@ class GpuPod(_Model):
     """The command. Default ``nvidia-smi``."""
 
 
+def _duration(value: str) -> str:
+    if not re.match(r"^\d+(s|m|h)$", value):
+        raise _fail("duration", f"'{value}' is not a duration such as 10m, 600s or 1h")
+    return value
+
+
+EXPANDERS = ("least-waste", "priority", "random", "most-pods")
+"""Cluster Autoscaler expanders that work on AWS (``price`` needs a pricing model AWS lacks)."""
+
+
+class Autoscaler(_Model):
+    """The Cluster Autoscaler: resizes the node groups' Auto Scaling groups for pending pods."""
+
+    enabled: bool = True
+    """Install it, with its IAM role and the ASG tags it discovers node groups by. Default true."""
+    chart_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] | None = None
+    """``cluster-autoscaler`` chart version, ``X.Y.Z``. Default the bundled one."""
+    image_tag: Annotated[str, Field(pattern=r"^v1\.\d+\.\d+$")] | None = None
+    """Cluster Autoscaler image tag (``v1.35.0``). Default the release for the cluster's minor version."""
+    expander: Annotated[str, _enum_field_values(EXPANDERS)] = "least-waste"
+    """How it picks a node group to grow: ``least-waste`` (default), ``priority``, ``random``, ``most-pods``."""
+    priorities: dict[str, Annotated[int, Field(ge=0)]] = {}
+    """Pool key (or ``system``) -> priority, higher first; required with, and only with, ``priority``."""
+    scale_down_unneeded_time: Annotated[str, AfterValidator(_duration)] = "10m"
+    """How long a node stays unneeded before it is removed. Default ``10m``."""
+    extra_args: dict[str, str | int | bool] = {}
+    """More command-line flags (``{scale-down-delay-after-add: 5m}``), over the program's defaults."""
+
+
 # --- the stack --------------------------------------------------------------------------------
 
 
@@ -485,6 +520,8 @@ class StackConfig(_Model):
     """The namespace for GPU workloads."""
     gpu_pod: GpuPod = GpuPod()
     """The GPU smoke-test pod."""
+    autoscaler: Autoscaler = Autoscaler()
+    """The Cluster Autoscaler."""
 
 
 # --- problems ---------------------------------------------------------------------------------
@@ -538,7 +575,7 @@ def _problems_from(exc: ValidationError, prefix: tuple[str | int, ...], model: t
         elif err["type"] == "too_short":
             n = err["ctx"]["min_length"]
             message = f"must list at least {n} item{'s' if n != 1 else ''} (got {len(err['input'])})"
-        elif err["type"] not in ("enum", "key", "value", "instance_type", "cidr", "image"):
+        elif err["type"] not in ("enum", "key", "value", "instance_type", "cidr", "image", "duration"):
             message = f"{message} (got {err['input']!r})"
         problems.append(Problem(key_path(*prefix, *loc), _sentence(message)))
     return problems

@@ -8,9 +8,12 @@ or from AWS's answers, is raised together in one :class:`~components.config.Conf
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from components.aws_facts import AwsFacts, InstanceFacts, lookup
@@ -133,6 +136,19 @@ class KubernetesDesign:
 
 
 @dataclass(frozen=True)
+class AutoscalerDesign:
+    """The Cluster Autoscaler, decided: chart, image, flags, priorities by pool."""
+
+    chart_version: str
+    image_tag: str
+    expander: str
+    priorities: Mapping[str, int]
+    """Pool key (or ``system``) -> priority, for the priority expander."""
+    args: Mapping[str, str | int | bool]
+    """Every flag it runs with (``extraArgs`` of the chart)."""
+
+
+@dataclass(frozen=True)
 class StackDesign:
     """Everything the components build, decided before any resource exists."""
 
@@ -149,6 +165,8 @@ class StackDesign:
     system: NodeGroupDesign
     gpu_pools: Mapping[str, NodeGroupDesign]
     kubernetes: KubernetesDesign
+    autoscaler: AutoscalerDesign | None
+    """None when ``autoscaler.enabled`` is false."""
     warnings: tuple[str, ...]
     """Things the user should act on (``pulumi.log.warn``)."""
     notes: tuple[str, ...]
@@ -199,6 +217,7 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str) -> StackDesign:
             problems.append(
                 Problem(key_path("tags", "Environment"), "is set from eks-gpu:environment; set that key instead")
             )
+    autoscaler = _autoscaler(config, designs, problems, warnings) if config is not None else None
     kubernetes = _kubernetes(config, designs, problems, warnings) if config is not None else None
     if problems or config is None or network is None or kubernetes is None:
         raise ConfigError(problems)
@@ -216,6 +235,7 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str) -> StackDesign:
         system=designs[SYSTEM_KEY],
         gpu_pools={k: designs[k] for k in config.gpu_node_groups},
         kubernetes=kubernetes,
+        autoscaler=autoscaler,
         warnings=tuple(warnings),
         notes=tuple(notes),
     )
@@ -328,6 +348,82 @@ def _group(
     )
 
 
+def _autoscaler(
+    config: StackConfig, groups: Mapping[str, NodeGroupDesign], problems: list[Problem], warnings: list[str]
+) -> AutoscalerDesign | None:
+    cfg = config.autoscaler
+    if not cfg.enabled:
+        for key, pool in config.gpu_node_groups.items():
+            if pool.min_size == 0:
+                warnings.append(
+                    f"{key_path('gpuNodeGroups', key, 'minSize')}: 0 with eks-gpu:autoscaler disabled: the pool "
+                    "never scales up by itself; a pending GPU pod waits for someone to raise its size"
+                )
+        return None
+    catalogue = autoscaler_releases()
+    minor = config.kubernetes_version
+    image = cfg.image_tag or catalogue.images.get(minor)
+    if image is None:
+        problems.append(
+            Problem(
+                key_path("autoscaler", "imageTag"),
+                f"no Cluster Autoscaler release is bundled for Kubernetes {minor} (known: "
+                f"{', '.join(sorted(catalogue.images))}); set the v{minor}.x image tag",
+            )
+        )
+    elif not image.startswith(f"v{minor}."):
+        warnings.append(
+            f"{key_path('autoscaler', 'imageTag')}: {image} is not a {minor} release; the Cluster Autoscaler "
+            "supports the Kubernetes minor version it was built for"
+        )
+    if cfg.expander == "priority" and not cfg.priorities:
+        problems.append(Problem(key_path("autoscaler", "priorities"), "is required with expander priority"))
+    if cfg.priorities and cfg.expander != "priority":
+        problems.append(
+            Problem(key_path("autoscaler", "priorities"), f"only applies to expander priority, not {cfg.expander}")
+        )
+    for key in cfg.priorities:
+        if key not in groups:
+            problems.append(
+                Problem(
+                    key_path("autoscaler", "priorities", key),
+                    f"is not a node group; the node groups are: {', '.join(groups)}",
+                )
+            )
+    args: dict[str, str | int | bool] = {
+        "balance-similar-node-groups": True,
+        # GPU jobs often use emptyDir scratch space: that must not pin an idle GPU node.
+        "skip-nodes-with-local-storage": False,
+        "expander": cfg.expander,
+        "scale-down-unneeded-time": cfg.scale_down_unneeded_time,
+        **cfg.extra_args,
+    }
+    return AutoscalerDesign(
+        chart_version=cfg.chart_version or catalogue.chart_version,
+        image_tag=image or "",
+        expander=cfg.expander,
+        priorities=dict(cfg.priorities),
+        args=args,
+    )
+
+
+@dataclass(frozen=True)
+class AutoscalerReleases:
+    """The bundled Cluster Autoscaler releases (``data/cluster_autoscaler.json``)."""
+
+    source: str
+    chart_version: str
+    images: Mapping[str, str]
+    """Kubernetes minor version -> the image tag of its Cluster Autoscaler release."""
+
+
+@cache
+def autoscaler_releases() -> AutoscalerReleases:
+    """Load the bundled releases (once)."""
+    raw = json.loads((Path(__file__).parent / "data" / "cluster_autoscaler.json").read_text())
+    return AutoscalerReleases(source=raw["source"], chart_version=raw["chartVersion"], images=raw["images"])
+
+
 def _kubernetes(
     config: StackConfig, groups: Mapping[str, NodeGroupDesign], problems: list[Problem], warnings: list[str]
 ) -> KubernetesDesign:
@@ -359,13 +455,13 @@ def _kubernetes(
                         f"{pod.gpus} GPUs do not fit on one node of pool {key} ({per_node} per node)",
                     )
                 )
-            if target.desired_size == 0:
+            if target.desired_size == 0 and not config.autoscaler.enabled:
                 problems.append(
                     Problem(
                         key_path("gpuNodeGroups", key, "desiredSize"),
-                        "is 0 while eks-gpu:gpuPod runs on this pool: nothing would start a node, so the pod "
-                        "would stay Pending and pulumi up would wait for it until its timeout; set "
-                        "desiredSize to 1 or disable the pod",
+                        "is 0 while eks-gpu:gpuPod runs on this pool and the autoscaler is disabled: nothing "
+                        "would start a node, so the pod would stay Pending and pulumi up would wait for it "
+                        "until its timeout; set desiredSize to 1, enable eks-gpu:autoscaler, or disable the pod",
                     )
                 )
             if pod.gpus > quota:

@@ -31,6 +31,8 @@ class ServiceRoleArgs:
     """Tags of the role, ``Name`` included."""
     inline_policies: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Inline policy name -> JSON policy document."""
+    trust_actions: Sequence[str] = ("sts:AssumeRole",)
+    """What the service may do with the role (EKS Pod Identity also tags the session)."""
 
 
 class ServiceRole(pulumi.ComponentResource):
@@ -50,7 +52,7 @@ class ServiceRole(pulumi.ComponentResource):
             statements=[
                 {
                     "effect": "Allow",
-                    "actions": ["sts:AssumeRole"],
+                    "actions": list(args.trust_actions),
                     "principals": [{"type": "Service", "identifiers": [args.service]}],
                 }
             ]

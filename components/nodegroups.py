@@ -9,13 +9,14 @@ The desired size is ignored after creation because an autoscaler owns it: otherw
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
 from components.config import CapacityType
 from components.design import NodeGroupDesign
+from components.tagging import tag_slug
 
 IGNORE_DESIRED_SIZE = "scalingConfig.desiredSize"
 """The autoscaler's field (pulumi-eks ``ignoreScalingChanges``, terraform-aws-eks ``ignore_changes``)."""
@@ -40,6 +41,8 @@ class NodeGroupArgs:
     """Tags of the node group, its launch template and what it launches (``Name`` included)."""
     depends_on: Sequence[pulumi.Resource]
     """Role policy attachments and the subnets' NAT routes: nodes need both to join."""
+    asg_tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for the node group's Auto Scaling group (the autoscaler's; EKS does not copy its own)."""
 
 
 def block_devices(design: NodeGroupDesign) -> list[aws.ec2.LaunchTemplateBlockDeviceMappingArgs]:
@@ -133,4 +136,12 @@ class NodeGroup(pulumi.ComponentResource):
         )
         self.name = self.node_group.node_group_name
         self.asg_name = self.node_group.resources.apply(_asg_name)
+        for key, value in args.asg_tags.items():
+            aws.autoscaling.Tag(
+                f"{name}-asg-{tag_slug(key)}",
+                autoscaling_group_name=self.asg_name,
+                # Template tags describe nodes to the autoscaler; instances need not carry them.
+                tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         self.register_outputs({"name": self.name, "asgName": self.asg_name})

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs, asg_tags
 from components.cluster import Cluster, ClusterArgs
 from components.design import NodeGroupDesign, StackDesign
 from components.device_plugin import DevicePlugin, DevicePluginArgs
@@ -33,6 +34,7 @@ class EksGpuStack(pulumi.ComponentResource):
     namespace: GpuNamespace
     device_plugin: DevicePlugin | None
     smoke_test: GpuSmokeTest | None
+    autoscaler: ClusterAutoscaler | None
 
     def __init__(self, name: str, design: StackDesign, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-gpu:stack:EksGpuStack", name, None, opts)
@@ -111,6 +113,24 @@ class EksGpuStack(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
+        self.autoscaler = None
+        if design.autoscaler is not None:
+            groups = {design.system.key: self.system, **self.gpu_pools}
+            self.autoscaler = ClusterAutoscaler(
+                f"{name}-autoscaler",
+                ClusterAutoscalerArgs(
+                    design=design.autoscaler,
+                    cluster_name=design.cluster_name,
+                    cluster=self.cluster.name,
+                    region=design.region,
+                    partition=design.partition,
+                    node_group_names={key: group.name for key, group in groups.items()},
+                    system_nodes=self.system,
+                    tags=tags_for(design.tags, f"{design.cluster_name}-autoscaler"),
+                    provider=self.provider,
+                ),
+                opts=child,
+            )
         self.smoke_test = None
         if kube.gpu_pod is not None:
             pool = design.gpu_pools[kube.gpu_pod.pool]
@@ -118,6 +138,9 @@ class EksGpuStack(pulumi.ComponentResource):
             waits_for: list[pulumi.Resource] = [self.gpu_pools[pool.key], self.namespace]
             if not pool.ami_type.bottlerocket and self.device_plugin is not None:
                 waits_for.append(self.device_plugin)
+            if self.autoscaler is not None:
+                # A pool at zero nodes gets its node from the autoscaler, which must be there first.
+                waits_for.append(self.autoscaler)
             self.smoke_test = GpuSmokeTest(
                 f"{name}-smoke-test",
                 GpuSmokeTestArgs(
@@ -144,6 +167,7 @@ class EksGpuStack(pulumi.ComponentResource):
                 subnet_ids=[s for az in azs for s in self.network.private_subnet_ids[az]],
                 tags=tags_for(design.tags, f"{design.cluster_name}-{key}"),
                 depends_on=[*self.node_role.attachments, *(r for az in azs for r in self.network.egress.get(az, []))],
+                asg_tags=asg_tags(group, design.cluster_name) if design.autoscaler else {},
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -177,4 +201,6 @@ class EksGpuStack(pulumi.ComponentResource):
             "gpuNamespace": self.namespace.name,
             "gpuPodName": self.smoke_test.pod_name if self.smoke_test else None,
             "devicePluginChartVersion": self.design.kubernetes.device_plugin_version,
+            "autoscalerRoleArn": self.autoscaler.role.role.arn if self.autoscaler else None,
+            "autoscalerChartVersion": self.design.autoscaler.chart_version if self.design.autoscaler else None,
         }

@@ -154,7 +154,7 @@ def test_every_problem_of_the_file_is_reported_together() -> None:
         ({"cidr": "10.0.0.1/16"}, "cidr", "zero host bits"),
         ({"azCount": 1}, "azCount", "greater than or equal to 2"),
         ({"azCount": 7}, "azCount", "less than or equal to 6"),
-        ({"natGateways": "none"}, "natGateways", "use single or perAz"),
+        ({"natGateways": "none"}, "natGateways", "use one of single, perAz"),
     ],
 )
 def test_vpc_rules(vpc: dict[str, Any], key: str, message: str) -> None:

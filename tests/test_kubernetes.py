@@ -13,6 +13,7 @@ from tests import aws_data
 from tests.helpers import CLUSTER, config, gpu_pool, node_group, run
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
+PLUGIN = "-nvidia-release"
 POD = "kubernetes:core/v1:Pod"
 CUSTOM_TAINTS = [
     {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"},
@@ -86,12 +87,12 @@ def test_validation_would_catch_a_bad_manifest(mixed: ProgramRun) -> None:
 def test_one_explicit_provider_for_every_kubernetes_resource(mixed: ProgramRun) -> None:
     (provider,) = mixed.of_type("pulumi:providers:kubernetes")
     assert provider.inputs["kubeconfig"] == mixed.one(CLUSTER).outputs["kubeconfigJson"]
-    for r in [*kubernetes_objects(mixed), mixed.one(RELEASE)]:
+    for r in [*kubernetes_objects(mixed), mixed.one(RELEASE, PLUGIN)]:
         assert r.provider == f"{provider.urn}::{provider.id}", r.name
 
 
 def test_device_plugin_tolerates_every_taint_and_runs_on_al2023_gpu_nodes_only(mixed: ProgramRun) -> None:
-    release = mixed.one(RELEASE).inputs
+    release = mixed.one(RELEASE, PLUGIN).inputs
     assert release["chart"] == "nvidia-device-plugin"
     assert release["version"] == DEVICE_PLUGIN_CHART_VERSION
     assert release["repositoryOpts"] == {"repo": "https://nvidia.github.io/k8s-device-plugin"}
@@ -127,7 +128,7 @@ def node_group_taints(result: ProgramRun, key: str) -> list[dict[str, str]]:
 
 def test_device_plugin_version_is_config() -> None:
     result = run(config(devicePlugin={"chartVersion": "0.18.2"}))
-    assert result.one(RELEASE).inputs["version"] == "0.18.2"
+    assert result.one(RELEASE, PLUGIN).inputs["version"] == "0.18.2"
     assert result.outputs["devicePluginChartVersion"] == "0.18.2"
 
 
@@ -137,7 +138,7 @@ def test_no_device_plugin_when_every_pool_is_bottlerocket() -> None:
         "b": gpu_pool("g5g.xlarge", amiType="BOTTLEROCKET_ARM_64_NVIDIA"),
     }
     result = run(with_pod(pools, nodeGroup="a"))
-    assert result.of_type(RELEASE) == []
+    assert [r.name for r in result.of_type(RELEASE) if r.name.endswith(PLUGIN)] == []
     assert result.outputs.get("devicePluginChartVersion") is None  # Pulumi drops null exports
     pod = result.one(POD)
     assert result.one("aws:eks/nodeGroup:NodeGroup", "-a-ng").urn in pod.dependencies
@@ -206,7 +207,7 @@ def test_pod_is_hardened(mixed: ProgramRun) -> None:
 
 def test_pod_waits_for_the_plugin_and_its_pool(mixed: ProgramRun) -> None:
     pod = mixed.one(POD)
-    assert mixed.one(RELEASE).urn in pod.dependencies
+    assert mixed.one(RELEASE, PLUGIN).urn in pod.dependencies
     assert mixed.one("aws:eks/nodeGroup:NodeGroup", "-training-ng").urn in pod.dependencies
     assert pod.custom_timeouts == {"create": "20m"}
     assert mixed.outputs["gpuPodName"] == pod.outputs["metadata"]["name"]
@@ -239,7 +240,7 @@ def test_pod_validation() -> None:
     per_node = aws_data.gpus("g5.xlarge")[0]
     found = problems_of(with_pod(gpus=per_node + 1))
     assert f"do not fit on one node of pool inference ({per_node} per node)" in found["eks-gpu:gpuPod.gpus"]
-    found = problems_of(with_pod({"inference": gpu_pool(desiredSize=0)}))
+    found = problems_of(with_pod({"inference": gpu_pool(desiredSize=0)}) | {"eks-gpu:autoscaler": {"enabled": False}})
     assert "pulumi up would wait for it until its timeout" in found["eks-gpu:gpuNodeGroups.inference.desiredSize"]
     found = problems_of(with_pod() | {"eks-gpu:gpuNamespace": {"gpuQuota": 0}})
     assert "below the pod's 1 GPUs" in found["eks-gpu:gpuNamespace.gpuQuota"]
@@ -250,3 +251,4 @@ def test_private_endpoint_warns_that_kubernetes_objects_need_the_api() -> None:
     result = run(config(endpointPublicAccessCidrs=[]))
     assert any("the API endpoint is private, and the program creates Kubernetes objects" in w for w in result.warnings)
     assert run(config()).warnings == []
+    assert run(with_pod({"inference": gpu_pool(desiredSize=0)})).warnings == []  # the autoscaler brings a node

@@ -45,7 +45,7 @@ def test_dev_stack_builds_the_documented_tree(dev: Any) -> None:
     )
     assert types.count(CLUSTER) == 1
     assert types.count(NODE_GROUP) == 1 + len(DEV["eks-gpu:gpuNodeGroups"])
-    assert types.count("aws:eks/addon:Addon") == 1
+    assert types.count("aws:eks/addon:Addon") == 2  # CoreDNS, and the Pod Identity agent of the autoscaler
     # the one thing a dev user must do: open the private endpoint to their own address
     (warning,) = dev.warnings
     assert warning.startswith("eks-gpu:endpointPublicAccessCidrs: the API endpoint is private")
@@ -114,12 +114,13 @@ def test_node_role_trusts_ec2_and_has_the_three_policies(dev: Any) -> None:
 def test_cluster_role_is_another_role_trusting_eks(dev: Any) -> None:
     cluster = dev.one(CLUSTER).inputs
     node_role = dev.one("aws:iam/role:Role", "eks-gpu-node-role")
-    cluster_role = next(r for r in dev.of_type("aws:iam/role:Role") if r.urn != node_role.urn)
+    cluster_role = dev.one("aws:iam/role:Role", "eks-gpu-cluster-service-role")
+    assert cluster_role.urn != node_role.urn
     assert cluster["serviceRole"] == cluster_role.id
     assert json.loads(cluster_role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
         "Service": "eks.amazonaws.com"
     }
-    kms = dev.one("aws:iam/rolePolicy:RolePolicy").inputs
+    kms = dev.one("aws:iam/rolePolicy:RolePolicy", "-secrets-kms").inputs
     statement = json.loads(kms["policy"])["Statement"][0]
     assert statement["Resource"] == dev.one("aws:kms/key:Key").outputs["arn"]
     assert "kms:Decrypt" in statement["Action"]
@@ -157,7 +158,7 @@ def test_private_only_endpoint_without_cidrs(dev: Any) -> None:
 
 
 def test_coredns_addon_waits_for_the_system_nodes(dev: Any) -> None:
-    addon = dev.one("aws:eks/addon:Addon")
+    addon = dev.one("aws:eks/addon:Addon", "-coredns")
     assert addon.inputs["addonName"] == "coredns"
     assert addon.inputs["clusterName"] == dev.one(CLUSTER).inputs["name"]
     # depends_on a component means on all of its resources
@@ -354,6 +355,7 @@ def test_tags_on_every_taggable_resource(dev: Any) -> None:
         "aws:ec2/routeTableAssociation:RouteTableAssociation",
         "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
         "aws:iam/rolePolicy:RolePolicy",
+        "aws:autoscaling/tag:Tag",  # a tag itself
     }
 
 

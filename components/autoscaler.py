@@ -1,0 +1,189 @@
+"""The Cluster Autoscaler: pending GPU pods bring GPU nodes up, idle ones go away.
+
+A managed node group owns its Auto Scaling group; the autoscaler resizes that ASG. It finds the
+ASGs by their tags and, for a group at zero nodes, learns from the ``node-template`` tags what a
+node would bring (GPUs, labels, taints). EKS does not copy node-group tags to the ASG
+(aws/containers-roadmap#608), so the program tags the ASGs itself (:func:`asg_tags`).
+Its AWS permissions reach it through EKS Pod Identity, least privilege: reads on ``*``, writes
+only on ASGs tagged for this cluster.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.config import POOL_LABEL
+from components.design import SYSTEM_KEY, AutoscalerDesign, NodeGroupDesign
+from components.iam import ServiceRole, ServiceRoleArgs
+
+CHART = "cluster-autoscaler"
+REPOSITORY = "https://kubernetes.github.io/autoscaler"
+NAMESPACE = "kube-system"
+SERVICE_ACCOUNT = "cluster-autoscaler"
+IMAGE = "registry.k8s.io/autoscaling/cluster-autoscaler"
+TAG_PREFIX = "k8s.io/cluster-autoscaler"
+
+READ_ACTIONS = (
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeAutoScalingInstances",
+    "autoscaling:DescribeLaunchConfigurations",
+    "autoscaling:DescribeScalingActivities",
+    "autoscaling:DescribeTags",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:GetInstanceTypesFromInstanceRequirements",
+    "eks:DescribeNodegroup",
+)
+"""What it reads, on every resource (terraform-aws-eks-blueprints-addons' least-privilege set)."""
+WRITE_ACTIONS = (
+    "autoscaling:SetDesiredCapacity",
+    "autoscaling:TerminateInstanceInAutoScalingGroup",
+    "autoscaling:UpdateAutoScalingGroup",
+)
+"""What it changes, only on ASGs tagged ``k8s.io/cluster-autoscaler/<cluster>``."""
+
+
+def discovery_tags(cluster_name: str) -> dict[str, str]:
+    """The tags ``--node-group-auto-discovery`` finds a node group's ASG by."""
+    return {f"{TAG_PREFIX}/enabled": "true", f"{TAG_PREFIX}/{cluster_name}": "owned"}
+
+
+def asg_tags(design: NodeGroupDesign, cluster_name: str) -> dict[str, str]:
+    """Every tag of a node group's ASG: discovery, and for GPU pools what scale-from-zero needs.
+
+    GPUs per node come from the instance catalogue; labels and taints from the pool's design,
+    the same objects the node group gets.
+    """
+    tags = discovery_tags(cluster_name)
+    if design.gpu is None:
+        return tags
+    template = f"{TAG_PREFIX}/node-template"
+    tags[f"{template}/resources/nvidia.com/gpu"] = str(design.gpu.count)
+    tags |= {f"{template}/label/{k}": v for k, v in design.labels.items()}
+    tags |= {f"{template}/taint/{t.key}": f"{t.value}:{t.effect.kubernetes}" for t in design.taints}
+    return tags
+
+
+def policy_statements(cluster_name: str) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+    """Reads on ``*``; writes only on this cluster's ASGs."""
+    return [
+        aws.iam.GetPolicyDocumentStatementArgs(sid="Read", effect="Allow", actions=list(READ_ACTIONS), resources=["*"]),
+        aws.iam.GetPolicyDocumentStatementArgs(
+            sid="ResizeOwnAsgs",
+            effect="Allow",
+            actions=list(WRITE_ACTIONS),
+            resources=["*"],
+            conditions=[
+                aws.iam.GetPolicyDocumentStatementConditionArgs(
+                    test="StringEquals",
+                    variable=f"autoscaling:ResourceTag/{TAG_PREFIX}/{cluster_name}",
+                    values=["owned"],
+                )
+            ],
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class ClusterAutoscalerArgs:
+    """What the autoscaler is built from."""
+
+    design: AutoscalerDesign
+    cluster_name: str
+    """The cluster's name, known at program time (the IAM condition and the ASG tags use it)."""
+    cluster: pulumi.Input[str]
+    """The cluster's name as an output of the cluster: what waits for the cluster to exist."""
+    region: str
+    partition: str
+    node_group_names: Mapping[str, pulumi.Input[str]]
+    """Node group key -> its EKS name (the priority expander matches ASG names built from it)."""
+    system_nodes: pulumi.Resource
+    """The system node group: the autoscaler and the Pod Identity agent run there."""
+    tags: Mapping[str, str]
+    provider: k8s.Provider
+
+
+def values(args: ClusterAutoscalerArgs) -> dict[str, Any]:
+    """The chart values."""
+    design = args.design
+    out: dict[str, Any] = {
+        "cloudProvider": "aws",
+        "awsRegion": args.region,
+        "autoDiscovery": {"clusterName": args.cluster},
+        "image": {"repository": IMAGE, "tag": design.image_tag},
+        "rbac": {"serviceAccount": {"create": True, "name": SERVICE_ACCOUNT}},
+        "nodeSelector": {POOL_LABEL: SYSTEM_KEY},
+        "priorityClassName": "system-cluster-critical",
+        "extraArgs": dict(design.args),
+    }
+    if design.expander == "priority":
+        # The priority expander matches ASG names; EKS names them eks-<node group name>-<uuid>.
+        by_priority: dict[int, list[pulumi.Output[str]]] = {}
+        for key, priority in design.priorities.items():
+            pattern = pulumi.Output.from_input(args.node_group_names[key]).apply(lambda n: f"^eks-{re.escape(n)}-")
+            by_priority.setdefault(priority, []).append(pattern)
+        out["expanderPriorities"] = {str(p): patterns for p, patterns in sorted(by_priority.items())}
+    return out
+
+
+class ClusterAutoscaler(pulumi.ComponentResource):
+    """Pod Identity agent, the autoscaler's role and association, and the Helm release."""
+
+    role: ServiceRole
+    release: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: ClusterAutoscalerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("eks-gpu:autoscaler:ClusterAutoscaler", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        agent = aws.eks.Addon(
+            f"{name}-pod-identity-agent",
+            cluster_name=args.cluster,
+            addon_name="eks-pod-identity-agent",
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.system_nodes]),
+        )
+        policy = aws.iam.get_policy_document(statements=policy_statements(args.cluster_name))
+        self.role = ServiceRole(
+            f"{name}-iam",
+            ServiceRoleArgs(
+                service="pods.eks.amazonaws.com",
+                trust_actions=("sts:AssumeRole", "sts:TagSession"),
+                managed_policies=(),
+                partition=args.partition,
+                tags=args.tags,
+                inline_policies={"cluster-autoscaler": policy.json},
+            ),
+            opts=child,
+        )
+        association = aws.eks.PodIdentityAssociation(
+            f"{name}-identity",
+            cluster_name=args.cluster,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
+            role_arn=self.role.role.arn,
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.role.attachments),
+        )
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            chart=CHART,
+            version=args.design.chart_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=REPOSITORY),
+            namespace=NAMESPACE,
+            values=values(args),
+            cleanup_on_fail=True,
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=args.provider, depends_on=[agent, association, args.system_nodes]
+            ),
+        )
+        self.register_outputs({"roleArn": self.role.role.arn})

@@ -1,0 +1,252 @@
+"""Autoscaling: the Cluster Autoscaler, its least-privilege role, and the ASG tags for scale from zero."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from components.config import ConfigError
+from offline import ProgramRun
+from tests import aws_data
+from tests.helpers import NODE_GROUP, config, gpu_pool, node_group, run
+
+TAG = "aws:autoscaling/tag:Tag"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+CA = "k8s.io/cluster-autoscaler"
+K8S_EFFECT = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+POOLS = {
+    "one": gpu_pool("g5.xlarge", labels={"workload": "inference"}),
+    "four": gpu_pool("g5.12xlarge", taints=[{"key": "dedicated", "value": "batch", "effect": "NO_EXECUTE"}]),
+    "eight": gpu_pool(
+        "p5.48xlarge",
+        capacityType="SPOT",
+        labels={"workload": "training", "team": "research"},
+        taints=[
+            {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"},
+            {"key": "spot", "value": "", "effect": "PREFER_NO_SCHEDULE"},
+        ],
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def scaled() -> ProgramRun:
+    return run(config(POOLS, vpc={"azCount": 3}))
+
+
+def asg_tags(result: ProgramRun, key: str) -> dict[str, str]:
+    """The tags the program put on the ASG of node group ``key``, checked to target that ASG."""
+    ng = result.one(NODE_GROUP, f"-{key}-ng")
+    asg = ng.outputs["resources"][0]["autoscalingGroups"][0]["name"]
+    tags = {}
+    for t in result.of_type(TAG):
+        if t.name.startswith(f"eks-gpu-{key}-asg-"):
+            assert t.inputs["autoscalingGroupName"] == asg
+            assert t.inputs["tag"]["propagateAtLaunch"] is False
+            tags[t.inputs["tag"]["key"]] = t.inputs["tag"]["value"]
+    return tags
+
+
+@pytest.mark.parametrize("key", sorted(POOLS))
+def test_gpu_pool_asg_tags_for_scale_from_zero(scaled: ProgramRun, key: str) -> None:
+    pool = POOLS[key]
+    (itype,) = pool["instanceTypes"]
+    count, model = aws_data.gpus(itype)
+    taints = pool.get("taints", [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}])
+    labels = {
+        "eks-gpu/node-group": key,
+        "nvidia.com/gpu.present": "true",
+        "k8s.amazonaws.com/accelerator": f"nvidia-{model.lower()}",
+        **pool.get("labels", {}),
+    }
+    assert asg_tags(scaled, key) == {
+        f"{CA}/enabled": "true",
+        f"{CA}/eks-gpu-dev": "owned",
+        f"{CA}/node-template/resources/nvidia.com/gpu": str(count),
+        **{f"{CA}/node-template/label/{k}": v for k, v in labels.items()},
+        **{f"{CA}/node-template/taint/{t['key']}": f"{t.get('value', '')}:{K8S_EFFECT[t['effect']]}" for t in taints},
+    }
+    # the tags describe exactly what the node group carries
+    ng = node_group(scaled, key)
+    assert {f"{CA}/node-template/label/{k}": v for k, v in ng["labels"].items()}.items() <= asg_tags(
+        scaled, key
+    ).items()
+
+
+def test_gpu_counts_differ_by_type(scaled: ProgramRun) -> None:
+    counts = {k: asg_tags(scaled, k)[f"{CA}/node-template/resources/nvidia.com/gpu"] for k in POOLS}
+    assert counts == {k: str(aws_data.gpus(POOLS[k]["instanceTypes"][0])[0]) for k in POOLS}
+    assert len(set(counts.values())) == 3
+
+
+def test_taint_tag_value_format(scaled: ProgramRun) -> None:
+    for key in POOLS:
+        for tag, value in asg_tags(scaled, key).items():
+            if "/node-template/taint/" in tag:
+                assert re.fullmatch(r"[^:]*:(NoSchedule|NoExecute|PreferNoSchedule)", value), (tag, value)
+    assert asg_tags(scaled, "eight")[f"{CA}/node-template/taint/spot"] == ":PreferNoSchedule"
+
+
+def test_system_group_gets_discovery_tags_only(scaled: ProgramRun) -> None:
+    assert asg_tags(scaled, "system") == {f"{CA}/enabled": "true", f"{CA}/eks-gpu-dev": "owned"}
+
+
+def test_policy_reads_everywhere_writes_only_on_own_asgs(scaled: ProgramRun) -> None:
+    policy = json.loads(scaled.one("aws:iam/rolePolicy:RolePolicy", "-cluster-autoscaler").inputs["policy"])
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    read, write = statements["Read"], statements["ResizeOwnAsgs"]
+    assert read["Resource"] == "*" and "Condition" not in read
+    assert set(read["Action"]) == {
+        "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:DescribeAutoScalingInstances",
+        "autoscaling:DescribeLaunchConfigurations",
+        "autoscaling:DescribeScalingActivities",
+        "autoscaling:DescribeTags",
+        "ec2:DescribeImages",
+        "ec2:DescribeInstanceTypes",
+        "ec2:DescribeLaunchTemplateVersions",
+        "ec2:GetInstanceTypesFromInstanceRequirements",
+        "eks:DescribeNodegroup",
+    }
+    assert set(write["Action"]) == {
+        "autoscaling:SetDesiredCapacity",
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
+        "autoscaling:UpdateAutoScalingGroup",
+    }
+    assert write["Condition"] == {"StringEquals": {f"autoscaling:ResourceTag/{CA}/eks-gpu-dev": "owned"}}
+    # the condition's tag is the one the ASGs carry
+    assert asg_tags(scaled, "one")[f"{CA}/eks-gpu-dev"] == "owned"
+    for s in policy["Statement"]:
+        actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+        assert all("*" not in a for a in actions)
+
+
+def test_every_policy_of_the_stack_is_without_wildcard_actions(scaled: ProgramRun) -> None:
+    for r in scaled.of_type("aws:iam/rolePolicy:RolePolicy"):
+        for s in json.loads(r.inputs["policy"])["Statement"]:
+            actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+            assert all("*" not in a for a in actions), r.name
+
+
+def test_role_reaches_the_pod_through_pod_identity(scaled: ProgramRun) -> None:
+    role = scaled.one("aws:iam/role:Role", "-autoscaler-iam-role")
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert set(trust["Action"]) == {"sts:AssumeRole", "sts:TagSession"}
+    association = scaled.one("aws:eks/podIdentityAssociation:PodIdentityAssociation").inputs
+    assert association["namespace"] == "kube-system" and association["serviceAccount"] == "cluster-autoscaler"
+    assert association["roleArn"] == role.outputs["arn"] == scaled.outputs["autoscalerRoleArn"]
+    agent = scaled.one("aws:eks/addon:Addon", "-pod-identity-agent")
+    assert agent.inputs["addonName"] == "eks-pod-identity-agent"
+    values = scaled.one(RELEASE, "-autoscaler-release").inputs["values"]
+    assert values["rbac"]["serviceAccount"] == {"create": True, "name": "cluster-autoscaler"}
+
+
+def test_helm_values(scaled: ProgramRun) -> None:
+    release = scaled.one(RELEASE, "-autoscaler-release")
+    i = release.inputs
+    assert i["chart"] == "cluster-autoscaler"
+    assert i["repositoryOpts"] == {"repo": "https://kubernetes.github.io/autoscaler"}
+    assert i["namespace"] == "kube-system"
+    assert scaled.outputs["autoscalerChartVersion"] == i["version"]
+    v = i["values"]
+    assert v["autoDiscovery"] == {"clusterName": "eks-gpu-dev"}
+    assert v["awsRegion"] == "us-west-2" and v["cloudProvider"] == "aws"
+    version = scaled.one("eks:index:Cluster").inputs["version"]
+    assert v["image"]["tag"].startswith(f"v{version}.")
+    assert v["nodeSelector"] == {"eks-gpu/node-group": "system"}
+    assert v["extraArgs"] == {
+        "balance-similar-node-groups": True,
+        "skip-nodes-with-local-storage": False,
+        "expander": "least-waste",
+        "scale-down-unneeded-time": "10m",
+    }
+    assert "expanderPriorities" not in v
+    assert scaled.one("aws:eks/podIdentityAssociation:PodIdentityAssociation").urn in release.dependencies
+
+
+def test_priority_expander_prefers_spot_pools() -> None:
+    pools = {"spot": gpu_pool("g5.xlarge", capacityType="SPOT"), "ondemand": gpu_pool("g5.xlarge")}
+    result = run(config(pools, autoscaler={"expander": "priority", "priorities": {"spot": 20, "ondemand": 10}}))
+    values = result.one(RELEASE, "-autoscaler-release").inputs["values"]
+    assert values["extraArgs"]["expander"] == "priority"
+    names = {k: result.one(NODE_GROUP, f"-{k}-ng").outputs["nodeGroupName"] for k in pools}
+    asgs = {
+        k: result.one(NODE_GROUP, f"-{k}-ng").outputs["resources"][0]["autoscalingGroups"][0]["name"] for k in pools
+    }
+    assert values["expanderPriorities"] == {
+        "10": [f"^eks-{re.escape(names['ondemand'])}-"],
+        "20": [f"^eks-{re.escape(names['spot'])}-"],
+    }
+    for key, other in (("spot", "ondemand"), ("ondemand", "spot")):
+        (pattern,) = values["expanderPriorities"]["20" if key == "spot" else "10"]
+        assert re.match(pattern, asgs[key]) and not re.match(pattern, asgs[other])
+
+
+def test_extra_args_and_scale_down_time() -> None:
+    result = run(config(autoscaler={"scaleDownUnneededTime": "5m", "extraArgs": {"scale-down-delay-after-add": "2m"}}))
+    args = result.one(RELEASE, "-autoscaler-release").inputs["values"]["extraArgs"]
+    assert args["scale-down-unneeded-time"] == "5m" and args["scale-down-delay-after-add"] == "2m"
+
+
+def test_desired_size_is_still_ignored(scaled: ProgramRun) -> None:
+    for ng in scaled.of_type(NODE_GROUP):
+        assert ng.ignore_changes == ("scalingConfig.desiredSize",)
+
+
+def test_disabled_means_no_chart_no_role_no_tags() -> None:
+    result = run(config(autoscaler={"enabled": False}))
+    assert result.of_type(TAG) == []
+    assert [r.name for r in result.of_type(RELEASE) if "autoscaler" in r.name] == []
+    assert result.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation") == []
+    assert [r.name for r in result.of_type("aws:iam/role:Role") if "autoscaler" in r.name] == []
+    assert "autoscalerRoleArn" not in result.outputs
+    (warning,) = result.warnings
+    assert warning.startswith("eks-gpu:gpuNodeGroups.inference.minSize: 0 with eks-gpu:autoscaler disabled")
+
+
+def test_pod_at_zero_nodes_waits_for_the_autoscaler() -> None:
+    result = run(config({"inference": gpu_pool(desiredSize=0)}, gpuPod={"enabled": True}))
+    pod = result.one("kubernetes:core/v1:Pod")
+    assert result.one(RELEASE, "-autoscaler-release").urn in pod.dependencies
+    assert {t.urn for t in result.of_type(TAG) if t.name.startswith("eks-gpu-inference-asg-")} <= set(pod.dependencies)
+
+
+def problems_of(cfg: dict[str, Any]) -> dict[str, str]:
+    with pytest.raises(ConfigError) as err:
+        run(cfg)
+    return {p.key: p.message for p in err.value.problems}
+
+
+def test_autoscaler_validation() -> None:
+    assert problems_of(config(autoscaler={"expander": "priority"})) == {
+        "eks-gpu:autoscaler.priorities": "is required with expander priority"
+    }
+    assert (
+        "only applies to expander priority"
+        in problems_of(config(autoscaler={"priorities": {"inference": 1}}))["eks-gpu:autoscaler.priorities"]
+    )
+    found = problems_of(config(autoscaler={"expander": "priority", "priorities": {"nope": 1}}))
+    assert found == {
+        "eks-gpu:autoscaler.priorities.nope": "is not a node group; the node groups are: inference, system"
+    }
+    assert (
+        "use one of least-waste, priority"
+        in problems_of(config(autoscaler={"expander": "price"}))["eks-gpu:autoscaler.expander"]
+    )
+    assert (
+        "not a duration"
+        in problems_of(config(autoscaler={"scaleDownUnneededTime": "ten"}))["eks-gpu:autoscaler.scaleDownUnneededTime"]
+    )
+
+
+def test_image_follows_the_cluster_version_or_config() -> None:
+    older = run(config(kubernetesVersion="1.34")).one(RELEASE, "-autoscaler-release").inputs["values"]["image"]["tag"]
+    assert older.startswith("v1.34.")
+    found = problems_of(config(kubernetesVersion="1.99"))
+    assert "no Cluster Autoscaler release is bundled for Kubernetes 1.99" in found["eks-gpu:autoscaler.imageTag"]
+    pinned = run(config(kubernetesVersion="1.99", autoscaler={"imageTag": "v1.99.0"}))
+    assert pinned.one(RELEASE, "-autoscaler-release").inputs["values"]["image"]["tag"] == "v1.99.0"
