@@ -36,6 +36,8 @@ class ClusterArgs:
     public_subnet_ids: Sequence[pulumi.Input[str]]
     endpoint_public_access_cidrs: Sequence[str]
     """Empty: the API endpoint is private only."""
+    protect: bool
+    """Refuse to delete the cluster and its key (``pulumi destroy`` fails until it is unset)."""
     tags: Mapping[str, str]
 
 
@@ -56,7 +58,7 @@ class Cluster(pulumi.ComponentResource):
             enable_key_rotation=True,
             deletion_window_in_days=30,
             tags=tags_for(args.tags, f"{args.cluster_name}-secrets"),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         kms_policy = aws.iam.get_policy_document_output(
             statements=key.arn.apply(
@@ -97,7 +99,7 @@ class Cluster(pulumi.ComponentResource):
             vpc_cni_options={"enable_network_policy": True},
             coredns_addon_options={"enabled": False},
             tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=role.attachments),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=role.attachments, protect=args.protect),
         )
         self.name = self.eks.eks_cluster.name
         self.kubeconfig_json = self.eks.kubeconfig_json

@@ -508,6 +508,8 @@ class StackConfig(_Model):
     """Tags added to every taggable AWS resource. Default none."""
     vpc: VpcConfig = NewVpc()
     """A VPC to build (default) or one to use (``id``, ``privateSubnetIds``, ``publicSubnetIds``)."""
+    protect: bool = False
+    """Protect the EKS cluster (and its KMS key) from deletion: ``pulumi destroy`` refuses until unset."""
     endpoint_public_access_cidrs: tuple[ClientCidr, ...] = ()
     """CIDRs that may reach the public API endpoint. Default none: the endpoint is private only."""
     system_node_group: SystemNodeGroup = SystemNodeGroup()

@@ -161,6 +161,8 @@ class StackDesign:
     tags: Mapping[str, str]
     """Tags of every taggable AWS resource: the user's plus ``Environment``."""
     endpoint_public_access_cidrs: tuple[str, ...]
+    protect: bool
+    """Protect the cluster and its secrets key from deletion."""
     network: NewNetwork | ExistingNetwork
     system: NodeGroupDesign
     gpu_pools: Mapping[str, NodeGroupDesign]
@@ -231,6 +233,7 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str) -> StackDesign:
         partition=facts.partition,
         tags={**config.tags, "Environment": config.environment},
         endpoint_public_access_cidrs=config.endpoint_public_access_cidrs,
+        protect=config.protect,
         network=network,
         system=designs[SYSTEM_KEY],
         gpu_pools={k: designs[k] for k in config.gpu_node_groups},

@@ -65,6 +65,7 @@ class EksGpuStack(pulumi.ComponentResource):
                 private_subnet_ids=self.network.all_private_subnet_ids(),
                 public_subnet_ids=self.network.public_subnet_ids,
                 endpoint_public_access_cidrs=design.endpoint_public_access_cidrs,
+                protect=design.protect,
                 tags=design.tags,
             ),
             opts=child,

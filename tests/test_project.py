@@ -25,7 +25,7 @@ def test_declared_keys_are_model_fields_with_the_same_defaults() -> None:
     fields = {f.alias: f for f in StackConfig.model_fields.values()}
     parsed = parse_config({}, "dev", date(2026, 12, 1))
     # every scalar key the model has is declared, and nothing else
-    scalar = {"clusterName", "kubernetesVersion", "environment", "endpointPublicAccessCidrs"}
+    scalar = {"clusterName", "kubernetesVersion", "environment", "endpointPublicAccessCidrs", "protect"}
     assert set(declared) == scalar and scalar <= set(fields)
     assert parsed.problems == ()  # the declared defaults alone make a valid (GPU-less) stack
     cfg = parse_config({k: v["default"] for k, v in declared.items()}, "dev", date(2026, 12, 1)).config
@@ -33,6 +33,7 @@ def test_declared_keys_are_model_fields_with_the_same_defaults() -> None:
     assert cfg.kubernetes_version == declared["kubernetesVersion"]["default"]
     assert list(cfg.endpoint_public_access_cidrs) == declared["endpointPublicAccessCidrs"]["default"]
     assert cfg.cluster_name == "eks-gpu-dev" and cfg.environment == "dev"
+    assert cfg.protect is declared["protect"]["default"]
 
 
 def test_default_version_is_in_standard_support_when_the_calendar_was_written() -> None:

@@ -648,3 +648,21 @@ def test_existing_vpc_without_nat_route_warns() -> None:
         )
     assert len(result.warnings) == 2
     assert all("has no default route through a NAT gateway" in w for w in result.warnings)
+
+
+def test_prod_stack_differs_where_production_should() -> None:
+    prod_cfg = load_stack_file(ROOT / "Pulumi.prod.yaml")
+    prod = run_stack_file("prod")
+    azs = prod_cfg["eks-gpu:vpc"]["availabilityZones"]
+    assert len(prod.of_type("aws:ec2/natGateway:NatGateway")) == len(azs) >= 3  # natGateways: perAz
+    assert prod.one(CLUSTER).protect and prod.one("aws:kms/key:Key").protect
+    assert not dev_run_protects()
+    training = prod.outputs["gpuNodeGroups"]["training"]
+    assert training["gpusPerNode"] == aws_data.gpus(prod_cfg["eks-gpu:gpuNodeGroups"]["training"]["instanceTypes"][0])[0] == 8
+    assert node_group(prod, "training")["scalingConfig"]["minSize"] == 0
+    assert prod.one(CLUSTER).inputs["endpointPublicAccess"] is False
+
+
+def dev_run_protects() -> bool:
+    dev = run_stack_file("dev")
+    return dev.one(CLUSTER).protect or dev.one("aws:kms/key:Key").protect
