@@ -486,6 +486,30 @@ Handler = Callable[[Mapping[str, Any]], JsonDict]
 _AMIS_SETTING = "MOTO_EC2_LOAD_DEFAULT_AMIS"
 
 
+@functools.cache
+def _share_service_models() -> None:
+    """Let every botocore session share one parsed copy of each file of AWS API data.
+
+    moto makes fresh sessions while it imports and whenever it builds a backend, and each parses
+    the models again, if only to list a service's regions (EC2's model: 0.1 s a time, six times a
+    run). The files ship with botocore and are only read, so one parsed copy per file serves the
+    whole process.
+    """
+    import botocore.loaders
+
+    for method in ("load_service_model", "load_data"):
+        original = getattr(botocore.loaders.Loader, method)
+        shared: dict[tuple[Any, ...], Any] = {}
+
+        def load(self: Any, *args: Any, _original: Any = original, _shared: Any = shared, **kwargs: Any) -> Any:
+            key = (args, tuple(sorted(kwargs.items())))
+            if key not in _shared:
+                _shared[key] = _original(self, *args, **kwargs)
+            return _shared[key]
+
+        setattr(botocore.loaders.Loader, method, functools.wraps(original)(load))
+
+
 class AwsAccount:
     """A fake AWS account in one region: moto's backends, reached through boto3.
 
@@ -538,6 +562,7 @@ class AwsAccount:
         """Activate moto (a fresh account) and learn the account's identity."""
         if self._mock is not None:
             raise RuntimeError("the offline AWS account is already running")
+        _share_service_models()
         from moto import mock_aws
 
         # moto would otherwise load (and draw random ids for) thousands of public AMIs into

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import contextlib
 import contextvars
 import functools
 import heapq
@@ -832,19 +833,31 @@ def load_stack_file(path: str | Path) -> dict[str, Any]:
 # Running a program.
 
 
-class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
-    """The event loop's default executor for a run: each call the SDK sends "to a thread"
-    (every monitor RPC) runs at once on the loop thread. No thread races the loop (the cause
-    of "attached to a different loop"), and the order of monitor calls depends only on the
-    loop's scheduling, never on thread timing."""
+class _MonitorThread(concurrent.futures.ThreadPoolExecutor):
+    """The event loop's default executor for a run: one worker thread, so every call the SDK
+    sends "to a thread" (every monitor RPC) runs in order of submission, one at a time.
 
-    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> concurrent.futures.Future[T]:
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # handed to the awaiting coroutine, as a thread would
-            future.set_exception(exc)
-        return future
+    One thread, not inline on the loop: the mock monitor pumps an event loop while it serializes
+    (``_sync_await``), and on the program's own loop that nests registrations inside each other
+    until a few hundred resources overflow the stack. In its own thread it pumps its own loop,
+    which ``close`` closes with the thread. Resource references are off (see ``RecordingMonitor``),
+    which is what made a monitor thread race the loop; and records are put in a canonical order
+    after the run, so thread timing never shows in them."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="offline-monitor")
+
+    def close(self) -> None:
+        """Close the worker's event loop, if the monitor made one, and stop the worker."""
+
+        def close_loop() -> None:
+            with contextlib.suppress(RuntimeError):
+                loop = asyncio.get_event_loop_policy().get_event_loop()
+                if not loop.is_running():
+                    loop.close()
+
+        self.submit(close_loop).result()
+        self.shutdown(wait=True)
 
 
 class _LogCapture(logging.Handler):
@@ -900,7 +913,8 @@ def _execute(program: Path, config: dict[str, str], *, project: str, stack: str,
         root.register_outputs(massage(root.outputs, []))
 
     with asyncio.Runner() as runner:
-        runner.get_loop().set_default_executor(_InlineExecutor())
+        monitor_thread = _MonitorThread()
+        runner.get_loop().set_default_executor(monitor_thread)
         settings.ROOT.set(None)
         settings.SETTINGS.outputs.clear()
         set_mocks(
@@ -925,6 +939,7 @@ def _execute(program: Path, config: dict[str, str], *, project: str, stack: str,
             exc.registered = tuple(recording.monitor.records)  # type: ignore[attr-defined]
             raise
         finally:
+            monitor_thread.close()
             sys.path[:] = saved_path
             os.chdir(saved_cwd)
             set_all_config({})

@@ -658,7 +658,11 @@ def test_prod_stack_differs_where_production_should() -> None:
     assert prod.one(CLUSTER).protect and prod.one("aws:kms/key:Key").protect
     assert not dev_run_protects()
     training = prod.outputs["gpuNodeGroups"]["training"]
-    assert training["gpusPerNode"] == aws_data.gpus(prod_cfg["eks-gpu:gpuNodeGroups"]["training"]["instanceTypes"][0])[0] == 8
+    assert (
+        training["gpusPerNode"]
+        == aws_data.gpus(prod_cfg["eks-gpu:gpuNodeGroups"]["training"]["instanceTypes"][0])[0]
+        == 8
+    )
     assert node_group(prod, "training")["scalingConfig"]["minSize"] == 0
     assert prod.one(CLUSTER).inputs["endpointPublicAccess"] is False
 

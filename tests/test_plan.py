@@ -1,0 +1,153 @@
+"""`make plan`: the offline plan of a stack, its cost and its policy results."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.versions import calendar
+from offline import plan
+from offline.pricing import price_table
+from tests.helpers import ROOT
+
+
+@pytest.fixture(scope="module")
+def dev() -> dict[str, Any]:
+    return plan.build(ROOT / "Pulumi.dev.yaml", today=calendar().updated)
+
+
+def run_plan(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "offline.plan", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_plan_shows_the_tree_node_groups_cost_and_policy(dev: dict[str, Any]) -> None:
+    text = plan.render_text(dev)
+    assert text.startswith(plan.NOTICE)
+    assert "eks-gpu-inference-ng  [aws:eks/nodeGroup:NodeGroup]" in text
+    assert "Node groups" in text and "Cost per hour" in text and "Policy: 0 mandatory, 0 advisory" in text
+    names = {r["name"] for r in dev["resources"]}
+    assert all(r["parent"] is None or r["parent"] in names for r in dev["resources"])
+    assert [r["name"] for r in dev["resources"] if r["parent"] is None] == ["eks-gpu"]
+
+
+def test_node_group_table_comes_from_the_catalogue(dev: dict[str, Any]) -> None:
+    from tests import aws_data
+
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    rows = {g["key"]: g for g in dev["nodeGroups"]}
+    assert set(rows) == {"system", *stack["eks-gpu:gpuNodeGroups"]}
+    pool = stack["eks-gpu:gpuNodeGroups"]["inference"]
+    row = rows["inference"]
+    (itype,) = pool["instanceTypes"]
+    assert (row["gpusPerNode"], row["gpuModel"]) == aws_data.gpus(itype)
+    assert row["vcpusPerNode"] == aws_data.catalogue()[itype]["VCpuInfo"]["DefaultVCpus"]
+    assert (row["minSize"], row["desiredSize"], row["maxSize"]) == (
+        pool["minSize"],
+        pool["desiredSize"],
+        pool["maxSize"],
+    )
+    assert row["availabilityZones"] == stack["eks-gpu:vpc"]["availabilityZones"]
+
+
+def test_cost_at_three_points(dev: dict[str, Any]) -> None:
+    prices, cal = price_table(), calendar()
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    region = stack["aws:region"]
+    system = stack["eks-gpu:systemNodeGroup"]
+    pool = stack["eks-gpu:gpuNodeGroups"]["inference"]
+    nat = prices.nat_gateway(region)
+    sys_price = prices.on_demand(region, system["instanceTypes"][0])
+    gpu_price = prices.on_demand(region, pool["instanceTypes"][0])
+    assert nat is not None and sys_price is not None and gpu_price is not None
+
+    def at(size: str) -> float:
+        return cal.standard_usd_per_hour + nat + system[size] * sys_price + pool[size] * gpu_price
+
+    cost = dev["cost"]
+    assert cost["idleUsdPerHour"] == pytest.approx(at("minSize"))
+    assert cost["desiredUsdPerHour"] == pytest.approx(at("desiredSize"))
+    assert cost["maxUsdPerHour"] == pytest.approx(at("maxSize"))
+    assert cost["idleUsdPerHour"] <= 0.20  # the dev stack idles at 20 cents an hour at most
+    assert cost["priceSource"] == prices.source and cost["priceDate"] == prices.date
+    assert [i["item"].split(" (")[0] for i in cost["lineItems"]] == [
+        "EKS control plane",
+        "NAT gateways",
+        "system nodes",
+        "GPU pool inference nodes",
+    ]
+
+
+def test_extended_support_bills_six_times(dev: dict[str, Any], tmp_path: Path) -> None:
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    stack["config"]["eks-gpu:kubernetesVersion"] = "1.32"
+    (tmp_path / "Pulumi.old.yaml").write_text(yaml.safe_dump(stack))
+    old = plan.build(tmp_path / "Pulumi.old.yaml", today=calendar().updated)
+    control = old["cost"]["lineItems"][0]
+    assert "extended support" in control["item"] and control["unitUsdPerHour"] == calendar().extended_usd_per_hour
+    assert old["cost"]["idleUsdPerHour"] == pytest.approx(dev["cost"]["idleUsdPerHour"] + 0.5)
+
+
+def test_spot_is_marked_as_an_estimate(tmp_path: Path) -> None:
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    stack["config"]["eks-gpu:gpuNodeGroups"]["inference"]["capacityType"] = "SPOT"
+    (tmp_path / "Pulumi.spot.yaml").write_text(yaml.safe_dump(stack))
+    spot = plan.build(tmp_path / "Pulumi.spot.yaml", today=calendar().updated)
+    (item,) = [i for i in spot["cost"]["lineItems"] if "inference" in i["item"]]
+    assert item["estimate"] is True and "upper bound" in item["note"]
+
+
+def test_prod_plan_has_no_violations_and_costs_more_at_max() -> None:
+    prod = plan.build(ROOT / "Pulumi.prod.yaml", today=calendar().updated)
+    assert prod["policy"] == {"violations": [], "mandatory": 0, "advisory": 0}
+    assert prod["cost"]["maxUsdPerHour"] > 100  # two 8-GPU nodes at max
+    assert len([i for i in prod["cost"]["lineItems"] if i["item"] == "NAT gateways"]) == 1
+
+
+def test_an_open_endpoint_is_a_violation(tmp_path: Path) -> None:
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    stack["config"]["eks-gpu:endpointPublicAccessCidrs"] = ["0.0.0.0/0"]
+    for name, level in (("dev", "advisory"), ("prod-eu", "mandatory")):
+        (tmp_path / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(stack))
+        result = plan.build(tmp_path / f"Pulumi.{name}.yaml", today=calendar().updated)
+        levels = {v["level"] for v in result["policy"]["violations"]}
+        assert levels == {level}, result["policy"]
+
+
+def test_json_is_one_document_and_nothing_else(tmp_path: Path) -> None:
+    done = run_plan("--json", "--diagram", str(tmp_path / "arch.mmd"))
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert {"resources", "nodeGroups", "cost", "policy"} <= set(document)
+    assert {"idleUsdPerHour", "desiredUsdPerHour", "maxUsdPerHour", "lineItems", "priceSource", "priceDate"} <= set(
+        document["cost"]
+    )
+    diagram = (tmp_path / "arch.mmd").read_text()
+    assert diagram.startswith("flowchart TB") and "node group inference" in diagram
+
+
+def test_a_bad_stack_file_gives_the_programs_errors_and_exit_1(tmp_path: Path) -> None:
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    pool = stack["config"]["eks-gpu:gpuNodeGroups"]["inference"]
+    pool["taints"] = [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]
+    pool["minSize"] = 3
+    (tmp_path / "Pulumi.bad.yaml").write_text(yaml.safe_dump(stack))
+    done = run_plan("--stack-file", str(tmp_path / "Pulumi.bad.yaml"))
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert "eks-gpu:gpuNodeGroups.inference.taints[0].effect: 'NoSchedule' is the Kubernetes spelling" in done.stderr
+    assert "eks-gpu:gpuNodeGroups.inference.desiredSize" in done.stderr
+
+
+def test_plan_is_dated_by_today() -> None:
+    assert plan.build(ROOT / "Pulumi.dev.yaml", today=date(2027, 3, 28))["cost"]["lineItems"][0]["item"].endswith(
+        "extended support)"
+    )
