@@ -97,24 +97,44 @@ class ClusterAutoscalerArgs:
     """What the autoscaler is built from."""
 
     design: AutoscalerDesign
+    """Chart, image, flags and priorities, decided."""
     cluster_name: str
     """The cluster's name, known at program time (the IAM condition and the ASG tags use it)."""
     cluster: pulumi.Input[str]
     """The cluster's name as an output of the cluster: what waits for the cluster to exist."""
     region: str
+    """The stack's region: the autoscaler calls the AWS APIs there."""
     partition: str
+    """The AWS partition of ARNs (``aws``)."""
     node_group_names: Mapping[str, pulumi.Input[str]]
     """Node group key -> its EKS name (the priority expander matches ASG names built from it)."""
     system_nodes: pulumi.Resource
     """The system node group: the autoscaler and the Pod Identity agent run there."""
+    dns: pulumi.Resource
+    """CoreDNS: the autoscaler resolves the AWS endpoints through cluster DNS."""
     tags: Mapping[str, str]
+    """Tags of its AWS resources (``Name`` included)."""
     provider: k8s.Provider
+    """The stack's Kubernetes provider."""
+
+
+def asg_name_pattern(node_group_name: str) -> str:
+    """The priority expander's regex for the ASG of a node group: EKS names it
+    ``eks-<node group name>-<node group uuid>``."""
+    return f"^eks-{re.escape(node_group_name)}-"
+
+
+FULLNAME = "cluster-autoscaler"
+"""The Deployment's name (``kubectl -n kube-system logs deploy/cluster-autoscaler``), fixed by the
+values rather than derived from the auto-named release."""
 
 
 def values(args: ClusterAutoscalerArgs) -> dict[str, Any]:
-    """The chart values."""
+    """The chart values: discovery by the cluster's name, the image of the cluster's minor version,
+    the service account the Pod Identity association names, the system nodes, the flags."""
     design = args.design
     out: dict[str, Any] = {
+        "fullnameOverride": FULLNAME,
         "cloudProvider": "aws",
         "awsRegion": args.region,
         "autoDiscovery": {"clusterName": args.cluster},
@@ -125,10 +145,10 @@ def values(args: ClusterAutoscalerArgs) -> dict[str, Any]:
         "extraArgs": dict(design.args),
     }
     if design.expander == "priority":
-        # The priority expander matches ASG names; EKS names them eks-<node group name>-<uuid>.
+        # The priority expander matches ASG names, not node groups.
         by_priority: dict[int, list[pulumi.Output[str]]] = {}
         for key, priority in design.priorities.items():
-            pattern = pulumi.Output.from_input(args.node_group_names[key]).apply(lambda n: f"^eks-{re.escape(n)}-")
+            pattern = pulumi.Output.from_input(args.node_group_names[key]).apply(asg_name_pattern)
             by_priority.setdefault(priority, []).append(pattern)
         out["expanderPriorities"] = {str(p): patterns for p, patterns in sorted(by_priority.items())}
     return out
@@ -183,7 +203,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             values=values(args),
             cleanup_on_fail=True,
             opts=pulumi.ResourceOptions(
-                parent=self, provider=args.provider, depends_on=[agent, association, args.system_nodes]
+                parent=self, provider=args.provider, depends_on=[agent, association, args.system_nodes, args.dns]
             ),
         )
         self.register_outputs({"roleArn": self.role.role.arn})

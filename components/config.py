@@ -313,7 +313,9 @@ class Taint(_Model):
     """``NO_SCHEDULE``, ``NO_EXECUTE`` or ``PREFER_NO_SCHEDULE``, as the EKS API spells it."""
 
 
-DEFAULT_GPU_TAINTS = (Taint(key="nvidia.com/gpu", value="true", effect=TaintEffect.NO_SCHEDULE),)
+GPU_TAINT_KEY = "nvidia.com/gpu"
+"""The taint key every GPU pool carries: only pods that tolerate it land on GPU nodes."""
+DEFAULT_GPU_TAINTS = (Taint(key=GPU_TAINT_KEY, value="true", effect=TaintEffect.NO_SCHEDULE),)
 """The taint a GPU pool gets when ``taints`` is omitted: only GPU pods land on GPU nodes."""
 
 MAX_TAINTS = 50
@@ -873,6 +875,14 @@ def _check_pool(key: str, pool: GpuPool) -> list[Problem]:
             Problem(
                 key_path(*prefix, "capacityReservationId"),
                 f"only applies to capacityType CAPACITY_BLOCK, not {pool.capacity_type.value}",
+            )
+        )
+    if not any(t.key == GPU_TAINT_KEY and t.effect != TaintEffect.PREFER_NO_SCHEDULE for t in pool.taints):
+        problems.append(
+            Problem(
+                key_path(*prefix, "taints"),
+                f"a GPU pool needs the taint {GPU_TAINT_KEY} with effect NO_SCHEDULE or NO_EXECUTE, or any pod "
+                "lands on its GPU nodes (the policy pack refuses such a pool); keep it and add yours",
             )
         )
     for label in pool.labels:

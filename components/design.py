@@ -351,6 +351,16 @@ def _group(
     )
 
 
+RESERVED_AUTOSCALER_FLAGS = {
+    "expander": "eks-gpu:autoscaler.expander",
+    "scale-down-unneeded-time": "eks-gpu:autoscaler.scaleDownUnneededTime",
+    "cloud-provider": "the chart (cloudProvider: aws)",
+    "namespace": "the chart (the release's namespace)",
+    "node-group-auto-discovery": "the chart (autoDiscovery.clusterName)",
+}
+"""Flags ``autoscaler.extraArgs`` may not set: a dedicated key or the chart owns them."""
+
+
 def _autoscaler(
     config: StackConfig, groups: Mapping[str, NodeGroupDesign], problems: list[Problem], warnings: list[str]
 ) -> AutoscalerDesign | None:
@@ -393,8 +403,16 @@ def _autoscaler(
                     f"is not a node group; the node groups are: {', '.join(groups)}",
                 )
             )
+    for flag in cfg.extra_args:
+        owner = RESERVED_AUTOSCALER_FLAGS.get(flag.removeprefix("--"))
+        if owner is not None:
+            problems.append(
+                Problem(key_path("autoscaler", "extraArgs", flag), f"is set by {owner}; set it there instead")
+            )
     args: dict[str, str | int | bool] = {
         "balance-similar-node-groups": True,
+        # Every pool has its own eks-gpu/node-group label: without this no two pools are "similar".
+        "balancing-ignore-label": POOL_LABEL,
         # GPU jobs often use emptyDir scratch space: that must not pin an idle GPU node.
         "skip-nodes-with-local-storage": False,
         "expander": cfg.expander,

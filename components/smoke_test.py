@@ -1,7 +1,8 @@
-"""The GPU smoke test: one pod that runs ``nvidia-smi`` on a node of one pool and completes.
+"""The GPU smoke test: a Job whose one pod runs ``nvidia-smi`` on a node of one pool and completes.
 
-``restartPolicy: Never`` lets it finish and free its GPU; pulumi-kubernetes counts a Succeeded pod
-as ready, so ``pulumi up`` ends once it ran. It is hardened for the ``restricted`` Pod Security level.
+``restartPolicy: Never`` lets it finish and free its GPU; pulumi-kubernetes waits for the Job to
+complete, so ``pulumi up`` ends once it ran (and fails if it failed). The pod is hardened for the
+``restricted`` Pod Security level.
 """
 
 from __future__ import annotations
@@ -78,22 +79,31 @@ def pod_spec(args: GpuSmokeTestArgs) -> dict[str, Any]:
 
 
 class GpuSmokeTest(pulumi.ComponentResource):
-    """The smoke-test pod."""
+    """The smoke test: a Job of one pod, so its result outlives the pod.
 
-    pod: k8s.core.v1.Pod
-    pod_name: pulumi.Output[str]
+    A completed pod is garbage-collected once the autoscaler removes its idle node; a plain Pod
+    would then vanish from the cluster, and every ``pulumi up`` (which refreshes) would create it
+    again and boot a GPU node for it. The Job stays, Complete.
+    """
+
+    job: k8s.batch.v1.Job
+    job_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: GpuSmokeTestArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-gpu:smoke_test:GpuSmokeTest", name, None, opts)
         # Manifests are written as Kubernetes spells them (camelCase), as kubectl would take them.
-        metadata: Any = {
-            "namespace": args.namespace,
-            "labels": {"app.kubernetes.io/name": "gpu-smoke-test", "app.kubernetes.io/part-of": "eks-gpu"},
-            "annotations": {"eks-gpu/probes": NO_PROBES},
+        labels = {"app.kubernetes.io/name": "gpu-smoke-test", "app.kubernetes.io/part-of": "eks-gpu"}
+        metadata: Any = {"namespace": args.namespace, "labels": labels}
+        spec: Any = {
+            # One attempt: a failure is an answer (and fails `pulumi up`), not something to retry on GPUs.
+            "backoffLimit": 0,
+            "template": {
+                "metadata": {"labels": labels, "annotations": {"eks-gpu/probes": NO_PROBES}},
+                "spec": pod_spec(args),
+            },
         }
-        spec: Any = pod_spec(args)
-        self.pod = k8s.core.v1.Pod(
-            f"{name}-pod",
+        self.job = k8s.batch.v1.Job(
+            f"{name}-job",
             metadata=metadata,
             spec=spec,
             opts=pulumi.ResourceOptions(
@@ -103,5 +113,5 @@ class GpuSmokeTest(pulumi.ComponentResource):
                 custom_timeouts=pulumi.CustomTimeouts(create=CREATE_TIMEOUT),
             ),
         )
-        self.pod_name = self.pod.metadata.apply(lambda m: m.name or "")
-        self.register_outputs({"podName": self.pod_name})
+        self.job_name = self.job.metadata.apply(lambda m: m.name or "")
+        self.register_outputs({"jobName": self.job_name})

@@ -35,6 +35,7 @@ class EksGpuStack(pulumi.ComponentResource):
     device_plugin: DevicePlugin | None
     smoke_test: GpuSmokeTest | None
     autoscaler: ClusterAutoscaler | None
+    coredns: aws.eks.Addon
 
     def __init__(self, name: str, design: StackDesign, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-gpu:stack:EksGpuStack", name, None, opts)
@@ -71,7 +72,7 @@ class EksGpuStack(pulumi.ComponentResource):
             opts=child,
         )
         self.system = self._node_group(name, design.system)
-        aws.eks.Addon(
+        self.coredns = aws.eks.Addon(
             f"{name}-coredns",
             cluster_name=self.cluster.name,
             addon_name="coredns",
@@ -127,6 +128,7 @@ class EksGpuStack(pulumi.ComponentResource):
                     partition=design.partition,
                     node_group_names={key: group.name for key, group in groups.items()},
                     system_nodes=self.system,
+                    dns=self.coredns,
                     tags=tags_for(design.tags, f"{design.cluster_name}-autoscaler"),
                     provider=self.provider,
                 ),
@@ -200,7 +202,7 @@ class EksGpuStack(pulumi.ComponentResource):
             "systemNodeGroup": {"nodeGroupName": self.system.name, "asgName": self.system.asg_name},
             "gpuNodeGroups": {key: self._pool_outputs(key) for key in self.gpu_pools},
             "gpuNamespace": self.namespace.name,
-            "gpuPodName": self.smoke_test.pod_name if self.smoke_test else None,
+            "gpuSmokeTestJob": self.smoke_test.job_name if self.smoke_test else None,
             "devicePluginChartVersion": self.design.kubernetes.device_plugin_version,
             "autoscalerRoleArn": self.autoscaler.role.role.arn if self.autoscaler else None,
             "autoscalerChartVersion": self.design.autoscaler.chart_version if self.design.autoscaler else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 
@@ -12,6 +13,7 @@ def tags_for(base: Mapping[str, str], name: str) -> dict[str, str]:
 
 
 def tag_slug(key: str) -> str:
-    """A resource-name-safe form of a tag key (``k8s.io/cluster-autoscaler/enabled`` ->
-    ``k8s-io-cluster-autoscaler-enabled``)."""
-    return re.sub(r"[^A-Za-z0-9]+", "-", key).strip("-").lower()
+    """A resource-name-safe, unique form of a tag key (``k8s.io/cluster-autoscaler/enabled`` ->
+    ``k8s-io-cluster-autoscaler-enabled-<hash>``): the hash keeps ``a.b`` and ``a-b`` apart."""
+    readable = re.sub(r"[^A-Za-z0-9]+", "-", key).strip("-").lower()
+    return f"{readable}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"

@@ -19,7 +19,13 @@ CA = "k8s.io/cluster-autoscaler"
 K8S_EFFECT = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
 POOLS = {
     "one": gpu_pool("g5.xlarge", labels={"workload": "inference"}),
-    "four": gpu_pool("g5.12xlarge", taints=[{"key": "dedicated", "value": "batch", "effect": "NO_EXECUTE"}]),
+    "four": gpu_pool(
+        "g5.12xlarge",
+        taints=[
+            {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_EXECUTE"},
+            {"key": "dedicated", "value": "batch", "effect": "NO_EXECUTE"},
+        ],
+    ),
     "eight": gpu_pool(
         "p5.48xlarge",
         capacityType="SPOT",
@@ -158,8 +164,10 @@ def test_helm_values(scaled: ProgramRun) -> None:
     version = scaled.one("eks:index:Cluster").inputs["version"]
     assert v["image"]["tag"].startswith(f"v{version}.")
     assert v["nodeSelector"] == {"eks-gpu/node-group": "system"}
+    assert v["fullnameOverride"] == "cluster-autoscaler"
     assert v["extraArgs"] == {
         "balance-similar-node-groups": True,
+        "balancing-ignore-label": "eks-gpu/node-group",
         "skip-nodes-with-local-storage": False,
         "expander": "least-waste",
         "scale-down-unneeded-time": "10m",
@@ -186,6 +194,26 @@ def test_priority_expander_prefers_spot_pools() -> None:
         assert re.match(pattern, asgs[key]) and not re.match(pattern, asgs[other])
 
 
+def test_extra_args_may_not_take_over_dedicated_keys() -> None:
+    found = problems_of(config(autoscaler={"extraArgs": {"expander": "priority", "--scale-down-unneeded-time": "1m"}}))
+    assert found == {
+        "eks-gpu:autoscaler.extraArgs.expander": "is set by eks-gpu:autoscaler.expander; set it there instead",
+        "eks-gpu:autoscaler.extraArgs.--scale-down-unneeded-time": (
+            "is set by eks-gpu:autoscaler.scaleDownUnneededTime; set it there instead"
+        ),
+    }
+
+
+def test_priority_patterns_match_eks_asg_names() -> None:
+    from components.autoscaler import asg_name_pattern
+
+    pattern = asg_name_pattern("eks-gpu-spot-ng-1a2b3c4")
+    # ASG names as EKS makes them for managed node groups: eks-<node group name>-<node group uuid>.
+    assert re.match(pattern, "eks-eks-gpu-spot-ng-1a2b3c4-5ec6e1c2-9c3f-4d0b-8f2e-1b7e7a9c0d11")
+    assert not re.match(pattern, "eks-eks-gpu-spot-ng-9f8e7d6-5ec6e1c2-9c3f-4d0b-8f2e-1b7e7a9c0d11")
+    assert not re.match(pattern, "eks-eks-gpu-spot-ng-1a2b3c4x-5ec6e1c2")
+
+
 def test_extra_args_and_scale_down_time() -> None:
     result = run(config(autoscaler={"scaleDownUnneededTime": "5m", "extraArgs": {"scale-down-delay-after-add": "2m"}}))
     args = result.one(RELEASE, "-autoscaler-release").inputs["values"]["extraArgs"]
@@ -210,9 +238,10 @@ def test_disabled_means_no_chart_no_role_no_tags() -> None:
 
 def test_pod_at_zero_nodes_waits_for_the_autoscaler() -> None:
     result = run(config({"inference": gpu_pool(desiredSize=0)}, gpuPod={"enabled": True}))
-    pod = result.one("kubernetes:core/v1:Pod")
-    assert result.one(RELEASE, "-autoscaler-release").urn in pod.dependencies
-    assert {t.urn for t in result.of_type(TAG) if t.name.startswith("eks-gpu-inference-asg-")} <= set(pod.dependencies)
+    job = result.one("kubernetes:batch/v1:Job")
+    assert result.one(RELEASE, "-autoscaler-release").urn in job.dependencies
+    pool_tags = {t.urn for t in result.of_type(TAG) if t.name.startswith("eks-gpu-inference-asg-")}
+    assert pool_tags and pool_tags <= set(job.dependencies)
 
 
 def problems_of(cfg: dict[str, Any]) -> dict[str, str]:

@@ -14,7 +14,7 @@ from tests.helpers import CLUSTER, config, gpu_pool, node_group, run
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 PLUGIN = "-nvidia-release"
-POD = "kubernetes:core/v1:Pod"
+JOB = "kubernetes:batch/v1:Job"
 CUSTOM_TAINTS = [
     {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"},
     {"key": "workload", "value": "training", "effect": "NO_EXECUTE"},
@@ -70,18 +70,19 @@ def test_every_kubernetes_object_is_valid_for_the_cluster_version(mixed: Program
         "kubernetes:core/v1:ResourceQuota",
         "kubernetes:core/v1:LimitRange",
         "kubernetes:networking.k8s.io/v1:NetworkPolicy",
-        POD,
+        JOB,
     }
     for r in objects:
         kubernetes_validate.validate(integral(r.inputs), f"{version}.0", strict=True)
 
 
 def test_validation_would_catch_a_bad_manifest(mixed: ProgramRun) -> None:
-    pod = integral(mixed.one(POD).inputs)
-    pod["spec"]["containers"][0]["resources"]["limits"] = {"nvidia.com/gpu": 1}  # the seed's mistake: not a string
-    pod["spec"]["restartPolicyy"] = "Never"
+    job = integral(mixed.one(JOB).inputs)
+    spec = job["spec"]["template"]["spec"]
+    spec["containers"][0]["resources"]["limits"] = {"nvidia.com/gpu": 1}  # the seed's mistake: not a string
+    spec["restartPolicyy"] = "Never"
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(pod, "1.35.0", strict=True)
+        kubernetes_validate.validate(job, "1.35.0", strict=True)
 
 
 def test_one_explicit_provider_for_every_kubernetes_resource(mixed: ProgramRun) -> None:
@@ -140,8 +141,8 @@ def test_no_device_plugin_when_every_pool_is_bottlerocket() -> None:
     result = run(with_pod(pools, nodeGroup="a"))
     assert [r.name for r in result.of_type(RELEASE) if r.name.endswith(PLUGIN)] == []
     assert result.outputs.get("devicePluginChartVersion") is None  # Pulumi drops null exports
-    pod = result.one(POD)
-    assert result.one("aws:eks/nodeGroup:NodeGroup", "-a-ng").urn in pod.dependencies
+    job = result.one(JOB)
+    assert result.one("aws:eks/nodeGroup:NodeGroup", "-a-ng").urn in job.dependencies
 
 
 def test_namespace_is_restricted_and_capped() -> None:
@@ -173,7 +174,7 @@ def test_namespace_name_and_quota_from_config() -> None:
 
 
 def test_pod_tolerates_its_pools_taints_and_selects_its_pool(mixed: ProgramRun) -> None:
-    spec = mixed.one(POD).inputs["spec"]
+    spec = pod_spec(mixed)
     assert spec["tolerations"] == [expected_toleration(t) for t in CUSTOM_TAINTS]
     assert spec["tolerations"] == [expected_toleration(t) for t in node_group_taints(mixed, "training")]
     assert spec["nodeSelector"] == {"eks-gpu/node-group": "training"}
@@ -183,8 +184,15 @@ def test_pod_tolerates_its_pools_taints_and_selects_its_pool(mixed: ProgramRun) 
     assert container["resources"]["requests"]["nvidia.com/gpu"] == "8"
 
 
+def pod_spec(result: ProgramRun) -> dict[str, Any]:
+    """The smoke test's pod spec (inside its Job)."""
+    return result.one(JOB).inputs["spec"]["template"]["spec"]
+
+
 def test_pod_is_hardened(mixed: ProgramRun) -> None:
-    pod = mixed.one(POD).inputs
+    job = mixed.one(JOB).inputs
+    assert job["spec"]["backoffLimit"] == 0
+    pod = job["spec"]["template"]
     spec = pod["spec"]
     (c,) = spec["containers"]
     assert spec["restartPolicy"] == "Never"
@@ -206,22 +214,22 @@ def test_pod_is_hardened(mixed: ProgramRun) -> None:
 
 
 def test_pod_waits_for_the_plugin_and_its_pool(mixed: ProgramRun) -> None:
-    pod = mixed.one(POD)
-    assert mixed.one(RELEASE, PLUGIN).urn in pod.dependencies
-    assert mixed.one("aws:eks/nodeGroup:NodeGroup", "-training-ng").urn in pod.dependencies
-    assert pod.custom_timeouts == {"create": "20m"}
-    assert mixed.outputs["gpuPodName"] == pod.outputs["metadata"]["name"]
+    job = mixed.one(JOB)
+    assert mixed.one(RELEASE, PLUGIN).urn in job.dependencies
+    assert mixed.one("aws:eks/nodeGroup:NodeGroup", "-training-ng").urn in job.dependencies
+    assert job.custom_timeouts == {"create": "20m"}
+    assert mixed.outputs["gpuSmokeTestJob"] == job.outputs["metadata"]["name"]
 
 
 def test_pool_scheduling_outputs_are_what_a_workload_copies(mixed: ProgramRun) -> None:
     out = mixed.outputs["gpuNodeGroups"]["training"]
-    assert out["nodeSelector"] == mixed.one(POD).inputs["spec"]["nodeSelector"]
-    assert out["tolerations"] == mixed.one(POD).inputs["spec"]["tolerations"]
+    assert out["nodeSelector"] == pod_spec(mixed)["nodeSelector"]
+    assert out["tolerations"] == pod_spec(mixed)["tolerations"]
 
 
 def test_no_pod_unless_enabled() -> None:
     result = run(config())
-    assert result.of_type(POD) == [] and result.outputs.get("gpuPodName") is None
+    assert result.of_type(JOB) == [] and result.outputs.get("gpuSmokeTestJob") is None
 
 
 def problems_of(cfg: dict[str, Any]) -> dict[str, str]:

@@ -27,10 +27,12 @@ from policy import validators
 from policy.validators import POLICIES, Violation, evaluate
 from tests.helpers import CLIENT_CIDR, CLUSTER, LAUNCH_TEMPLATE, NODE_GROUP, ROOT, config, run, run_stack_file
 
-POD = "kubernetes:core/v1:Pod"
-GPU_LIMIT = ("spec", "containers", 0, "resources", "limits", "nvidia.com/gpu")
-CONTAINER_CONTEXT = ("spec", "containers", 0, "securityContext")
-POD_CONTEXT = ("spec", "securityContext")
+JOB = "kubernetes:batch/v1:Job"
+"""The smoke test is a Job; its pod spec is at spec.template.spec."""
+POD_SPEC = ("spec", "template", "spec")
+GPU_LIMIT = (*POD_SPEC, "containers", 0, "resources", "limits", "nvidia.com/gpu")
+CONTAINER_CONTEXT = (*POD_SPEC, "containers", 0, "securityContext")
+POD_CONTEXT = (*POD_SPEC, "securityContext")
 REMOVE = object()
 """An edit's value that deletes the key instead of setting it (a callable value computes the new value from the old)."""
 
@@ -151,17 +153,17 @@ CASES: list[tuple[str, Selector, tuple[Edit, ...]]] = [
     ("required-tags", one(NODE_GROUP, "-system-ng"), ((("tags", "Environment"), ""),)),
     ("required-tags", one("aws:kms/key:Key"), ((("tags",), REMOVE),)),
     ("iam-no-wildcard-actions", kms_policy, ((("policy",), lambda raw: iam_document(raw, Action="*")),)),
-    ("gpu-pod-limits-and-hardening", one(POD), ((GPU_LIMIT, REMOVE),)),
+    ("gpu-pod-limits-and-hardening", one(JOB), ((GPU_LIMIT, REMOVE),)),
     (
         "gpu-pod-limits-and-hardening",
-        one(POD),
+        one(JOB),
         (((*POD_CONTEXT, "runAsNonRoot"), REMOVE), ((*CONTAINER_CONTEXT, "runAsNonRoot"), REMOVE)),
     ),
-    ("gpu-pod-limits-and-hardening", one(POD), (((*CONTAINER_CONTEXT, "runAsNonRoot"), False),)),
-    ("gpu-pod-limits-and-hardening", one(POD), (((*CONTAINER_CONTEXT, "allowPrivilegeEscalation"), True),)),
-    ("gpu-pod-limits-and-hardening", one(POD), (((*CONTAINER_CONTEXT, "capabilities", "drop"), ["NET_RAW"]),)),
-    ("gpu-pod-limits-and-hardening", one(POD), (((*POD_CONTEXT, "seccompProfile"), {"type": "Unconfined"}),)),
-    ("gpu-pod-limits-and-hardening", one(POD), (((*CONTAINER_CONTEXT, "readOnlyRootFilesystem"), REMOVE),)),
+    ("gpu-pod-limits-and-hardening", one(JOB), (((*CONTAINER_CONTEXT, "runAsNonRoot"), False),)),
+    ("gpu-pod-limits-and-hardening", one(JOB), (((*CONTAINER_CONTEXT, "allowPrivilegeEscalation"), True),)),
+    ("gpu-pod-limits-and-hardening", one(JOB), (((*CONTAINER_CONTEXT, "capabilities", "drop"), ["NET_RAW"]),)),
+    ("gpu-pod-limits-and-hardening", one(JOB), (((*POD_CONTEXT, "seccompProfile"), {"type": "Unconfined"}),)),
+    ("gpu-pod-limits-and-hardening", one(JOB), (((*CONTAINER_CONTEXT, "readOnlyRootFilesystem"), REMOVE),)),
 ]
 
 

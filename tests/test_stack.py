@@ -28,6 +28,7 @@ from tests.helpers import (
 )
 
 DEV = load_stack_file(ROOT / "Pulumi.dev.yaml")
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
 
 
 @pytest.fixture(scope="module")
@@ -304,9 +305,11 @@ def test_multi_pool_stack() -> None:
 
 def test_every_enum_value_sent_is_one_the_aws_api_accepts() -> None:
     pools = {
-        "a": gpu_pool("g5.xlarge", capacityType="SPOT", taints=[{"key": "x", "effect": "PREFER_NO_SCHEDULE"}]),
+        "a": gpu_pool(
+            "g5.xlarge", capacityType="SPOT", taints=[GPU_TAINT, {"key": "x", "effect": "PREFER_NO_SCHEDULE"}]
+        ),
         "b": gpu_pool(
-            "g5g.xlarge", amiType="BOTTLEROCKET_ARM_64_NVIDIA", taints=[{"key": "y", "effect": "NO_EXECUTE"}]
+            "g5g.xlarge", amiType="BOTTLEROCKET_ARM_64_NVIDIA", taints=[{**GPU_TAINT, "effect": "NO_EXECUTE"}]
         ),
         "c": gpu_pool("p5.48xlarge", capacityType="CAPACITY_BLOCK", capacityReservationId="cr-0123456789abcdef0"),
     }
