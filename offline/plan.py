@@ -22,6 +22,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from components.config import POOL_LABEL
+
 from .aws import offline_account
 from .engine import REPO, ProgramRun, RegisteredResource, load_stack_file, run_program
 from .pricing import PriceTable, price_table
@@ -31,7 +33,6 @@ NOTICE = (
     "from a bundled table; `pulumi preview` against an AWS account is the authority."
 )
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
-POOL_LABEL = "eks-gpu/node-group"
 POINTS = ("idle", "desired", "max")
 """The three cost points: every node group at minSize, at desiredSize, at maxSize."""
 
@@ -51,7 +52,7 @@ KEY_PROPERTIES: Mapping[str, Sequence[str]] = {
     "kubernetes:helm.sh/v3:Release": ("chart", "version", "namespace"),
     "kubernetes:core/v1:Namespace": ("metadata.name",),
     "kubernetes:core/v1:ResourceQuota": ("spec.hard",),
-    "kubernetes:core/v1:Pod": ("spec.containers", "spec.nodeSelector"),
+    "kubernetes:batch/v1:Job": ("spec.template.spec.containers", "spec.template.spec.nodeSelector"),
 }
 """What the resource tree shows of each type (dotted paths into the inputs)."""
 
@@ -421,9 +422,9 @@ def render_mermaid(plan: Mapping[str, Any]) -> str:
         chart = release["properties"]
         lines.append(f'  {node_id(release["name"])}(["helm {chart.get("chart")} {chart.get("version")}"])')
         lines.append(f"  {node_id(cluster['name'])} --- {node_id(release['name'])}")
-    for pod in of("kubernetes:core/v1:Pod"):
-        lines.append(f'  {node_id(pod["name"])}(["pod {pod["name"]}"])')
-        lines.append(f"  {node_id(cluster['name'])} --- {node_id(pod['name'])}")
+    for job in of("kubernetes:batch/v1:Job"):
+        lines.append(f'  {node_id(job["name"])}(["job {job["name"]}"])')
+        lines.append(f"  {node_id(cluster['name'])} --- {node_id(job['name'])}")
     return "\n".join(lines) + "\n"
 
 

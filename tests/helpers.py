@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from components.config import ConfigError
 from offline import ProgramRun, load_stack_file, run_program
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,3 +56,13 @@ def node_group(result: ProgramRun, key: str) -> dict[str, Any]:
 def launch_template(result: ProgramRun, key: str) -> dict[str, Any]:
     """The inputs of the launch template of pool ``key``."""
     return result.one(LAUNCH_TEMPLATE, f"-{key}-lt").inputs
+
+
+def problems_of(cfg: dict[str, Any]) -> dict[str, str]:
+    """Key -> its messages (one per line) of the ConfigError a run with ``cfg`` raises."""
+    with pytest.raises(ConfigError) as err:
+        run(cfg)
+    found: dict[str, list[str]] = {}
+    for p in err.value.problems:
+        found.setdefault(p.key, []).append(p.message)
+    return {k: "\n".join(v) for k, v in found.items()}

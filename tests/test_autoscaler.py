@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 import pytest
 
-from components.config import ConfigError
 from offline import ProgramRun
 from tests import aws_data
-from tests.helpers import NODE_GROUP, config, gpu_pool, node_group, run
+from tests.helpers import NODE_GROUP, config, gpu_pool, node_group, problems_of, run
 
 TAG = "aws:autoscaling/tag:Tag"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -242,12 +240,6 @@ def test_pod_at_zero_nodes_waits_for_the_autoscaler() -> None:
     assert result.one(RELEASE, "-autoscaler-release").urn in job.dependencies
     pool_tags = {t.urn for t in result.of_type(TAG) if t.name.startswith("eks-gpu-inference-asg-")}
     assert pool_tags and pool_tags <= set(job.dependencies)
-
-
-def problems_of(cfg: dict[str, Any]) -> dict[str, str]:
-    with pytest.raises(ConfigError) as err:
-        run(cfg)
-    return {p.key: p.message for p in err.value.problems}
 
 
 def test_autoscaler_validation() -> None:

@@ -7,10 +7,10 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from components.config import CUDA_IMAGE, DEVICE_PLUGIN_CHART_VERSION, ConfigError
+from components.config import CUDA_IMAGE, DEVICE_PLUGIN_CHART_VERSION
 from offline import ProgramRun
 from tests import aws_data
-from tests.helpers import CLUSTER, config, gpu_pool, node_group, run
+from tests.helpers import CLUSTER, config, gpu_pool, node_group, problems_of, run
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 PLUGIN = "-nvidia-release"
@@ -230,12 +230,6 @@ def test_pool_scheduling_outputs_are_what_a_workload_copies(mixed: ProgramRun) -
 def test_no_pod_unless_enabled() -> None:
     result = run(config())
     assert result.of_type(JOB) == [] and result.outputs.get("gpuSmokeTestJob") is None
-
-
-def problems_of(cfg: dict[str, Any]) -> dict[str, str]:
-    with pytest.raises(ConfigError) as err:
-        run(cfg)
-    return {p.key: p.message for p in err.value.problems}
 
 
 def test_pod_validation() -> None:

@@ -93,7 +93,8 @@ def test_extended_support_bills_six_times(dev: dict[str, Any], tmp_path: Path) -
     old = plan.build(tmp_path / "Pulumi.old.yaml", today=calendar().updated)
     control = old["cost"]["lineItems"][0]
     assert "extended support" in control["item"] and control["unitUsdPerHour"] == calendar().extended_usd_per_hour
-    assert old["cost"]["idleUsdPerHour"] == pytest.approx(dev["cost"]["idleUsdPerHour"] + 0.5)
+    extra = calendar().extended_usd_per_hour - calendar().standard_usd_per_hour
+    assert old["cost"]["idleUsdPerHour"] == pytest.approx(dev["cost"]["idleUsdPerHour"] + extra)
 
 
 def test_spot_is_marked_as_an_estimate(tmp_path: Path) -> None:

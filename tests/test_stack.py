@@ -23,6 +23,7 @@ from tests.helpers import (
     gpu_pool,
     launch_template,
     node_group,
+    problems_of,
     run,
     run_stack_file,
 )
@@ -444,16 +445,6 @@ def test_more_azs_than_the_region_has() -> None:
 
 
 # --- instance facts ---------------------------------------------------------------------------
-
-
-def problems_of(cfg: dict[str, Any]) -> dict[str, str]:
-    """Key -> its messages (one per line) of the ConfigError the run raises."""
-    with pytest.raises(ConfigError) as err:
-        run(cfg)
-    found: dict[str, list[str]] = {}
-    for p in err.value.problems:
-        found.setdefault(p.key, []).append(p.message)
-    return {k: "\n".join(v) for k, v in found.items()}
 
 
 def test_instance_type_errors_come_from_aws_facts() -> None:
