@@ -203,7 +203,11 @@ def line_items(run: ProgramRun, rows: Iterable[NodeGroupRow], prices: PriceTable
         elif block:
             note = "capacity block: paid upfront for the reservation; on-demand price shown"
         elif len(row.instance_types) > 1:
-            note = f"priced as {itype}, the first type EKS tries"
+            dearest = max(row.instance_types, key=lambda t: prices.on_demand(region, t) or 0.0)
+            note = (
+                f"priced as {itype}, the first type EKS tries; up to "
+                f"{_usd(prices.on_demand(region, dearest))}/node as {dearest}"
+            )
         items.append(
             LineItem(
                 item=f"{_group_label(row.key)} nodes ({itype}, {row.capacity_type})",
