@@ -1,4 +1,5 @@
-"""The whole stack as one component: network, roles, cluster, system and GPU node groups."""
+"""The whole stack as one component: network, roles, cluster, system and GPU node groups, and in the
+cluster the GPU namespace, the NVIDIA device plugin, the Cluster Autoscaler and the smoke test."""
 
 from __future__ import annotations
 
