@@ -21,15 +21,11 @@ class InstanceFacts:
     instance_type: str
     architectures: tuple[Architecture, ...]
     """The architectures EKS AMIs exist for (``x86_64``, ``arm64``) among the supported ones."""
-    vcpus: int
-    memory_mib: int
     gpu_count: int
     """GPUs per instance (0 without GPUs)."""
     gpu_manufacturer: str | None
     gpu_model: str | None
     """The GPU's name as EC2 reports it (``A10G``, ``H100``)."""
-    gpu_memory_mib: int
-    """Memory of one GPU."""
 
 
 @dataclass(frozen=True)
@@ -71,12 +67,9 @@ def instance_facts(instance_type: str) -> InstanceFacts:
     return InstanceFacts(
         instance_type=instance_type,
         architectures=_architectures(result.supported_architectures or []),
-        vcpus=int(result.default_vcpus),
-        memory_mib=int(result.memory_size),
         gpu_count=sum(int(g.count) for g in gpus),
         gpu_manufacturer=gpus[0].manufacturer if gpus else None,
         gpu_model=gpus[0].name if gpus else None,
-        gpu_memory_mib=int(gpus[0].memory_size) if gpus else 0,
     )
 
 

@@ -50,7 +50,6 @@ class GpuSpec:
     count: int
     model: str
     manufacturer: str
-    memory_mib: int
 
     @property
     def accelerator(self) -> str:
@@ -64,7 +63,6 @@ class NodeGroupDesign:
 
     key: str
     instance_types: tuple[str, ...]
-    instances: tuple[InstanceFacts, ...]
     ami_type: AmiType
     capacity_type: CapacityType
     min_size: int
@@ -155,7 +153,6 @@ class StackDesign:
     stack: str
     cluster_name: str
     kubernetes_version: str
-    extended_support: bool
     region: str
     partition: str
     tags: Mapping[str, str]
@@ -228,7 +225,6 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str) -> StackDesign:
         stack=stack,
         cluster_name=config.cluster_name,
         kubernetes_version=config.kubernetes_version,
-        extended_support=parsed.extended_support,
         region=facts.region,
         partition=facts.partition,
         tags={**config.tags, "Environment": config.environment},
@@ -264,7 +260,6 @@ class _Group:
         return NodeGroupDesign(
             key=self.key,
             instance_types=cfg.instance_types,
-            instances=self.instances,
             ami_type=self.ami_type,
             capacity_type=cfg.capacity_type if isinstance(cfg, GpuPool) else CapacityType.ON_DEMAND,
             min_size=cfg.min_size,
@@ -339,7 +334,7 @@ def _group(
                 )
             )
         first = found[0]
-        gpu = GpuSpec(first.gpu_count, first.gpu_model or "", first.gpu_manufacturer or "", first.gpu_memory_mib)
+        gpu = GpuSpec(first.gpu_count, first.gpu_model or "", first.gpu_manufacturer or "")
     return _Group(
         key=prefix[-1] if gpu_pool else SYSTEM_KEY,
         prefix=prefix,
