@@ -8,9 +8,9 @@ from datetime import date
 import pulumi
 import pulumi_aws as aws
 
+from components.build.stack import EksGpuStack
 from components.config import read_pulumi_config
 from components.design import load
-from components.stack import EksGpuStack
 
 design = load(read_pulumi_config(), stack=pulumi.get_stack(), region=aws.config.region, today=date.today())
 for warning in design.warnings:

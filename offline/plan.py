@@ -169,7 +169,7 @@ class LineItem:
 
 def line_items(run: ProgramRun, rows: Iterable[NodeGroupRow], prices: PriceTable, today: date) -> list[LineItem]:
     """Control plane, NAT gateways and every node group, priced from the bundled tables."""
-    from components.versions import calendar, check_version
+    from components.facts.versions import calendar, check_version
 
     region = run.config["aws:region"]
     version = run.one("eks:index:Cluster").inputs["version"]

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from components.versions import calendar  # noqa: E402
+from components.facts.versions import calendar  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -203,7 +203,7 @@ def test_extra_args_may_not_take_over_dedicated_keys() -> None:
 
 
 def test_priority_patterns_match_eks_asg_names() -> None:
-    from components.autoscaler import asg_name_pattern
+    from components.build.autoscaler import asg_name_pattern
 
     pattern = asg_name_pattern("eks-gpu-spot-ng-1a2b3c4")
     # ASG names as EKS makes them for managed node groups: eks-<node group name>-<node group uuid>.

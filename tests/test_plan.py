@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.versions import calendar
+from components.facts.versions import calendar
 from offline import plan
 from offline.pricing import price_table
 from tests.helpers import ROOT

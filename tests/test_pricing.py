@@ -21,7 +21,7 @@ from typing import Any
 import moto
 import pytest
 
-from components.versions import calendar
+from components.facts.versions import calendar
 from offline import load_stack_file
 from offline.pricing import PRICES_FILE, PriceTable, load, price_table
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from components.config import DEFAULT_KUBERNETES_VERSION, StackConfig, parse_config
-from components.versions import calendar, check_version
+from components.facts.versions import calendar, check_version
 from tests.helpers import ROOT
 
 

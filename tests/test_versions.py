@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from components.versions import calendar, check_version
+from components.facts.versions import calendar, check_version
 
 
 def test_calendar_states_its_source_and_rates() -> None:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.build.tagging import tags_for
 from components.design import ExistingNetwork, NewNetwork
-from components.tagging import tags_for
 
 PUBLIC_ELB_TAG = {"kubernetes.io/role/elb": "1"}
 """Public subnets: where the AWS Load Balancer Controller puts internet-facing load balancers."""

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.build.tagging import tag_slug
 from components.config import CapacityType
 from components.design import NodeGroupDesign
-from components.tagging import tag_slug
 
 IGNORE_DESIRED_SIZE = "scalingConfig.desiredSize"
 """The autoscaler's field (pulumi-eks ``ignoreScalingChanges``, terraform-aws-eks ``ignore_changes``)."""

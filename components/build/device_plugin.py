@@ -13,8 +13,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.build.scheduling import gpu_pools_affinity, tolerations
 from components.config import Taint
-from components.scheduling import gpu_pools_affinity, tolerations
 
 CHART = "nvidia-device-plugin"
 REPOSITORY = "https://nvidia.github.io/k8s-device-plugin"

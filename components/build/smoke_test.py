@@ -14,9 +14,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.build.scheduling import pool_selector, tolerations
 from components.config import Taint
 from components.design import GpuPodDesign
-from components.scheduling import pool_selector, tolerations
 
 RUN_AS = 10001
 """A high UID and GID of no user of the image (nvidia-smi needs no privileges)."""

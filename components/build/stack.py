@@ -9,17 +9,17 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs, asg_tags
-from components.cluster import Cluster, ClusterArgs
+from components.build.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs, asg_tags
+from components.build.cluster import Cluster, ClusterArgs
+from components.build.device_plugin import DevicePlugin, DevicePluginArgs
+from components.build.iam import NODE_POLICIES, ServiceRole, ServiceRoleArgs
+from components.build.network import Network, NetworkArgs
+from components.build.nodegroups import NodeGroup, NodeGroupArgs
+from components.build.scheduling import pool_selector, tolerations
+from components.build.smoke_test import GpuSmokeTest, GpuSmokeTestArgs
+from components.build.tagging import tags_for
+from components.build.workloads import GpuNamespace, GpuNamespaceArgs
 from components.design import NodeGroupDesign, StackDesign
-from components.device_plugin import DevicePlugin, DevicePluginArgs
-from components.iam import NODE_POLICIES, ServiceRole, ServiceRoleArgs
-from components.network import Network, NetworkArgs
-from components.nodegroups import NodeGroup, NodeGroupArgs
-from components.scheduling import pool_selector, tolerations
-from components.smoke_test import GpuSmokeTest, GpuSmokeTestArgs
-from components.tagging import tags_for
-from components.workloads import GpuNamespace, GpuNamespaceArgs
 
 
 class EksGpuStack(pulumi.ComponentResource):

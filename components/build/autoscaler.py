@@ -19,9 +19,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.build.iam import ServiceRole, ServiceRoleArgs
 from components.config import POOL_LABEL
 from components.design import SYSTEM_KEY, AutoscalerDesign, NodeGroupDesign
-from components.iam import ServiceRole, ServiceRoleArgs
 
 CHART = "cluster-autoscaler"
 REPOSITORY = "https://kubernetes.github.io/autoscaler"

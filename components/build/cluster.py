@@ -1,9 +1,9 @@
 """The EKS control plane: ``pulumi_eks.Cluster`` with its own role, a rotating KMS key and audit logs.
 
-No default node group (the node groups are built by :mod:`components.nodegroups`), API
+No default node group (the node groups are built by :mod:`components.build.nodegroups`), API
 authentication (access entries, no ``aws-auth`` ConfigMap), a private endpoint always and a public
 one only for ``endpointPublicAccessCidrs``. kube-proxy and the VPC CNI are EKS managed add-ons from
-the start; CoreDNS becomes one once the system node group can run it (:mod:`components.stack`).
+the start; CoreDNS becomes one once the system node group can run it (:mod:`components.build.stack`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
 
-from components.iam import CLUSTER_POLICIES, ServiceRole, ServiceRoleArgs
-from components.tagging import tags_for
+from components.build.iam import CLUSTER_POLICIES, ServiceRole, ServiceRoleArgs
+from components.build.tagging import tags_for
 
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator")
 """Control-plane log types sent to CloudWatch: who called the API, what changed, who authenticated."""

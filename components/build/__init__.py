@@ -1,0 +1,1 @@
+"""The components that build: each takes a decided design and registers resources, nothing else."""

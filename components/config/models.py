@@ -1,0 +1,287 @@
+"""The stack file's keys as frozen pydantic models: meaning, default and constraint of each."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+)
+from pydantic.alias_generators import to_camel
+
+from components.config.enums import GPU_AMI_TYPES, SYSTEM_AMI_TYPES, AmiType, CapacityType, TaintEffect
+from components.config.fields import (
+    DNS_LABEL,
+    EFFECT_HINTS,
+    GPU_AMI_HINTS,
+    SYSTEM_AMI_HINTS,
+    Cidr,
+    ClientCidr,
+    InstanceTypes,
+    Labels,
+    Size,
+    check_label_key,
+    check_label_value,
+    enum_field,
+    enum_field_values,
+    fail,
+)
+
+DEFAULT_KUBERNETES_VERSION = "1.35"
+"""The version a stack gets without ``kubernetesVersion``. A constant, not "the newest known": a
+default that moved with the calendar would upgrade every stack that relies on it."""
+
+
+class Model(BaseModel):
+    """Every config object: frozen, unknown keys refused, camelCase keys as in the stack file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+# --- node groups ------------------------------------------------------------------------------
+
+
+def _taint_key(value: str) -> str:
+    check_label_key(value, max_length=63)
+    return value
+
+
+def _taint_value(value: str) -> str:
+    check_label_value(value)
+    return value
+
+
+class Taint(Model):
+    """A taint on every node of a pool; pods need the matching toleration to land there.
+
+    The same object gives the node group its taint and the pods their toleration.
+    """
+
+    key: Annotated[str, Field(min_length=1, max_length=63), AfterValidator(_taint_key)]
+    """Taint key, 1-63 characters, a Kubernetes qualified name (``nvidia.com/gpu``)."""
+    value: Annotated[str, Field(max_length=63), AfterValidator(_taint_value)] = ""
+    """Taint value, 0-63 characters. Default empty."""
+    effect: Annotated[TaintEffect, enum_field(TaintEffect, EFFECT_HINTS)]
+    """``NO_SCHEDULE``, ``NO_EXECUTE`` or ``PREFER_NO_SCHEDULE``, as the EKS API spells it."""
+
+
+GPU_TAINT_KEY = "nvidia.com/gpu"
+"""The taint key every GPU pool carries: only pods that tolerate it land on GPU nodes."""
+DEFAULT_GPU_TAINTS = (Taint(key=GPU_TAINT_KEY, value="true", effect=TaintEffect.NO_SCHEDULE),)
+"""The taint a GPU pool gets when ``taints`` is omitted: only GPU pods land on GPU nodes."""
+
+MAX_TAINTS = 50
+"""EKS allows at most 50 taints per node group (EKS API, ``Taint``)."""
+
+
+class Sizes(Model):
+    min_size: Size = 0
+    desired_size: Size | None = None
+    max_size: Size = 1
+
+    @property
+    def desired(self) -> int:
+        """The desired size, defaulting to ``minSize``."""
+        return self.min_size if self.desired_size is None else self.desired_size
+
+
+class GpuPool(Sizes):
+    """One GPU managed node group, keyed by a stable name in ``eks-gpu:gpuNodeGroups``."""
+
+    instance_types: InstanceTypes
+    """EC2 instance types, non-empty, all with NVIDIA GPUs of one model and count, one architecture."""
+    ami_type: Annotated[AmiType | None, enum_field(AmiType, GPU_AMI_HINTS, GPU_AMI_TYPES)] = None
+    """An NVIDIA AMI type of the pool's architecture. Default: AL2023 NVIDIA of that architecture."""
+    capacity_type: Annotated[CapacityType, enum_field(CapacityType)] = CapacityType.ON_DEMAND
+    """``ON_DEMAND`` (default), ``SPOT`` or ``CAPACITY_BLOCK`` (needs ``capacityReservationId``)."""
+    capacity_reservation_id: Annotated[str | None, Field(pattern=r"^cr-[0-9a-f]{8,17}$")] = None
+    """The Capacity Block reservation (``cr-...``); only with ``capacityType: CAPACITY_BLOCK``."""
+    min_size: Size = 0
+    """Fewest nodes, >= 0. Default 0: an idle pool costs nothing."""
+    desired_size: Size | None = None
+    """Nodes at creation, minSize..maxSize. Default minSize. Afterwards the autoscaler owns it."""
+    max_size: Size = 1
+    """Most nodes, >= 1 and >= desiredSize. Default 1."""
+    disk_size_gib: Annotated[int, Field(ge=20, le=16384, alias="diskSizeGiB")] = 100
+    """Encrypted gp3 root (AL2023) or data (Bottlerocket) volume in GiB, 20-16384. Default 100."""
+    labels: Labels = {}
+    """Extra Kubernetes labels on the pool's nodes. Default none."""
+    taints: Annotated[tuple[Taint, ...], Field(max_length=MAX_TAINTS)] = DEFAULT_GPU_TAINTS
+    """Taints of the pool's nodes, at most 50. Default ``nvidia.com/gpu=true:NO_SCHEDULE``."""
+
+
+class SystemNodeGroup(Sizes):
+    """The small untainted on-demand node group where CoreDNS and the controllers run."""
+
+    instance_types: InstanceTypes = ("t3.medium",)
+    """EC2 instance types, non-empty, one architecture. Default ``[t3.medium]``."""
+    ami_type: Annotated[AmiType | None, enum_field(AmiType, SYSTEM_AMI_HINTS, SYSTEM_AMI_TYPES)] = None
+    """A standard (non-GPU) AMI type. Default AL2023 standard of the instance types' architecture."""
+    min_size: Size = 1
+    """Fewest nodes, >= 1: CoreDNS and the controllers must always have a node. Default 1."""
+    desired_size: Size | None = None
+    """Nodes at creation, minSize..maxSize. Default minSize."""
+    max_size: Size = 2
+    """Most nodes, >= desiredSize. Default 2."""
+    disk_size_gib: Annotated[int, Field(ge=20, le=16384, alias="diskSizeGiB")] = 50
+    """Encrypted gp3 root volume in GiB, 20-16384. Default 50."""
+
+
+# --- network ----------------------------------------------------------------------------------
+
+
+class NewVpc(Model):
+    """Build a VPC: public and private subnets in ``azCount`` AZs, NAT gateways for egress."""
+
+    cidr: Cidr = "10.0.0.0/16"
+    """VPC CIDR block, a private IPv4 range from /16 to /20. Default ``10.0.0.0/16``."""
+    az_count: Annotated[int, Field(ge=2, le=6)] = 3
+    """Availability Zones to span, 2-6 (EKS needs two at least). Default 3."""
+    availability_zones: Annotated[tuple[str, ...] | None, Field(min_length=2, max_length=6)] = None
+    """The AZs to span, by name. Default: chosen for the pools (README, "Where pools land").
+    Pin them once a stack is up: a new pool then never moves the VPC's subnets."""
+    nat_gateways: Annotated[Literal["single", "perAz"], enum_field_values(("single", "perAz"))] = "single"
+    """``single`` (one NAT gateway, cheapest; default) or ``perAz`` (one per AZ, survives an AZ loss)."""
+
+
+class ExistingVpc(Model):
+    """Bring your own VPC: its private subnets must span two AZs and have egress (NAT or endpoints)."""
+
+    id: Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
+    """The VPC id (``vpc-...``)."""
+    private_subnet_ids: Annotated[tuple[str, ...], Field(min_length=2)]
+    """Private subnets for the nodes and the control plane's network interfaces, in 2 or more AZs."""
+    public_subnet_ids: tuple[str, ...] = ()
+    """Public subnets for internet-facing load balancers. Default none."""
+
+
+def _vpc_kind(value: Any) -> str:
+    """``existing`` when the VPC config names an ``id``, else ``new``."""
+    if isinstance(value, ExistingVpc) or (isinstance(value, Mapping) and "id" in value):
+        return "existing"
+    return "new"
+
+
+VPC_KINDS: dict[str, type[BaseModel]] = {"new": NewVpc, "existing": ExistingVpc}
+VpcConfig = Annotated[
+    Annotated[NewVpc, Tag("new")] | Annotated[ExistingVpc, Tag("existing")],
+    Discriminator(_vpc_kind),
+]
+
+
+# --- in the cluster ----------------------------------------------------------------------------
+
+DEVICE_PLUGIN_CHART_VERSION = "0.19.0"
+"""The ``nvidia-device-plugin`` chart (NVIDIA's ``k8s-device-plugin`` Helm repository) by default."""
+CUDA_IMAGE = "nvidia/cuda:13.0.2-base-ubuntu24.04"
+"""The smoke test's default image: CUDA 13.0 runs on the R580 driver of the EKS NVIDIA AMIs, a
+long-term support branch, so NVIDIA keeps the tag (it deletes tags six months after their driver's
+end of life, as it did the seed's 11.4.0 tags)."""
+
+
+def _pinned_image(value: str) -> str:
+    name, _, tag = value.rpartition(":") if "@" not in value else (value, "", "digest")
+    if not name or "/" in tag or tag in ("", "latest"):
+        raise fail("image", f"'{value}' is not pinned: name a tag (not latest) or a digest, e.g. {CUDA_IMAGE}")
+    return value
+
+
+class DevicePlugin(Model):
+    """The NVIDIA device plugin: advertises ``nvidia.com/gpu`` on AL2023 NVIDIA nodes."""
+
+    chart_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] = DEVICE_PLUGIN_CHART_VERSION
+    """``nvidia-device-plugin`` chart version, ``X.Y.Z``. Default the tested one."""
+
+
+class GpuNamespace(Model):
+    """The namespace GPU workloads run in: restricted Pod Security, a GPU quota, default limits."""
+
+    name: Annotated[str, Field(max_length=63, pattern=rf"^{DNS_LABEL}$")] = "gpu-workloads"
+    """Namespace name, a DNS label. Default ``gpu-workloads``."""
+    gpu_quota: Size | None = None
+    """Most GPUs the namespace's pods may request together. Default: every pool at maxSize."""
+
+
+class GpuPod(Model):
+    """The smoke test: a pod that runs ``nvidia-smi`` on a GPU node and completes."""
+
+    enabled: bool = False
+    """Create the pod. Default false: it needs a node of its pool when it is created."""
+    node_group: str | None = None
+    """The pool (a ``gpuNodeGroups`` key) to run on. Default the only pool, if there is one."""
+    image: Annotated[str, AfterValidator(_pinned_image)] = CUDA_IMAGE
+    """Container image, pinned by tag or digest. Default a supported CUDA base image."""
+    gpus: Annotated[int, Field(ge=1)] = 1
+    """GPUs to ask for, 1..GPUs per node of the pool. Default 1."""
+    command: Annotated[tuple[str, ...], Field(min_length=1)] = ("nvidia-smi",)
+    """The command. Default ``nvidia-smi``."""
+
+
+def _duration(value: str) -> str:
+    if not re.match(r"^\d+(s|m|h)$", value):
+        raise fail("duration", f"'{value}' is not a duration such as 10m, 600s or 1h")
+    return value
+
+
+EXPANDERS = ("least-waste", "priority", "random", "most-pods")
+"""Cluster Autoscaler expanders that work on AWS (``price`` needs a pricing model AWS lacks)."""
+
+
+class Autoscaler(Model):
+    """The Cluster Autoscaler: resizes the node groups' Auto Scaling groups for pending pods."""
+
+    enabled: bool = True
+    """Install it, with its IAM role and the ASG tags it discovers node groups by. Default true."""
+    chart_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] | None = None
+    """``cluster-autoscaler`` chart version, ``X.Y.Z``. Default the bundled one."""
+    image_tag: Annotated[str, Field(pattern=r"^v1\.\d+\.\d+$")] | None = None
+    """Cluster Autoscaler image tag (``v1.35.0``). Default the release for the cluster's minor version."""
+    expander: Annotated[str, enum_field_values(EXPANDERS)] = "least-waste"
+    """How it picks a node group to grow: ``least-waste`` (default), ``priority``, ``random``, ``most-pods``."""
+    priorities: dict[str, Annotated[int, Field(ge=0)]] = {}
+    """Pool key (or ``system``) -> priority, higher first; required with, and only with, ``priority``."""
+    scale_down_unneeded_time: Annotated[str, AfterValidator(_duration)] = "10m"
+    """How long a node stays unneeded before it is removed. Default ``10m``."""
+    extra_args: dict[str, str | int | bool] = {}
+    """More command-line flags (``{scale-down-delay-after-add: 5m}``), over the program's defaults."""
+
+
+# --- the stack --------------------------------------------------------------------------------
+
+
+class StackConfig(Model):
+    """The whole stack file, parsed. Built only by :func:`parse_config`."""
+
+    cluster_name: Annotated[str, Field(min_length=1, max_length=100)]
+    """EKS cluster name: 1-100 letters, digits, '-', '_', starting alphanumeric. Default ``eks-gpu-<stack>``."""
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    """Kubernetes minor version (``"1.35"``), quoted; must be in EKS standard or extended support."""
+    environment: str
+    """Value of the ``Environment`` tag. Default the stack name."""
+    tags: dict[str, str] = {}
+    """Tags added to every taggable AWS resource. Default none."""
+    vpc: VpcConfig = NewVpc()
+    """A VPC to build (default) or one to use (``id``, ``privateSubnetIds``, ``publicSubnetIds``)."""
+    protect: bool = False
+    """Protect the EKS cluster (and its KMS key) from deletion: ``pulumi destroy`` refuses until unset."""
+    endpoint_public_access_cidrs: tuple[ClientCidr, ...] = ()
+    """CIDRs that may reach the public API endpoint. Default none: the endpoint is private only."""
+    system_node_group: SystemNodeGroup = SystemNodeGroup()
+    """The untainted system node group. Default one t3.medium."""
+    gpu_node_groups: dict[str, GpuPool] = {}
+    """GPU pools keyed by a stable name (lower-case DNS label, at most 40 characters)."""
+    device_plugin: DevicePlugin = DevicePlugin()
+    """The NVIDIA device plugin chart. Installed when a pool runs an AL2023 NVIDIA AMI."""
+    gpu_namespace: GpuNamespace = GpuNamespace()
+    """The namespace for GPU workloads."""
+    gpu_pod: GpuPod = GpuPod()
+    """The GPU smoke-test pod."""
+    autoscaler: Autoscaler = Autoscaler()
+    """The Cluster Autoscaler."""

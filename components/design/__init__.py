@@ -1,0 +1,34 @@
+"""The design of one stack: the parsed config joined with AWS's facts, every choice made.
+
+:func:`resolve` is where the config meets AWS: instance types must exist in the region and carry
+NVIDIA GPUs, a pool's types share one architecture, GPU model and count, the AMI type fits the
+architecture, and every pool gets AZs that offer all its types. Every problem, from the stack file
+or from AWS's answers, is raised together in one :class:`~components.config.ConfigError`.
+"""
+
+from components.design.model import (
+    SYSTEM_KEY,
+    AutoscalerDesign,
+    ExistingNetwork,
+    GpuPodDesign,
+    GpuSpec,
+    KubernetesDesign,
+    NewNetwork,
+    NodeGroupDesign,
+    StackDesign,
+)
+from components.design.resolve import load, resolve
+
+__all__ = [
+    "SYSTEM_KEY",
+    "AutoscalerDesign",
+    "ExistingNetwork",
+    "GpuPodDesign",
+    "GpuSpec",
+    "KubernetesDesign",
+    "NewNetwork",
+    "NodeGroupDesign",
+    "StackDesign",
+    "load",
+    "resolve",
+]

@@ -1,0 +1,90 @@
+"""The Cluster Autoscaler's design: chart, image for the cluster's minor version, flags, priorities."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from components.config import (
+    POOL_LABEL,
+    Problem,
+    StackConfig,
+    key_path,
+)
+from components.design.model import AutoscalerDesign, NodeGroupDesign
+from components.facts.releases import autoscaler_releases
+
+RESERVED_AUTOSCALER_FLAGS = {
+    "expander": "eks-gpu:autoscaler.expander",
+    "scale-down-unneeded-time": "eks-gpu:autoscaler.scaleDownUnneededTime",
+    "cloud-provider": "the chart (cloudProvider: aws)",
+    "namespace": "the chart (the release's namespace)",
+    "node-group-auto-discovery": "the chart (autoDiscovery.clusterName)",
+}
+"""Flags ``autoscaler.extraArgs`` may not set: a dedicated key or the chart owns them."""
+
+
+def design_autoscaler(
+    config: StackConfig, groups: Mapping[str, NodeGroupDesign], problems: list[Problem], warnings: list[str]
+) -> AutoscalerDesign | None:
+    cfg = config.autoscaler
+    if not cfg.enabled:
+        for key, pool in config.gpu_node_groups.items():
+            if pool.min_size == 0:
+                warnings.append(
+                    f"{key_path('gpuNodeGroups', key, 'minSize')}: 0 with eks-gpu:autoscaler disabled: the pool "
+                    "never scales up by itself; a pending GPU pod waits for someone to raise its size"
+                )
+        return None
+    catalogue = autoscaler_releases()
+    minor = config.kubernetes_version
+    image = cfg.image_tag or catalogue.images.get(minor)
+    if image is None:
+        problems.append(
+            Problem(
+                key_path("autoscaler", "imageTag"),
+                f"no Cluster Autoscaler release is bundled for Kubernetes {minor} (known: "
+                f"{', '.join(sorted(catalogue.images))}); set the v{minor}.x image tag",
+            )
+        )
+    elif not image.startswith(f"v{minor}."):
+        warnings.append(
+            f"{key_path('autoscaler', 'imageTag')}: {image} is not a {minor} release; the Cluster Autoscaler "
+            "supports the Kubernetes minor version it was built for"
+        )
+    if cfg.expander == "priority" and not cfg.priorities:
+        problems.append(Problem(key_path("autoscaler", "priorities"), "is required with expander priority"))
+    if cfg.priorities and cfg.expander != "priority":
+        problems.append(
+            Problem(key_path("autoscaler", "priorities"), f"only applies to expander priority, not {cfg.expander}")
+        )
+    for key in cfg.priorities:
+        if key not in groups:
+            problems.append(
+                Problem(
+                    key_path("autoscaler", "priorities", key),
+                    f"is not a node group; the node groups are: {', '.join(groups)}",
+                )
+            )
+    for flag in cfg.extra_args:
+        owner = RESERVED_AUTOSCALER_FLAGS.get(flag.removeprefix("--"))
+        if owner is not None:
+            problems.append(
+                Problem(key_path("autoscaler", "extraArgs", flag), f"is set by {owner}; set it there instead")
+            )
+    args: dict[str, str | int | bool] = {
+        "balance-similar-node-groups": True,
+        # Every pool has its own eks-gpu/node-group label: without this no two pools are "similar".
+        "balancing-ignore-label": POOL_LABEL,
+        # GPU jobs often use emptyDir scratch space: that must not pin an idle GPU node.
+        "skip-nodes-with-local-storage": False,
+        "expander": cfg.expander,
+        "scale-down-unneeded-time": cfg.scale_down_unneeded_time,
+        **cfg.extra_args,
+    }
+    return AutoscalerDesign(
+        chart_version=cfg.chart_version or catalogue.chart_version,
+        image_tag=image or "",
+        expander=cfg.expander,
+        priorities=dict(cfg.priorities),
+        args=args,
+    )

@@ -1,0 +1,144 @@
+"""The design of one stack as plain frozen data: everything the components build, decided."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from components.config import (
+    AmiType,
+    CapacityType,
+    Taint,
+)
+
+SYSTEM_KEY = "system"
+"""The key of the system node group in names, labels and outputs."""
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """The GPUs of every node of a pool (the same for all its instance types)."""
+
+    count: int
+    model: str
+    manufacturer: str
+
+    @property
+    def accelerator(self) -> str:
+        """The ``k8s.amazonaws.com/accelerator`` label value, ``nvidia-a10g``."""
+        return f"{self.manufacturer}-{self.model}".lower()
+
+
+@dataclass(frozen=True)
+class NodeGroupDesign:
+    """One managed node group, ready to build: the system group or a GPU pool."""
+
+    key: str
+    instance_types: tuple[str, ...]
+    ami_type: AmiType
+    capacity_type: CapacityType
+    min_size: int
+    desired_size: int
+    max_size: int
+    disk_size_gib: int
+    labels: Mapping[str, str]
+    """Every label of the nodes: the user's and the program's."""
+    taints: tuple[Taint, ...]
+    availability_zones: tuple[str, ...]
+    """The AZs of the VPC that offer every instance type of the group."""
+    gpu: GpuSpec | None
+    capacity_reservation_id: str | None = None
+
+    @property
+    def single_az(self) -> bool:
+        """Confined to one AZ (legitimate for capacity blocks and EFA pools, a risk otherwise)."""
+        return len(self.availability_zones) == 1
+
+
+@dataclass(frozen=True)
+class NewNetwork:
+    """A VPC to build."""
+
+    cidr: str
+    azs: tuple[str, ...]
+    private_cidrs: tuple[str, ...]
+    public_cidrs: tuple[str, ...]
+    nat_per_az: bool
+
+
+@dataclass(frozen=True)
+class ExistingNetwork:
+    """A VPC the user brings: its private subnets by AZ."""
+
+    vpc_id: str
+    private_subnets: Mapping[str, tuple[str, ...]]
+    """AZ -> private subnet ids."""
+    public_subnet_ids: tuple[str, ...]
+
+    @property
+    def azs(self) -> tuple[str, ...]:
+        """The AZs the private subnets span."""
+        return tuple(sorted(self.private_subnets))
+
+
+@dataclass(frozen=True)
+class GpuPodDesign:
+    """The smoke-test pod: which pool, what it runs."""
+
+    pool: str
+    image: str
+    gpus: int
+    command: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class KubernetesDesign:
+    """What the program puts in the cluster."""
+
+    namespace: str
+    gpu_quota: int
+    """``requests.nvidia.com/gpu`` of the namespace's ResourceQuota."""
+    device_plugin_version: str | None
+    """The device plugin chart version, or None when every pool is Bottlerocket (built in)."""
+    device_plugin_pools: tuple[str, ...]
+    """The pools the device plugin runs on: those with an AL2023 NVIDIA AMI."""
+    gpu_pod: GpuPodDesign | None
+
+
+@dataclass(frozen=True)
+class AutoscalerDesign:
+    """The Cluster Autoscaler, decided: chart, image, flags, priorities by pool."""
+
+    chart_version: str
+    image_tag: str
+    expander: str
+    priorities: Mapping[str, int]
+    """Pool key (or ``system``) -> priority, for the priority expander."""
+    args: Mapping[str, str | int | bool]
+    """Every flag it runs with (``extraArgs`` of the chart)."""
+
+
+@dataclass(frozen=True)
+class StackDesign:
+    """Everything the components build, decided before any resource exists."""
+
+    stack: str
+    cluster_name: str
+    kubernetes_version: str
+    region: str
+    partition: str
+    tags: Mapping[str, str]
+    """Tags of every taggable AWS resource: the user's plus ``Environment``."""
+    endpoint_public_access_cidrs: tuple[str, ...]
+    protect: bool
+    """Protect the cluster and its secrets key from deletion."""
+    network: NewNetwork | ExistingNetwork
+    system: NodeGroupDesign
+    gpu_pools: Mapping[str, NodeGroupDesign]
+    kubernetes: KubernetesDesign
+    autoscaler: AutoscalerDesign | None
+    """None when ``autoscaler.enabled`` is false."""
+    warnings: tuple[str, ...]
+    """Things the user should act on (``pulumi.log.warn``)."""
+    notes: tuple[str, ...]
+    """Choices the program made that the user may want to pin (``pulumi.log.info``)."""

@@ -1,0 +1,218 @@
+"""Where the config meets AWS: :func:`load` and :func:`resolve` decide the :class:`StackDesign`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from components.config import (
+    ACCELERATOR_LABEL,
+    DEFAULT_GPU_AMI,
+    DEFAULT_SYSTEM_AMI,
+    GPU_PRESENT_LABEL,
+    POOL_LABEL,
+    AmiType,
+    CapacityType,
+    ConfigError,
+    ExistingVpc,
+    GpuPool,
+    NewVpc,
+    ParsedConfig,
+    Problem,
+    SystemNodeGroup,
+    key_path,
+    parse_config,
+)
+from components.design.autoscaler import design_autoscaler
+from components.design.kubernetes import design_kubernetes
+from components.design.lookup import AwsFacts, InstanceFacts, lookup
+from components.design.model import SYSTEM_KEY, ExistingNetwork, GpuSpec, NewNetwork, NodeGroupDesign, StackDesign
+from components.design.network import existing_network, new_network
+
+
+def load(raw: Mapping[str, Any], stack: str, region: str | None, today: date) -> StackDesign:
+    """Parse the stack config, ask AWS, and decide everything; raise every problem at once."""
+    parsed = parse_config(raw, stack, today)
+    if not region:
+        raise ConfigError(
+            [*parsed.problems, Problem("aws:region", "is required: the AWS region to build in, e.g. us-west-2")]
+        )
+    return resolve(parsed, lookup(parsed, region), stack)
+
+
+def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str) -> StackDesign:
+    """Join ``parsed`` with ``facts`` into a :class:`StackDesign`, or raise every problem found."""
+    problems = list(parsed.problems)
+    notes: list[str] = []
+    warnings = list(parsed.warnings)
+    pools: dict[str, _Group] = {}
+    for key, pool in parsed.pools.items():
+        group = _group(("gpuNodeGroups", key), pool, facts, problems)
+        if group is not None:
+            pools[key] = group
+    system = _group(("systemNodeGroup",), parsed.system, facts, problems) if parsed.system else None
+
+    needs = {g.key: g.offered for g in [*pools.values(), *([system] if system else [])]}
+    network: NewNetwork | ExistingNetwork | None = None
+    if isinstance(parsed.vpc, NewVpc):
+        network = new_network(parsed.vpc, facts, needs, problems, notes)
+    elif isinstance(parsed.vpc, ExistingVpc):
+        network = existing_network(parsed.vpc, facts, problems, warnings)
+
+    azs = frozenset(network.azs) if network else frozenset()
+    designs: dict[str, NodeGroupDesign] = {}
+    for group in [*pools.values(), *([system] if system else [])]:
+        usable = tuple(sorted(group.offered & azs))
+        if network is not None and not usable:
+            problems.append(Problem(key_path(*group.prefix), _nowhere(group, facts, network.azs)))
+        designs[group.key] = group.design(usable)
+
+    config = parsed.config
+    if config is not None:
+        user_env = config.tags.get("Environment")
+        if user_env is not None and user_env != config.environment:
+            problems.append(
+                Problem(key_path("tags", "Environment"), "is set from eks-gpu:environment; set that key instead")
+            )
+    autoscaler = design_autoscaler(config, designs, problems, warnings) if config is not None else None
+    kubernetes = design_kubernetes(config, designs, problems, warnings) if config is not None else None
+    if problems or config is None or network is None or kubernetes is None:
+        raise ConfigError(problems)
+
+    return StackDesign(
+        stack=stack,
+        cluster_name=config.cluster_name,
+        kubernetes_version=config.kubernetes_version,
+        region=facts.region,
+        partition=facts.partition,
+        tags={**config.tags, "Environment": config.environment},
+        endpoint_public_access_cidrs=config.endpoint_public_access_cidrs,
+        protect=config.protect,
+        network=network,
+        system=designs[SYSTEM_KEY],
+        gpu_pools={k: designs[k] for k in config.gpu_node_groups},
+        kubernetes=kubernetes,
+        autoscaler=autoscaler,
+        warnings=tuple(warnings),
+        notes=tuple(notes),
+    )
+
+
+@dataclass(frozen=True)
+class _Group:
+    """A node group whose instance types checked out against AWS, before AZs are decided."""
+
+    key: str
+    prefix: tuple[str, ...]
+    config: GpuPool | SystemNodeGroup
+    instances: tuple[InstanceFacts, ...]
+    ami_type: AmiType
+    gpu: GpuSpec | None
+    offered: frozenset[str]
+
+    def design(self, azs: tuple[str, ...]) -> NodeGroupDesign:
+        cfg = self.config
+        labels = {POOL_LABEL: self.key}
+        if isinstance(cfg, GpuPool) and self.gpu is not None:
+            labels |= {GPU_PRESENT_LABEL: "true", ACCELERATOR_LABEL: self.gpu.accelerator, **cfg.labels}
+        return NodeGroupDesign(
+            key=self.key,
+            instance_types=cfg.instance_types,
+            ami_type=self.ami_type,
+            capacity_type=cfg.capacity_type if isinstance(cfg, GpuPool) else CapacityType.ON_DEMAND,
+            min_size=cfg.min_size,
+            desired_size=cfg.desired,
+            max_size=cfg.max_size,
+            disk_size_gib=cfg.disk_size_gib,
+            labels=labels,
+            taints=cfg.taints if isinstance(cfg, GpuPool) else (),
+            availability_zones=azs,
+            gpu=self.gpu,
+            capacity_reservation_id=cfg.capacity_reservation_id if isinstance(cfg, GpuPool) else None,
+        )
+
+
+def _group(
+    prefix: tuple[str, ...], cfg: GpuPool | SystemNodeGroup, facts: AwsFacts, problems: list[Problem]
+) -> _Group | None:
+    gpu_pool = isinstance(cfg, GpuPool)
+    before = len(problems)
+    found: list[InstanceFacts] = []
+    for i, itype in enumerate(cfg.instance_types):
+        info = facts.instances.get(itype)
+        if info is None:
+            problems.append(
+                Problem(
+                    key_path(*prefix, "instanceTypes", i),
+                    f"'{itype}' is not offered in any available AZ of {facts.region} (or does not exist)",
+                )
+            )
+        elif gpu_pool and (info.gpu_count == 0 or (info.gpu_manufacturer or "").upper() != "NVIDIA"):
+            has = f"{info.gpu_count} {info.gpu_manufacturer} {info.gpu_model} GPU" if info.gpu_count else "no GPU"
+            problems.append(
+                Problem(key_path(*prefix, "instanceTypes", i), f"'{itype}' has {has}; a GPU pool needs NVIDIA GPUs")
+            )
+        elif not info.architectures:
+            problems.append(
+                Problem(key_path(*prefix, "instanceTypes", i), f"'{itype}' has no architecture EKS AMIs support")
+            )
+        else:
+            found.append(info)
+    if len(problems) > before:
+        return None
+
+    # From here on a problem does not stop the checks: the group is still placed, so that every
+    # problem of the pool is reported in the same run.
+    types = ", ".join(f"{i.instance_type} {'/'.join(i.architectures)}" for i in found)
+    archs = set.intersection(*(set(i.architectures) for i in found))
+    if len(archs) != 1:
+        problems.append(
+            Problem(key_path(*prefix, "instanceTypes"), f"mixes CPU architectures ({types}); a pool has one")
+        )
+    arch = sorted(archs)[0] if archs else found[0].architectures[0]
+    defaults = DEFAULT_GPU_AMI if gpu_pool else DEFAULT_SYSTEM_AMI
+    ami = cfg.ami_type or defaults[arch]
+    if len(archs) == 1 and ami.architecture != arch:
+        problems.append(
+            Problem(
+                key_path(*prefix, "amiType"),
+                f"{ami.value} is for {ami.architecture.value} but the instance types are {arch.value}; "
+                f"use {defaults[arch].value}",
+            )
+        )
+    gpu = None
+    if gpu_pool:
+        if len({(i.gpu_count, i.gpu_model) for i in found}) != 1:
+            shown = ", ".join(f"{i.instance_type} {i.gpu_count}x {i.gpu_model}" for i in found)
+            problems.append(
+                Problem(
+                    key_path(*prefix, "instanceTypes"),
+                    f"mixes GPU models or counts ({shown}); the autoscaler and the accelerator label "
+                    "need one per pool: split them into pools",
+                )
+            )
+        first = found[0]
+        gpu = GpuSpec(first.gpu_count, first.gpu_model or "", first.gpu_manufacturer or "")
+    return _Group(
+        key=prefix[-1] if gpu_pool else SYSTEM_KEY,
+        prefix=prefix,
+        config=cfg,
+        instances=tuple(found),
+        ami_type=ami,
+        gpu=gpu,
+        offered=frozenset.intersection(*(facts.offerings[i.instance_type] for i in found)),
+    )
+
+
+def _nowhere(group: _Group, facts: AwsFacts, vpc_azs: tuple[str, ...]) -> str:
+    where = "; ".join(
+        f"{i.instance_type} in {', '.join(sorted(facts.offerings[i.instance_type]))}" for i in group.instances
+    )
+    if not group.offered:
+        return f"no AZ of {facts.region} offers all its instance types ({where}): split them into pools"
+    return (
+        f"the VPC's AZs ({', '.join(vpc_azs)}) offer not all its instance types ({where}); "
+        f"they are all offered together in {', '.join(sorted(group.offered))}"
+    )

@@ -1,0 +1,1 @@
+"""Facts about AWS and EKS that the program bundles, each with its source: no Pulumi, no AWS calls."""
