@@ -12,7 +12,13 @@ from components.build.stack import EksGpuStack
 from components.config import read_pulumi_config
 from components.design import load
 
-design = load(read_pulumi_config(), stack=pulumi.get_stack(), region=aws.config.region, today=date.today())
+design = load(
+    read_pulumi_config(),
+    stack=pulumi.get_stack(),
+    region=aws.config.region,
+    today=date.today(),
+    profile=aws.config.profile,
+)
 for warning in design.warnings:
     pulumi.log.warn(warning)
 for note in design.notes:

@@ -516,7 +516,9 @@ class AccountMocks(Mocks):
             cluster["endpoint"],
             cluster["certificateAuthority"]["data"],
             self.account.region,
-            plain.get("providerCredentialOpts") or {},
+            # pulumi-eks exports the kubeconfig without the profile (kubeconfigWithoutProfile, cluster.ts):
+            # it is meant to be shared; only its internal provider's copy carries `--profile`.
+            {k: v for k, v in (plain.get("providerCredentialOpts") or {}).items() if k != "profileName"},
         )
         issuer = cluster["identities"][0]["oidcs"][0]["issuer"]
         oidc_url = issuer.removeprefix("https://")

@@ -25,6 +25,7 @@ from typing import Any
 from components.config import POOL_LABEL
 
 from .aws import offline_account
+from .deployer import with_deployer
 from .engine import REPO, ProgramRun, RegisteredResource, load_stack_file, run_program
 from .pricing import PriceTable, price_table
 
@@ -239,7 +240,7 @@ def build(stack_file: Path, *, today: date | None = None) -> dict[str, Any]:
 
     today = today or date.today()
     stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
-    config = load_stack_file(stack_file)
+    config, deploy_needs = with_deployer(load_stack_file(stack_file))
     region = str(config.get("aws:region", ""))
     with offline_account(region) as account:
         run = run_program(config, stack=stack, account=account)
@@ -258,6 +259,7 @@ def build(stack_file: Path, *, today: date | None = None) -> dict[str, Any]:
         "stack": stack,
         "region": region,
         "warnings": run.warnings,
+        "deployNeeds": deploy_needs,
         "resources": [
             {
                 "type": r.type,
@@ -333,6 +335,8 @@ def _usd(value: float | None) -> str:
 def render_text(plan: Mapping[str, Any]) -> str:
     """The plan for people."""
     out = [plan["notice"], "", f"Stack {plan['stack']} in {plan['region']}"]
+    if plan.get("deployNeeds"):
+        out += ["", f"NOTE: {plan['deployNeeds']}"]
     out += [f"warning: {w}" for w in plan["warnings"]]
     out += ["", f"Resources ({len(plan['resources'])})"]
     children: dict[str | None, list[Mapping[str, Any]]] = {}

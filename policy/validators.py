@@ -50,6 +50,7 @@ DEFAULT_REQUIRED_TAGS = ("Environment",)
 TAGGABLE_TYPES = frozenset(
     {
         # What the program creates.
+        "aws:cloudwatch/logGroup:LogGroup",
         "aws:ec2/eip:Eip",
         "aws:ec2/internetGateway:InternetGateway",
         "aws:ec2/launchTemplate:LaunchTemplate",
@@ -57,6 +58,8 @@ TAGGABLE_TYPES = frozenset(
         "aws:ec2/routeTable:RouteTable",
         "aws:ec2/subnet:Subnet",
         "aws:ec2/vpc:Vpc",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        "aws:eks/accessEntry:AccessEntry",
         "aws:eks/addon:Addon",
         "aws:eks/nodeGroup:NodeGroup",
         "aws:eks/podIdentityAssociation:PodIdentityAssociation",
@@ -64,7 +67,6 @@ TAGGABLE_TYPES = frozenset(
         "aws:kms/key:Key",
         # What pulumi-eks creates inside its Cluster component (tagged with the component's tags).
         "aws:ec2/securityGroup:SecurityGroup",
-        "aws:eks/accessEntry:AccessEntry",
         "aws:eks/cluster:Cluster",
         "aws:iam/instanceProfile:InstanceProfile",
         "aws:iam/openIdConnectProvider:OpenIdConnectProvider",

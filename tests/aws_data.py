@@ -53,3 +53,38 @@ def eks_enum(shape: str) -> set[str]:
 def ec2_instance_types() -> set[str]:
     """Every instance type name the EC2 API model accepts."""
     return set(botocore.session.get_session().get_service_model("ec2").shape_for("InstanceType").enum)
+
+
+def shape(instance_type: str) -> tuple[int, int, str, int]:
+    """(vCPUs, memory MiB, GPU model, GPU count): what every type of one pool must share."""
+    info = catalogue()[instance_type]
+    count, model = gpus(instance_type)
+    return info["VCpuInfo"]["DefaultVCpus"], info["MemoryInfo"]["SizeInMiB"], model, count
+
+
+def same_shape_pair(region: str, architecture: str = "x86_64") -> tuple[str, str]:
+    """Two NVIDIA GPU types of one shape and architecture offered together in an AZ of ``region``
+    (the first such pair by name)."""
+    offered = offerings(region)
+    candidates = sorted(
+        t
+        for t, info in catalogue().items()
+        if t in offered
+        and info.get("GpuInfo", {}).get("Gpus", [{}])[0].get("Manufacturer") == "NVIDIA"
+        and architecture in info["ProcessorInfo"]["SupportedArchitectures"]
+    )
+    for i, a in enumerate(candidates):
+        for b in candidates[i + 1 :]:
+            if shape(a) == shape(b) and offered[a] & offered[b]:
+                return a, b
+    raise LookupError(f"no two NVIDIA types of one shape in {region}")
+
+
+def az_of_zone_id(region: str, zone_id: str) -> str:
+    """The AZ name moto's account gives ``zone_id`` (names map to ids per account)."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        zones = boto3.client("ec2", region_name=region).describe_availability_zones()["AvailabilityZones"]
+    return next(z["ZoneName"] for z in zones if z["ZoneId"] == zone_id)

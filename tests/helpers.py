@@ -9,13 +9,14 @@ import pytest
 
 from components.config import ConfigError
 from offline import ProgramRun, load_stack_file, run_program
+from offline.deployer import with_deployer
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-west-2"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 CLUSTER = "eks:index:Cluster"
-CLIENT_CIDR = "198.18.0.10/32"
+CLIENT_CIDR = "198.18.0.20/32"
 """A client address for the public endpoint (RFC 2544 benchmarking space, not a documentation range)."""
 
 
@@ -44,8 +45,10 @@ def run(cfg: dict[str, Any], **kwargs: Any) -> ProgramRun:
 
 
 def run_stack_file(stack: str) -> ProgramRun:
-    """Run the real program offline with ``Pulumi.<stack>.yaml``."""
-    return run_program(load_stack_file(ROOT / f"Pulumi.{stack}.yaml"), stack=stack)
+    """Run the real program offline with ``Pulumi.<stack>.yaml`` plus the deployer's one line
+    (the stand-in CIDR ``make plan`` uses too: the shipped files name no deployer)."""
+    cfg, _ = with_deployer(load_stack_file(ROOT / f"Pulumi.{stack}.yaml"))
+    return run_program(cfg, stack=stack)
 
 
 def node_group(result: ProgramRun, key: str) -> dict[str, Any]:

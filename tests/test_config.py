@@ -17,6 +17,9 @@ from components.config import (
 )
 
 TODAY = date(2026, 12, 1)
+CLIENT = "198.18.0.20/32"
+"""A deployer address (RFC 2544): every stack must let someone reach the API."""
+REACH = {"endpointPublicAccessCidrs": [CLIENT]}
 
 
 def pool(**overrides: Any) -> dict[str, Any]:
@@ -24,12 +27,12 @@ def pool(**overrides: Any) -> dict[str, Any]:
 
 
 def problems(raw: dict[str, Any], stack: str = "dev", today: date = TODAY) -> dict[str, str]:
-    parsed = parse_config({"kubernetesVersion": "1.35", **raw}, stack, today)
+    parsed = parse_config({**REACH, "kubernetesVersion": "1.35", **REACH, **raw}, stack, today)
     return {p.key: p.message for p in parsed.problems}
 
 
 def test_minimal_config_takes_documented_defaults() -> None:
-    parsed = parse_config({"kubernetesVersion": "1.35", "gpuNodeGroups": {"a": pool()}}, "dev", TODAY)
+    parsed = parse_config({**REACH, "kubernetesVersion": "1.35", "gpuNodeGroups": {"a": pool()}}, "dev", TODAY)
     assert parsed.problems == ()
     cfg = parsed.config
     assert cfg is not None
@@ -37,21 +40,26 @@ def test_minimal_config_takes_documented_defaults() -> None:
     assert cfg.environment == "dev"
     assert cfg.vpc.az_count == 3  # type: ignore[union-attr]
     assert cfg.vpc.nat_gateways == "single"  # type: ignore[union-attr]
-    assert cfg.endpoint_public_access_cidrs == ()
+    assert cfg.endpoint_public_access_cidrs == (CLIENT,)
+    assert (cfg.endpoint_private_access_cidrs, cfg.endpoint_private_access_security_group_ids) == ((), ())
+    assert (cfg.cluster_admins, cfg.cluster_creator_admin, cfg.log_retention_days) == ((), True, 90)
+    assert cfg.gpu_node_groups["a"].availability_zone is None
     assert cfg.gpu_node_groups["a"].taints == DEFAULT_GPU_TAINTS
     assert cfg.gpu_node_groups["a"].capacity_type is CapacityType.ON_DEMAND
     assert cfg.system_node_group.min_size == 1
 
 
 def test_empty_strings_from_pulumi_yaml_mean_derive_from_stack() -> None:
-    parsed = parse_config({"kubernetesVersion": "1.35", "clusterName": "", "environment": ""}, "prod", TODAY)
+    parsed = parse_config({**REACH, "kubernetesVersion": "1.35", "clusterName": "", "environment": ""}, "prod", TODAY)
     assert parsed.config is not None
     assert (parsed.config.cluster_name, parsed.config.environment) == ("eks-gpu-prod", "prod")
 
 
 def test_zero_stays_zero() -> None:
     parsed = parse_config(
-        {"kubernetesVersion": "1.35", "gpuNodeGroups": {"a": pool(minSize=0, desiredSize=0, maxSize=3)}}, "dev", TODAY
+        {**REACH, "kubernetesVersion": "1.35", "gpuNodeGroups": {"a": pool(minSize=0, desiredSize=0, maxSize=3)}},
+        "dev",
+        TODAY,
     )
     assert parsed.config is not None
     a = parsed.config.gpu_node_groups["a"]
@@ -62,6 +70,7 @@ def test_desired_size_defaults_to_min_size() -> None:
     parsed = parse_config(
         {
             "kubernetesVersion": "1.35",
+            **REACH,
             "gpuNodeGroups": {"a": {"instanceTypes": ["g5.xlarge"], "minSize": 2, "maxSize": 3}},
         },
         "dev",
@@ -182,7 +191,7 @@ def test_version_past_extended_support_is_an_error() -> None:
 
 
 def test_version_in_extended_support_warns_about_six_times_the_cost() -> None:
-    parsed = parse_config({"kubernetesVersion": "1.32"}, "dev", TODAY)
+    parsed = parse_config({**REACH, "kubernetesVersion": "1.32"}, "dev", TODAY)
     assert parsed.problems == ()
     assert parsed.extended_support
     (warning,) = parsed.warnings
@@ -190,12 +199,12 @@ def test_version_in_extended_support_warns_about_six_times_the_cost() -> None:
 
 
 def test_version_in_standard_support_is_quiet() -> None:
-    parsed = parse_config({"kubernetesVersion": "1.35"}, "dev", TODAY)
+    parsed = parse_config({**REACH, "kubernetesVersion": "1.35"}, "dev", TODAY)
     assert (parsed.problems, parsed.warnings, parsed.extended_support) == ((), (), False)
 
 
 def test_version_newer_than_calendar_warns() -> None:
-    parsed = parse_config({"kubernetesVersion": "1.99"}, "dev", TODAY)
+    parsed = parse_config({**REACH, "kubernetesVersion": "1.99"}, "dev", TODAY)
     assert parsed.problems == ()
     assert "newer than the bundled EKS calendar" in parsed.warnings[0]
 
@@ -216,8 +225,19 @@ def test_reservation_without_capacity_block_is_refused() -> None:
 def test_duplicate_taint_and_reserved_label() -> None:
     taint = {"key": "dedicated", "value": "x", "effect": "NO_EXECUTE"}
     found = problems({"gpuNodeGroups": {"a": pool(taints=[taint, taint], labels={"nvidia.com/gpu.present": "no"})}})
-    assert "repeats the taint dedicated:NO_EXECUTE" in found["eks-gpu:gpuNodeGroups.a.taints[1]"]
+    assert "repeats the taint key dedicated" in found["eks-gpu:gpuNodeGroups.a.taints[1]"]
     assert "set by the program itself" in found["eks-gpu:gpuNodeGroups.a.labels.nvidia.com/gpu.present"]
+
+
+def test_one_taint_per_key_even_with_other_effects() -> None:
+    gpu = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
+    same_key = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_EXECUTE"}
+    found = problems({"gpuNodeGroups": {"a": pool(taints=[gpu, same_key])}})
+    assert list(found) == ["eks-gpu:gpuNodeGroups.a.taints[1]"]
+    assert "one taint per key" in found["eks-gpu:gpuNodeGroups.a.taints[1]"]
+    assert "one tag per key" in found["eks-gpu:gpuNodeGroups.a.taints[1]"]
+    other = {"key": "team", "value": "x", "effect": "NO_EXECUTE"}
+    assert problems({"gpuNodeGroups": {"a": pool(taints=[gpu, other])}}) == {}
 
 
 @pytest.mark.parametrize("bad", ["-x", "a" * 64, "UPPER.case/x", "x/"])
@@ -238,7 +258,7 @@ def test_invalid_default_cluster_name_points_at_cluster_name() -> None:
 
 
 def test_parsed_config_is_frozen() -> None:
-    parsed = parse_config({"kubernetesVersion": "1.35", "gpuNodeGroups": {"a": pool()}}, "dev", TODAY)
+    parsed = parse_config({**REACH, "kubernetesVersion": "1.35", "gpuNodeGroups": {"a": pool()}}, "dev", TODAY)
     assert parsed.config is not None
     with pytest.raises(ValueError, match="frozen"):
         parsed.config.gpu_node_groups["a"].min_size = 3
@@ -304,3 +324,109 @@ def test_label_limits_are_the_eks_apis() -> None:
         {"gpuNodeGroups": {"a": pool(labels={"k": "v" * (value["max"] + 1)})}}
     )
     assert value["min"] == 1
+
+
+# --- reaching and administering the API ----------------------------------------------------
+
+
+def test_a_stack_nobody_can_reach_is_refused_with_the_line_that_fixes_it() -> None:
+    parsed = parse_config({"kubernetesVersion": "1.35"}, "dev", TODAY)
+    found = {p.key: p.message for p in parsed.problems}
+    assert list(found) == ["eks-gpu:endpointPublicAccessCidrs"]
+    message = found["eks-gpu:endpointPublicAccessCidrs"]
+    assert "pulumi config set --path 'endpointPublicAccessCidrs[0]'" in message
+    assert "eks-gpu:endpointPrivateAccessCidrs" in message
+    assert "eks-gpu:endpointPrivateAccessSecurityGroupIds" in message
+    assert parsed.config is None
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("endpointPublicAccessCidrs", ["198.18.0.20/32"]),
+        ("endpointPrivateAccessCidrs", ["10.20.0.0/16"]),
+        ("endpointPrivateAccessSecurityGroupIds", ["sg-0123456789abcdef0"]),
+    ],
+)
+def test_any_one_way_in_is_enough(key: str, value: list[str]) -> None:
+    parsed = parse_config({"kubernetesVersion": "1.35", key: value}, "dev", TODAY)
+    assert parsed.problems == ()
+    assert parsed.config is not None
+
+
+@pytest.mark.parametrize("key", ["endpointPublicAccessCidrs", "endpointPrivateAccessCidrs"])
+def test_an_api_open_to_every_address_is_refused(key: str) -> None:
+    found = problems({key: ["0.0.0.0/0"]})
+    assert "admits every address" in found[f"eks-gpu:{key}[0]"]
+
+
+@pytest.mark.parametrize("key", ["endpointPublicAccessCidrs", "endpointPrivateAccessCidrs"])
+def test_documentation_addresses_are_refused_for_both_endpoints(key: str) -> None:
+    found = problems({key: ["203.0.113.7/32"]})
+    assert "documentation address" in found[f"eks-gpu:{key}[0]"]
+
+
+@pytest.mark.parametrize("bad", ["sg-123", "sg-0123456789ABCDEF0", "0123456789abcdef0", "subnet-0123456789abcdef0"])
+def test_security_group_ids_are_well_formed(bad: str) -> None:
+    found = problems({"endpointPrivateAccessSecurityGroupIds": [bad]})
+    assert (
+        found["eks-gpu:endpointPrivateAccessSecurityGroupIds[0]"]
+        == f"'{bad}' is not a security group id (sg- and 8 or 17 hex digits)"
+    )
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:iam::111122223333:role/ml-admins",
+        "arn:aws:iam::111122223333:role/teams/ml/admins",
+        "arn:aws:iam::111122223333:user/alice",
+    ],
+)
+def test_cluster_admins_take_role_and_user_arns(arn: str) -> None:
+    parsed = parse_config({"kubernetesVersion": "1.35", **REACH, "clusterAdmins": [arn]}, "dev", TODAY)
+    assert parsed.problems == ()
+    assert parsed.config is not None and parsed.config.cluster_admins == (arn,)
+
+
+def test_a_role_session_is_refused_with_its_role() -> None:
+    found = problems({"clusterAdmins": ["arn:aws:sts::111122223333:assumed-role/Deployer/ci-run-7"]})
+    message = found["eks-gpu:clusterAdmins[0]"]
+    assert "session of a role" in message
+    assert "role/Deployer" in message
+
+
+@pytest.mark.parametrize("bad", ["arn:aws:iam::111122223333:group/admins", "arn:aws:iam::1111:role/x", "ml-admins"])
+def test_other_principals_are_refused(bad: str) -> None:
+    assert "is not an IAM role or user ARN" in problems({"clusterAdmins": [bad]})["eks-gpu:clusterAdmins[0]"]
+
+
+def test_creator_admin_off_needs_someone_else() -> None:
+    found = problems({"clusterCreatorAdmin": False})
+    assert "no administrator" in found["eks-gpu:clusterCreatorAdmin"]
+    assert problems({"clusterCreatorAdmin": False, "clusterAdmins": ["arn:aws:iam::111122223333:role/a"]}) == {}
+
+
+def _botocore_retention_days() -> tuple[int, ...]:
+    doc = botocore.session.get_session().get_service_model("logs").shape_for("Days").documentation
+    values = doc.split("Possible values are:")[1].split(".")[0]
+    return tuple(int(v) for v in values.replace("and", "").replace(",", " ").split())
+
+
+def test_log_retention_takes_what_cloudwatch_takes() -> None:
+    allowed = _botocore_retention_days()
+    assert len(allowed) > 10 and 90 in allowed
+    for days in allowed:
+        assert problems({"logRetentionDays": days}) == {}, days
+    for bad in (0, 2, 91, 10000, True, "90"):
+        message = problems({"logRetentionDays": bad})["eks-gpu:logRetentionDays"]
+        assert "is not a retention CloudWatch Logs accepts" in message
+        assert ", ".join(map(str, allowed)) in message
+
+
+def test_capacity_block_pool_names_its_availability_zone() -> None:
+    block = pool(capacityType="CAPACITY_BLOCK", capacityReservationId="cr-0123456789abcdef0")
+    found = problems({"gpuNodeGroups": {"a": block}})
+    assert list(found) == ["eks-gpu:gpuNodeGroups.a.availabilityZone"]
+    assert "a Capacity Block lives in one AZ" in found["eks-gpu:gpuNodeGroups.a.availabilityZone"]
+    assert problems({"gpuNodeGroups": {"a": {**block, "availabilityZone": "us-west-2a"}}}) == {}

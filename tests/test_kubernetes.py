@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import kubernetes_validate
@@ -87,7 +88,9 @@ def test_validation_would_catch_a_bad_manifest(mixed: ProgramRun) -> None:
 
 def test_one_explicit_provider_for_every_kubernetes_resource(mixed: ProgramRun) -> None:
     (provider,) = mixed.of_type("pulumi:providers:kubernetes")
-    assert provider.inputs["kubeconfig"] == mixed.one(CLUSTER).outputs["kubeconfigJson"]
+    own = json.loads(provider.inputs["kubeconfig"])
+    shared = json.loads(mixed.one(CLUSTER).outputs["kubeconfigJson"])
+    assert own == shared  # without aws:profile, the same get-token call pulumi-eks exports
     for r in [*kubernetes_objects(mixed), mixed.one(RELEASE, PLUGIN)]:
         assert r.provider == f"{provider.urn}::{provider.id}", r.name
 
@@ -249,8 +252,20 @@ def test_pod_validation() -> None:
     assert "is not pinned" in problems_of(with_pod(image="nvidia/cuda:latest"))["eks-gpu:gpuPod.image"]
 
 
-def test_private_endpoint_warns_that_kubernetes_objects_need_the_api() -> None:
-    result = run(config(endpointPublicAccessCidrs=[]))
-    assert any("the API endpoint is private, and the program creates Kubernetes objects" in w for w in result.warnings)
-    assert run(config()).warnings == []
-    assert run(with_pod({"inference": gpu_pool(desiredSize=0)})).warnings == []  # the autoscaler brings a node
+def test_the_provider_authenticates_with_the_deployers_profile() -> None:
+    result = run(config() | {"aws:profile": "ml-admin"})
+    (provider,) = result.of_type("pulumi:providers:kubernetes")
+    args = json.loads(provider.inputs["kubeconfig"])["users"][0]["user"]["exec"]["args"]
+    cluster = result.one(CLUSTER)
+    assert args[args.index("--cluster-name") + 1] == cluster.inputs["name"]
+    assert args[args.index("--profile") + 1] == "ml-admin"
+    assert cluster.inputs["providerCredentialOpts"] == {"profileName": "ml-admin"}
+    # the kubeconfig the stack exports stays profile-free: it is handed to other people
+    shared = json.loads(result.outputs["kubeconfig"])["users"][0]["user"]["exec"]["args"]
+    assert "--profile" not in shared
+    assert (
+        "--profile"
+        not in json.loads(run(config()).of_type("pulumi:providers:kubernetes")[0].inputs["kubeconfig"])["users"][0][
+            "user"
+        ]["exec"]["args"]
+    )

@@ -113,14 +113,26 @@ def test_prod_plan_has_no_violations_and_costs_more_at_max() -> None:
     assert len([i for i in prod["cost"]["lineItems"] if i["item"] == "NAT gateways"]) == 1
 
 
-def test_an_open_endpoint_is_a_violation(tmp_path: Path) -> None:
+def test_an_endpoint_open_to_everyone_stops_the_plan_with_the_programs_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
     stack["config"]["eks-gpu:endpointPublicAccessCidrs"] = ["0.0.0.0/0"]
-    for name, level in (("dev", "advisory"), ("prod-eu", "mandatory")):
-        (tmp_path / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(stack))
-        result = plan.build(tmp_path / f"Pulumi.{name}.yaml", today=calendar().updated)
-        levels = {v["level"] for v in result["policy"]["violations"]}
-        assert levels == {level}, result["policy"]
+    (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack))
+    assert plan.main(["--stack-file", str(tmp_path / "Pulumi.dev.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert "eks-gpu:endpointPublicAccessCidrs[0]: '0.0.0.0/0' admits every address" in err
+
+
+def test_the_plan_says_what_a_real_deploy_still_needs(dev: dict[str, Any], tmp_path: Path) -> None:
+    assert "pulumi config set --path 'endpointPublicAccessCidrs[0]'" in dev["deployNeeds"]
+    assert "NOTE: not deployable as is" in plan.render_text(dev)
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    stack["config"]["eks-gpu:endpointPublicAccessCidrs"] = ["198.18.0.99/32"]
+    (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack))
+    own = plan.build(tmp_path / "Pulumi.dev.yaml", today=calendar().updated)
+    assert own["deployNeeds"] is None
+    assert "not deployable" not in plan.render_text(own)
 
 
 def test_json_is_one_document_and_nothing_else(tmp_path: Path) -> None:

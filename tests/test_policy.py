@@ -25,7 +25,17 @@ from components.config import DEFAULT_GPU_TAINTS, GPU_PRESENT_LABEL
 from offline import ProgramRun, RegisteredResource
 from policy import validators
 from policy.validators import POLICIES, Violation, evaluate
-from tests.helpers import CLIENT_CIDR, CLUSTER, LAUNCH_TEMPLATE, NODE_GROUP, ROOT, config, run, run_stack_file
+from tests.helpers import (
+    CLIENT_CIDR,
+    CLUSTER,
+    LAUNCH_TEMPLATE,
+    NODE_GROUP,
+    ROOT,
+    config,
+    problems_of,
+    run,
+    run_stack_file,
+)
 
 JOB = "kubernetes:batch/v1:Job"
 """The smoke test is a Job; its pod spec is at spec.template.spec."""
@@ -147,8 +157,8 @@ CASES: list[tuple[str, Selector, tuple[Edit, ...]]] = [
         one(CLUSTER),
         ((("endpointPublicAccess",), True), (("publicAccessCidrs",), [CLIENT_CIDR, "0.0.0.0/0"])),
     ),
-    ("eks-public-endpoint-restricted", one(CLUSTER), ((("endpointPublicAccess",), True),)),
-    ("eks-public-endpoint-restricted", one(CLUSTER), ((("endpointPublicAccess",), REMOVE),)),
+    ("eks-public-endpoint-restricted", one(CLUSTER), ((("publicAccessCidrs",), REMOVE),)),
+    ("eks-public-endpoint-restricted", one(CLUSTER), ((("publicAccessCidrs",), ["10.0.0.0/8", "0.0.0.0/0"]),)),
     ("required-tags", one("aws:ec2/vpc:Vpc"), ((("tags", "Environment"), REMOVE),)),
     ("required-tags", one(NODE_GROUP, "-system-ng"), ((("tags", "Environment"), ""),)),
     ("required-tags", one("aws:kms/key:Key"), ((("tags",), REMOVE),)),
@@ -232,9 +242,17 @@ def test_an_iam_document_that_is_not_json_is_a_violation(dev: ProgramRun) -> Non
     ],
 )
 def test_an_endpoint_open_to_the_internet_is_mandatory_only_in_prod(stack: str, policy: str, level: str) -> None:
-    # The program accepts 0.0.0.0/0: the policy is what stands in the way.
-    result = run(config(endpointPublicAccessCidrs=["0.0.0.0/0"]), stack=stack)
-    violations = [v for r in result.resources for v in evaluate(r.type, r.inputs, r.urn)]
+    # The program refuses 0.0.0.0/0; the policy stands in the way of any other program that sends it.
+    assert (
+        "admits every address"
+        in problems_of(config(endpointPublicAccessCidrs=["0.0.0.0/0"]))["eks-gpu:endpointPublicAccessCidrs[0]"]
+    )
+    result = run(config(), stack=stack)
+    opened = {
+        r.urn: edited(r.inputs, (("publicAccessCidrs",), ["0.0.0.0/0"])) if r.type == CLUSTER else r.inputs
+        for r in result.resources
+    }
+    violations = [v for r in result.resources for v in evaluate(r.type, opened[r.urn], r.urn)]
     assert [(v.policy, v.level, v.urn) for v in violations] == [(policy, level, result.one(CLUSTER).urn)]
 
 
@@ -245,7 +263,7 @@ def test_an_endpoint_open_to_the_internet_is_mandatory_only_in_prod(stack: str, 
 def test_production_is_a_stack_name_that_starts_with_prod(dev: ProgramRun, stack: str, production: bool) -> None:
     cluster = dev.one(CLUSTER)
     urn = cluster.urn.replace("urn:pulumi:dev::", f"urn:pulumi:{stack}::", 1)
-    props = edited(cluster.inputs, (("endpointPublicAccess",), True))
+    props = edited(cluster.inputs, (("publicAccessCidrs",), REMOVE))
     (violation,) = evaluate(cluster.type, props, urn)
     assert validators.stack_of(urn) == stack
     assert violation.level == ("mandatory" if production else "advisory")
@@ -261,7 +279,7 @@ def test_the_cluster_pulumi_eks_creates_is_judged_and_its_empty_component_is_not
     broken = {
         "eks-secrets-encrypted": edited(props, (("encryptionConfig",), REMOVE)),
         "eks-audit-log-enabled": edited(props, (("enabledClusterLogTypes",), ["api"])),
-        "eks-public-endpoint-restricted-prod": edited(props, (("vpcConfig", "endpointPublicAccess"), True)),
+        "eks-public-endpoint-restricted-prod": edited(props, (("vpcConfig", "publicAccessCidrs"), REMOVE)),
     }
     for policy, bad in broken.items():
         assert [v.policy for v in evaluate(validators.EKS_CLUSTER, bad, prod_urn)] == [policy]
@@ -348,7 +366,7 @@ def test_the_pack_assembles_every_policy_without_serving(dev: ProgramRun) -> Non
     vpc, cluster = dev.one("aws:ec2/vpc:Vpc"), dev.one(CLUSTER)
     tags_config = {"required-tags": {"requiredTags": ["Environment", "CostCenter"]}}
     samples.append({"type": vpc.type, "props": vpc.inputs, "urn": vpc.urn, "config": tags_config})
-    open_in_prod = {**cluster.inputs, "endpointPublicAccess": True}
+    open_in_prod = edited(cluster.inputs, (("publicAccessCidrs",), REMOVE))
     prod_urn = cluster.urn.replace("urn:pulumi:dev::", "urn:pulumi:prod::", 1)
     samples.append({"type": cluster.type, "props": open_in_prod, "urn": prod_urn, "config": {}})
     # A subprocess, so that a pack that does start serving fails the test on the timeout instead of hanging it.

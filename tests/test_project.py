@@ -25,15 +25,34 @@ def test_declared_keys_are_model_fields_with_the_same_defaults() -> None:
     fields = {f.alias: f for f in StackConfig.model_fields.values()}
     parsed = parse_config({}, "dev", date(2026, 12, 1))
     # every scalar key the model has is declared, and nothing else
-    scalar = {"clusterName", "kubernetesVersion", "environment", "endpointPublicAccessCidrs", "protect"}
+    scalar = {
+        "clusterName",
+        "kubernetesVersion",
+        "environment",
+        "endpointPublicAccessCidrs",
+        "endpointPrivateAccessCidrs",
+        "endpointPrivateAccessSecurityGroupIds",
+        "clusterAdmins",
+        "clusterCreatorAdmin",
+        "logRetentionDays",
+        "protect",
+    }
     assert set(declared) == scalar and scalar <= set(fields)
-    assert parsed.problems == ()  # the declared defaults alone make a valid (GPU-less) stack
-    cfg = parse_config({k: v["default"] for k, v in declared.items()}, "dev", date(2026, 12, 1)).config
+    # the declared defaults alone make a valid (GPU-less) stack but for the deployer's own address
+    assert [p.key for p in parsed.problems] == ["eks-gpu:endpointPublicAccessCidrs"]
+    defaults = {k: v["default"] for k, v in declared.items()}
+    reach = {"endpointPrivateAccessCidrs": ["10.20.0.0/16"]}
+    cfg = parse_config(defaults | reach, "dev", date(2026, 12, 1)).config
     assert cfg is not None
     assert cfg.kubernetes_version == declared["kubernetesVersion"]["default"]
     assert list(cfg.endpoint_public_access_cidrs) == declared["endpointPublicAccessCidrs"]["default"]
     assert cfg.cluster_name == "eks-gpu-dev" and cfg.environment == "dev"
     assert cfg.protect is declared["protect"]["default"]
+    for key, field in fields.items():
+        if key in scalar and key not in reach and key not in ("clusterName", "environment"):
+            assert declared[key]["default"] == (
+                list(field.default) if isinstance(field.default, tuple) else field.default
+            ), key
 
 
 def test_default_version_is_in_standard_support_when_the_calendar_was_written() -> None:

@@ -11,6 +11,7 @@ import pytest
 from components import design
 from components.config import ConfigError
 from offline import load_stack_file, offline_account, run_program
+from offline.deployer import with_deployer
 from tests import aws_data
 from tests.helpers import (
     CLIENT_CIDR,
@@ -29,6 +30,10 @@ from tests.helpers import (
 )
 
 DEV = load_stack_file(ROOT / "Pulumi.dev.yaml")
+A100_PAIR = aws_data.same_shape_pair(REGION)
+"""Two GPU types of one shape (vCPUs, memory, GPU model and count) from the catalogue."""
+P5_AZ = sorted(aws_data.offerings(REGION)["p5.48xlarge"])[0]
+AZS_WITH_P5 = sorted({P5_AZ, *sorted(aws_data.offerings(REGION)["g5.xlarge"] - {P5_AZ})[:1]})
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
 
 
@@ -48,9 +53,20 @@ def test_dev_stack_builds_the_documented_tree(dev: Any) -> None:
     assert types.count(CLUSTER) == 1
     assert types.count(NODE_GROUP) == 1 + len(DEV["eks-gpu:gpuNodeGroups"])
     assert types.count("aws:eks/addon:Addon") == 2  # CoreDNS, and the Pod Identity agent of the autoscaler
-    # the one thing a dev user must do: open the private endpoint to their own address
-    (warning,) = dev.warnings
-    assert warning.startswith("eks-gpu:endpointPublicAccessCidrs: the API endpoint is private")
+    assert dev.warnings == []
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_shipped_stacks_name_no_deployer_and_are_refused_as_they_are(stack: str) -> None:
+    shipped = load_stack_file(ROOT / f"Pulumi.{stack}.yaml")
+    found = problems_of(shipped | {"aws:region": shipped["aws:region"]})
+    assert list(found) == ["eks-gpu:endpointPublicAccessCidrs"]
+    assert "pulumi config set --path 'endpointPublicAccessCidrs[0]'" in found["eks-gpu:endpointPublicAccessCidrs"]
+    # ... and the one line the README asks for is all they need: the stand-in takes its place
+    cfg, needs = with_deployer(shipped)
+    assert needs is not None and "endpointPublicAccessCidrs[0]" in needs
+    assert cfg["eks-gpu:endpointPublicAccessCidrs"] == ["198.18.0.10/32"]
+    assert run_program(cfg, stack=stack).one(CLUSTER).inputs["publicAccessCidrs"] == ["198.18.0.10/32"]
 
 
 def test_every_child_is_named_after_its_parent(dev: Any) -> None:
@@ -152,9 +168,9 @@ def test_public_endpoint_only_for_the_configured_cidrs() -> None:
     assert i["publicAccessCidrs"] == [CLIENT_CIDR]
 
 
-def test_private_only_endpoint_without_cidrs(dev: Any) -> None:
-    assert "eks-gpu:endpointPublicAccessCidrs" not in DEV
-    i = dev.one(CLUSTER).inputs
+def test_private_only_endpoint_for_a_deployer_in_the_vpc() -> None:
+    result = run(config(endpointPublicAccessCidrs=[], endpointPrivateAccessCidrs=["10.0.0.0/16"]))
+    i = result.one(CLUSTER).inputs
     assert (i["endpointPrivateAccess"], i["endpointPublicAccess"]) == (True, False)
     assert "publicAccessCidrs" not in i
 
@@ -270,7 +286,8 @@ def test_bottlerocket_pool_encrypts_both_volumes_and_sizes_the_data_volume() -> 
 
 def test_multi_pool_stack() -> None:
     pools = {
-        "inference": gpu_pool("g5.xlarge", "g5.2xlarge", maxSize=4, labels={"workload": "inference"}),
+        "inference": gpu_pool("g5.xlarge", maxSize=4, labels={"workload": "inference"}),
+        "a100": gpu_pool(*A100_PAIR),
         "training": gpu_pool(
             "p5.48xlarge",
             capacityType="SPOT",
@@ -300,8 +317,9 @@ def test_multi_pool_stack() -> None:
         "value": "training",
         "effect": "NO_EXECUTE",
     }
-    assert node_group(result, "inference")["instanceTypes"] == ["g5.xlarge", "g5.2xlarge"]
-    assert len(result.of_type(NODE_GROUP)) == 5
+    assert node_group(result, "a100")["instanceTypes"] == list(A100_PAIR)
+    assert groups["a100"]["gpusPerNode"] == aws_data.shape(A100_PAIR[0])[3]
+    assert len(result.of_type(NODE_GROUP)) == 6
 
 
 def test_every_enum_value_sent_is_one_the_aws_api_accepts() -> None:
@@ -312,7 +330,12 @@ def test_every_enum_value_sent_is_one_the_aws_api_accepts() -> None:
         "b": gpu_pool(
             "g5g.xlarge", amiType="BOTTLEROCKET_ARM_64_NVIDIA", taints=[{**GPU_TAINT, "effect": "NO_EXECUTE"}]
         ),
-        "c": gpu_pool("p5.48xlarge", capacityType="CAPACITY_BLOCK", capacityReservationId="cr-0123456789abcdef0"),
+        "c": gpu_pool(
+            "p5.48xlarge",
+            capacityType="CAPACITY_BLOCK",
+            capacityReservationId="cr-0123456789abcdef0",
+            availabilityZone=P5_AZ,
+        ),
     }
     result = run(config(pools))
     ami_types, capacity, effects = (
@@ -332,11 +355,13 @@ def test_every_enum_value_sent_is_one_the_aws_api_accepts() -> None:
 
 
 def test_capacity_block_pool_puts_type_and_reservation_in_the_launch_template() -> None:
-    result = run(
-        config(
-            {"cb": gpu_pool("p5.48xlarge", capacityType="CAPACITY_BLOCK", capacityReservationId="cr-0123456789abcdef0")}
-        )
+    block = gpu_pool(
+        "p5.48xlarge",
+        capacityType="CAPACITY_BLOCK",
+        capacityReservationId="cr-0123456789abcdef0",
+        availabilityZone=P5_AZ,
     )
+    result = run(config({"cb": block}, vpc={"availabilityZones": AZS_WITH_P5}))
     lt = launch_template(result, "cb")
     assert lt["instanceType"] == "p5.48xlarge"
     assert lt["instanceMarketOptions"] == {"marketType": "capacity-block"}
@@ -345,6 +370,11 @@ def test_capacity_block_pool_puts_type_and_reservation_in_the_launch_template() 
     }
     ng = node_group(result, "cb")
     assert "instanceTypes" not in ng and ng["capacityType"] == "CAPACITY_BLOCK"
+    # only the reservation's AZ: its private subnet, nothing else
+    (subnet,) = ng["subnetIds"]
+    (private,) = [s for s in result.of_type("aws:ec2/subnet:Subnet") if s.id == subnet]
+    assert private.inputs["availabilityZone"] == P5_AZ and "-private-" in private.name
+    assert result.outputs["gpuNodeGroups"]["cb"]["availabilityZones"] == [P5_AZ]
 
 
 def test_tags_on_every_taggable_resource(dev: Any) -> None:
@@ -464,11 +494,33 @@ def test_instance_type_errors_come_from_aws_facts() -> None:
     )
     assert "not offered in any available AZ of us-west-2" in found["eks-gpu:gpuNodeGroups.typo.instanceTypes[0]"]
     assert "mixes CPU architectures" in found["eks-gpu:gpuNodeGroups.mixedarch.instanceTypes"]
-    four, model = aws_data.gpus("g5.12xlarge")
-    assert f"g5.12xlarge {four}x {model}" in found["eks-gpu:gpuNodeGroups.mixedgpu.instanceTypes"]
+    small, large = aws_data.shape("g5.xlarge"), aws_data.shape("g5.12xlarge")
+    assert small[2] == large[2]  # one GPU model: only vCPUs, memory and GPU count differ, and are named
+    assert found["eks-gpu:gpuNodeGroups.mixedgpu.instanceTypes"].startswith(
+        f"mixes node shapes (g5.xlarge: vCPUs {small[0]}, memory MiB {small[1]}, GPUs {small[3]}; "
+        f"g5.12xlarge: vCPUs {large[0]}, memory MiB {large[1]}, GPUs {large[3]}): "
+    )
     assert found["eks-gpu:gpuNodeGroups.wrongami.amiType"] == (
         "AL2023_x86_64_NVIDIA is for x86_64 but the instance types are arm64; use AL2023_ARM_64_NVIDIA"
     )
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "differs"),
+    [
+        ("g5.xlarge", "g5.2xlarge", "vCPUs"),  # same GPU, twice the vCPUs and memory
+        ("g5.xlarge", "g6.xlarge", "GPU model"),  # A10G and L4
+    ],
+)
+def test_one_pool_one_node_shape(first: str, second: str, differs: str) -> None:
+    a, b = aws_data.shape(first), aws_data.shape(second)
+    names = ("vCPUs", "memory MiB", "GPU model", "GPUs")
+    expected = [n for n, x, y in zip(names, a, b, strict=True) if x != y]
+    assert differs in expected
+    message = problems_of(config({"p": gpu_pool(first, second)}))["eks-gpu:gpuNodeGroups.p.instanceTypes"]
+    for name in names:
+        assert (f"{name} " in message.split("):")[0]) == (name in expected), name
+    assert "the Cluster Autoscaler builds a pool's scale-from-zero template from its first type" in message
 
 
 def test_config_and_aws_problems_are_reported_together() -> None:
@@ -502,7 +554,12 @@ def test_extended_support_version_warns() -> None:
 
 def test_missing_region_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as err:
-        design.load({"gpuNodeGroups": {"a": gpu_pool(amiType="AL2_x86_64_GPU")}}, "dev", None, date(2026, 12, 1))
+        design.load(
+            {"endpointPublicAccessCidrs": [CLIENT_CIDR], "gpuNodeGroups": {"a": gpu_pool(amiType="AL2_x86_64_GPU")}},
+            "dev",
+            None,
+            date(2026, 12, 1),
+        )
     assert {p.key for p in err.value.problems} == {"aws:region", "eks-gpu:gpuNodeGroups.a.amiType"}
 
 
@@ -658,7 +715,7 @@ def test_prod_stack_differs_where_production_should() -> None:
         == 8
     )
     assert node_group(prod, "training")["scalingConfig"]["minSize"] == 0
-    assert prod.one(CLUSTER).inputs["endpointPublicAccess"] is False
+    assert "eks-gpu:endpointPublicAccessCidrs" not in prod_cfg  # the runner's address is the deployer's to set
 
 
 def dev_run_protects() -> bool:

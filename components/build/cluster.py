@@ -8,20 +8,84 @@ the start; CoreDNS becomes one once the system node group can run it (:mod:`comp
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
 
 from components.build.iam import CLUSTER_POLICIES, ServiceRole, ServiceRoleArgs
-from components.build.tagging import tags_for
+from components.build.tagging import tag_slug, tags_for
+from components.design import ApiAccess
 
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator")
 """Control-plane log types sent to CloudWatch: who called the API, what changed, who authenticated."""
 KMS_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey")
 """What the cluster role needs on the secrets key (as terraform-aws-eks grants it)."""
+API_PORT = 443
+"""The Kubernetes API endpoint's port."""
+ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
+"""The EKS access policy ``clusterAdmins`` get: cluster-admin on every namespace."""
+
+
+def log_group_name(cluster_name: str) -> str:
+    """The log group EKS writes control-plane logs to (EKS User Guide, "control-plane-logs")."""
+    return f"/aws/eks/{cluster_name}/cluster"
+
+
+def no_creator_admin(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    """A transform for pulumi-eks's ``aws:eks/cluster:Cluster`` child: the creator gets no admin access.
+
+    pulumi-eks 4.4 always sends ``accessConfig.bootstrapClusterCreatorAdminPermissions: true``
+    (nodejs/eks/cluster/cluster.ts) and ignores later changes to it, so only a transform at creation
+    can turn it off. Props of a packaged component's child arrive with their wire (camelCase) names.
+    """
+    if args.type_ != "aws:eks/cluster:Cluster":
+        return None
+    props: dict[str, Any] = dict(args.props)
+    access: dict[str, Any] = dict(props.get("accessConfig") or {})
+    access["bootstrapClusterCreatorAdminPermissions"] = False
+    return pulumi.ResourceTransformResult(props={**props, "accessConfig": access}, opts=args.opts)
+
+
+def kubeconfig(cluster: pulumi.Output[aws.eks.Cluster], region: str, profile: str | None) -> pulumi.Output[str]:
+    """The kubeconfig the stack's Kubernetes provider uses: ``aws eks get-token`` as pulumi-eks
+    generates it (``generateKubeconfig``), with ``--profile`` when ``aws:profile`` is set.
+
+    pulumi-eks's exported ``kubeconfig`` leaves the profile out (it is meant to be shared), so the
+    provider would run ``get-token`` with whatever credentials the shell has, not the deployer's.
+    """
+
+    def build(parts: list[Any]) -> str:
+        name, endpoint, ca = parts
+        args = ["--region", region, "eks", "get-token", "--cluster-name", name, "--output", "json"]
+        if profile:
+            args += ["--profile", profile]
+        user = {
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                "command": "aws",
+                "args": args,
+                "env": [
+                    {"name": "KUBERNETES_EXEC_INFO", "value": '{"apiVersion": "client.authentication.k8s.io/v1beta1"}'}
+                ],
+            }
+        }
+        return json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "kubernetes", "cluster": {"server": endpoint, "certificate-authority-data": ca}}],
+                "contexts": [{"name": "aws", "context": {"cluster": "kubernetes", "user": "aws"}}],
+                "current-context": "aws",
+                "users": [{"name": "aws", "user": user}],
+            }
+        )
+
+    return pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(build)
 
 
 @dataclass(frozen=True)
@@ -34,8 +98,10 @@ class ClusterArgs:
     vpc_id: pulumi.Input[str]
     private_subnet_ids: Sequence[pulumi.Input[str]]
     public_subnet_ids: Sequence[pulumi.Input[str]]
-    endpoint_public_access_cidrs: Sequence[str]
-    """Empty: the API endpoint is private only."""
+    access: ApiAccess
+    """Who reaches the API and who administers the cluster."""
+    region: str
+    log_retention_days: int
     protect: bool
     """Refuse to delete the cluster and its key (``pulumi destroy`` fails until it is unset)."""
     tags: Mapping[str, str]
@@ -48,6 +114,11 @@ class Cluster(pulumi.ComponentResource):
     name: pulumi.Output[str]
     """The EKS cluster's name, known once the cluster exists (node groups wait on it)."""
     kubeconfig_json: pulumi.Output[str]
+    """pulumi-eks's kubeconfig, without the deployer's profile: the one to hand to users."""
+    provider_kubeconfig: pulumi.Output[str]
+    """The kubeconfig of the stack's Kubernetes provider: with ``aws:profile``, if set."""
+    api_access: list[pulumi.Resource]
+    """What must exist before anything talks to the API: the ingress rules and admin entries."""
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-gpu:cluster:Cluster", name, None, opts)
@@ -78,7 +149,16 @@ class Cluster(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        public = bool(args.endpoint_public_access_cidrs)
+        access = args.access
+        public = bool(access.public_cidrs)
+        # EKS creates this group itself if it is missing, with no retention: logs would pile up forever.
+        logs = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=log_group_name(args.cluster_name),
+            retention_in_days=args.log_retention_days,
+            tags=tags_for(args.tags, f"{args.cluster_name}-logs"),
+            opts=child,
+        )
         self.eks = eks.Cluster(
             f"{name}-eks",
             name=args.cluster_name,
@@ -88,19 +168,81 @@ class Cluster(pulumi.ComponentResource):
             public_subnet_ids=list(args.public_subnet_ids) or None,
             service_role=role.role,
             skip_default_node_group=True,
+            # Its cluster and node security groups: no node of ours uses them (managed node groups get
+            # EKS's cluster security group), and the API is opened below on EKS's group instead.
+            skip_default_security_groups=True,
             authentication_mode=eks.AuthenticationMode.API,
             endpoint_private_access=True,
             endpoint_public_access=public,
-            public_access_cidrs=list(args.endpoint_public_access_cidrs) if public else None,
+            public_access_cidrs=list(access.public_cidrs) if public else None,
             enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
             encryption_config_key_arn=key.arn,
             kube_proxy_addon_options={"enabled": True},
             # The VPC CNI enforces NetworkPolicy only when asked: the GPU namespace denies by default.
             vpc_cni_options={"enable_network_policy": True},
             coredns_addon_options={"enabled": False},
+            provider_credential_opts={"profile_name": access.profile} if access.profile else None,
             tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=role.attachments, protect=args.protect),
+            cluster_tags={"Name": args.cluster_name},
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # The log group first: otherwise EKS creates it, unmanaged and kept forever.
+                depends_on=[*role.attachments, logs],
+                protect=args.protect,
+                transforms=None if access.creator_admin else [no_creator_admin],
+            ),
         )
-        self.name = self.eks.eks_cluster.name
+        cluster = self.eks.eks_cluster
+        self.name = cluster.name
         self.kubeconfig_json = self.eks.kubeconfig_json
+        self.provider_kubeconfig = kubeconfig(cluster, args.region, access.profile)
+        self.api_access = self._api_access(name, cluster, args)
         self.register_outputs({"name": self.name})
+
+    def _api_access(
+        self, name: str, cluster: pulumi.Output[aws.eks.Cluster], args: ClusterArgs
+    ) -> list[pulumi.Resource]:
+        """TCP 443 into EKS's cluster security group for the private-access parties; admin entries."""
+        access, partition, tags, cluster_name = args.access, args.partition, args.tags, args.cluster_name
+        group_id = cluster.vpc_config.cluster_security_group_id
+        child = pulumi.ResourceOptions(parent=self)
+        created: list[pulumi.Resource] = []
+        rules: list[tuple[str, dict[str, Any]]] = [
+            (f"cidr-{cidr.replace('/', '-')}", {"cidr_ipv4": cidr}) for cidr in access.private_cidrs
+        ] + [(f"sg-{sg}", {"referenced_security_group_id": sg}) for sg in access.private_security_group_ids]
+        for suffix, source in rules:
+            created.append(
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-api-{suffix}",
+                    security_group_id=group_id,
+                    ip_protocol="tcp",
+                    from_port=API_PORT,
+                    to_port=API_PORT,
+                    description="Kubernetes API from a deployer (eks-gpu:endpointPrivateAccess*)",
+                    tags=tags_for(tags, f"{cluster_name}-api-{suffix}"),
+                    **source,
+                    opts=child,
+                )
+            )
+        for arn in access.admins:
+            # Named by the ARN, not its place in the list: reordering clusterAdmins replaces nothing.
+            slug = tag_slug(arn.split(":", 5)[-1])
+            entry = aws.eks.AccessEntry(
+                f"{name}-admin-{slug}",
+                cluster_name=self.name,
+                principal_arn=arn,
+                type="STANDARD",
+                tags=tags_for(tags, f"{cluster_name}-admin"),
+                opts=child,
+            )
+            created.append(
+                aws.eks.AccessPolicyAssociation(
+                    f"{name}-admin-{slug}",
+                    cluster_name=self.name,
+                    principal_arn=entry.principal_arn,
+                    policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{ADMIN_POLICY}",
+                    access_scope={"type": "cluster"},
+                    opts=child,
+                )
+            )
+        return created

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.build.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs, asg_tags
+from components.build.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.build.cluster import Cluster, ClusterArgs
 from components.build.device_plugin import DevicePlugin, DevicePluginArgs
 from components.build.iam import NODE_POLICIES, ServiceRole, ServiceRoleArgs
@@ -20,6 +20,7 @@ from components.build.smoke_test import GpuSmokeTest, GpuSmokeTestArgs
 from components.build.tagging import tags_for
 from components.build.workloads import GpuNamespace, GpuNamespaceArgs
 from components.design import NodeGroupDesign, StackDesign
+from components.design.autoscaler import asg_tags
 
 
 class EksGpuStack(pulumi.ComponentResource):
@@ -66,7 +67,9 @@ class EksGpuStack(pulumi.ComponentResource):
                 vpc_id=self.network.vpc_id,
                 private_subnet_ids=self.network.all_private_subnet_ids(),
                 public_subnet_ids=self.network.public_subnet_ids,
-                endpoint_public_access_cidrs=design.endpoint_public_access_cidrs,
+                access=design.access,
+                region=design.region,
+                log_retention_days=design.log_retention_days,
                 protect=design.protect,
                 tags=design.tags,
             ),
@@ -91,7 +94,10 @@ class EksGpuStack(pulumi.ComponentResource):
         """The Kubernetes side: one explicit provider, the namespace, the device plugin, the pod."""
         design, kube = self.design, self.design.kubernetes
         self.provider = k8s.Provider(
-            f"{name}-k8s", kubeconfig=self.cluster.kubeconfig_json, opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-k8s",
+            kubeconfig=self.cluster.provider_kubeconfig,
+            # Every object waits for the way in: the 443 rules and, without creator access, the admin entries.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.cluster.api_access),
         )
         child = pulumi.ResourceOptions(parent=self)
         self.namespace = GpuNamespace(

@@ -1,4 +1,4 @@
-"""Checks of single config values (labels, CIDRs, enums, instance type names) and the base model."""
+"""Checks of single config values: labels, CIDRs, ids and ARNs, enums, instance type names."""
 
 from __future__ import annotations
 
@@ -138,6 +138,12 @@ DOCUMENTATION_NETWORKS = tuple(ipaddress.IPv4Network(n) for n in ("192.0.2.0/24"
 
 def _client_cidr(value: str) -> str:
     net = ipaddress.IPv4Network(_cidr(value))
+    if net.prefixlen == 0:
+        raise fail(
+            "cidr",
+            f"'{value}' admits every address to the Kubernetes API; name the networks pulumi and kubectl run "
+            "from (your address as a /32, a runner's network)",
+        )
     if any(net.subnet_of(doc) for doc in DOCUMENTATION_NETWORKS):
         raise fail(
             "cidr",
@@ -147,8 +153,39 @@ def _client_cidr(value: str) -> str:
     return str(net)
 
 
+_SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
+
+
+def _security_group_id(value: str) -> str:
+    if not _SECURITY_GROUP_ID.match(value):
+        raise fail("id", f"'{value}' is not a security group id (sg- and 8 or 17 hex digits)")
+    return value
+
+
+PRINCIPAL_ARN = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):(?P<kind>role|user)/"
+    r"(?P<path>(?:[\w+=,.@-]+/)*)(?P<name>[\w+=,.@-]{1,128})$"
+)
+"""An IAM role or user ARN (``arn:aws:iam::111122223333:role/ml-admins``), path allowed."""
+
+
+def _principal_arn(value: str) -> str:
+    if value.startswith("arn:") and ":sts::" in value and ":assumed-role/" in value:
+        role = value.split(":assumed-role/", 1)[1].split("/", 1)[0]
+        raise fail(
+            "arn",
+            f"'{value}' is a session of a role, not the role: name the role itself "
+            f"(arn:<partition>:iam::<account>:role/{role})",
+        )
+    if not PRINCIPAL_ARN.match(value):
+        raise fail("arn", f"'{value}' is not an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)")
+    return value
+
+
 InstanceTypes = Annotated[tuple[str, ...], Field(min_length=1), AfterValidator(_instance_types)]
 Labels = Annotated[dict[str, str], AfterValidator(_label_map)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
 ClientCidr = Annotated[str, AfterValidator(_client_cidr)]
+SecurityGroupId = Annotated[str, AfterValidator(_security_group_id)]
+PrincipalArn = Annotated[str, AfterValidator(_principal_arn)]
 Size = Annotated[int, Field(ge=0)]

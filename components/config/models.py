@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -26,6 +27,8 @@ from components.config.fields import (
     ClientCidr,
     InstanceTypes,
     Labels,
+    PrincipalArn,
+    SecurityGroupId,
     Size,
     check_label_key,
     check_label_value,
@@ -33,6 +36,7 @@ from components.config.fields import (
     enum_field_values,
     fail,
 )
+from components.facts.aws_limits import LOG_RETENTION_DAYS
 
 DEFAULT_KUBERNETES_VERSION = "1.35"
 """The version a stack gets without ``kubernetesVersion``. A constant, not "the newest known": a
@@ -103,6 +107,9 @@ class GpuPool(Sizes):
     """``ON_DEMAND`` (default), ``SPOT`` or ``CAPACITY_BLOCK`` (needs ``capacityReservationId``)."""
     capacity_reservation_id: Annotated[str | None, Field(pattern=r"^cr-[0-9a-f]{8,17}$")] = None
     """The Capacity Block reservation (``cr-...``); only with ``capacityType: CAPACITY_BLOCK``."""
+    availability_zone: str | None = None
+    """The one AZ (by name) the pool's nodes live in, one of the VPC's. Default: every VPC AZ that
+    offers the pool's types. Required with ``CAPACITY_BLOCK``: the reservation's AZ."""
     min_size: Size = 0
     """Fewest nodes, >= 0. Default 0: an idle pool costs nothing."""
     desired_size: Size | None = None
@@ -256,6 +263,13 @@ class Autoscaler(Model):
 # --- the stack --------------------------------------------------------------------------------
 
 
+def _retention_days(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and value in LOG_RETENTION_DAYS:
+        return value
+    allowed = ", ".join(map(str, LOG_RETENTION_DAYS))
+    raise fail("enum", f"{value!r} is not a retention CloudWatch Logs accepts; use one of {allowed} (days)")
+
+
 class StackConfig(Model):
     """The whole stack file, parsed. Built only by :func:`parse_config`."""
 
@@ -272,7 +286,22 @@ class StackConfig(Model):
     protect: bool = False
     """Protect the EKS cluster (and its KMS key) from deletion: ``pulumi destroy`` refuses until unset."""
     endpoint_public_access_cidrs: tuple[ClientCidr, ...] = ()
-    """CIDRs that may reach the public API endpoint. Default none: the endpoint is private only."""
+    """CIDRs that may reach the public API endpoint (``203.0.113.7/32``; no ``0.0.0.0/0``). Default none:
+    no public endpoint. At least one of the three ``endpoint*`` keys must let pulumi reach the API."""
+    endpoint_private_access_cidrs: tuple[ClientCidr, ...] = ()
+    """CIDRs inside the VPC or a network routed to it (peering, Transit Gateway, VPN) that may reach
+    the private endpoint: each gets TCP 443 into the cluster security group. Default none."""
+    endpoint_private_access_security_group_ids: tuple[SecurityGroupId, ...] = ()
+    """Security groups (``sg-...``) of deployers in the VPC (a CI runner) that may reach the private
+    endpoint: each gets TCP 443 into the cluster security group. Default none."""
+    cluster_admins: tuple[PrincipalArn, ...] = ()
+    """IAM role or user ARNs of this partition that get an EKS access entry with
+    ``AmazonEKSClusterAdminPolicy`` on the whole cluster. Default none."""
+    cluster_creator_admin: bool = True
+    """The identity that creates the cluster keeps the admin access EKS gives it at creation. Default
+    true. With false, the creator must be one of ``clusterAdmins``; changing it replaces the cluster."""
+    log_retention_days: Annotated[int, BeforeValidator(_retention_days)] = 90
+    """Days CloudWatch keeps the control-plane logs, one of CloudWatch's allowed values. Default 90."""
     system_node_group: SystemNodeGroup = SystemNodeGroup()
     """The untainted system node group. Default one t3.medium."""
     gpu_node_groups: dict[str, GpuPool] = {}

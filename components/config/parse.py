@@ -106,6 +106,7 @@ def parse_config(raw: Mapping[str, Any], stack: str, today: date) -> ParsedConfi
 
     pools, system, vpc = _parse_pieces(data)
     problems.extend(_check_scalars(data, derived_name))
+    problems.extend(_check_access(data))
     raw_pools = data.get("gpuNodeGroups", {})
     for key, raw_pool in raw_pools.items() if isinstance(raw_pools, Mapping) else ():
         problems.extend(_check_sizes(("gpuNodeGroups", str(key)), raw_pool, GpuPool))
@@ -233,6 +234,42 @@ def _check_scalars(data: Mapping[str, Any], derived_name: bool) -> list[Problem]
     return problems
 
 
+REACH_KEYS = ("endpointPublicAccessCidrs", "endpointPrivateAccessCidrs", "endpointPrivateAccessSecurityGroupIds")
+"""The keys that let someone reach the Kubernetes API; at least one must name a party."""
+REACH_FIX = "pulumi config set --path 'endpointPublicAccessCidrs[0]' \"$(curl -s https://checkip.amazonaws.com)/32\""
+"""The one line that opens the API to the deployer's own address (README, "First deploy")."""
+
+
+def _check_access(data: Mapping[str, Any]) -> list[Problem]:
+    """Someone can reach the API, and someone stays its admin.
+
+    The program creates Kubernetes objects, so ``pulumi`` itself must reach the endpoint: a stack
+    nobody can reach would build the cluster, then time out on every object, and (with
+    ``refresh: always``) on every later preview, update and destroy.
+    """
+    problems = []
+    if not any(isinstance(data.get(k), list) and data.get(k) for k in REACH_KEYS):
+        problems.append(
+            Problem(
+                key_path(REACH_KEYS[0]),
+                "nothing can reach the Kubernetes API: the program creates Kubernetes objects, so pulumi must "
+                f"reach the endpoint. Open it to your address with: {REACH_FIX} "
+                f"(or, from inside the VPC or a network routed to it, set {key_path(REACH_KEYS[1])} or "
+                f"{key_path(REACH_KEYS[2])})",
+            )
+        )
+    admins = data.get("clusterAdmins", [])
+    if data.get("clusterCreatorAdmin") is False and not (isinstance(admins, list) and admins):
+        problems.append(
+            Problem(
+                key_path("clusterCreatorAdmin"),
+                "false with no eks-gpu:clusterAdmins would leave the cluster with no administrator, pulumi "
+                "included; list the deployer's role in clusterAdmins",
+            )
+        )
+    return problems
+
+
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -265,13 +302,17 @@ def _check_sizes(prefix: tuple[str, ...], raw: Any, model: type[Sizes]) -> list[
 def _check_pool(key: str, pool: GpuPool) -> list[Problem]:
     prefix = ("gpuNodeGroups", key)
     problems = []
-    seen: set[tuple[str, TaintEffect]] = set()
+    seen: set[str] = set()
     for i, taint in enumerate(pool.taints):
-        if (taint.key, taint.effect) in seen:
+        if taint.key in seen:
             problems.append(
-                Problem(key_path(*prefix, "taints", i), f"repeats the taint {taint.key}:{taint.effect.value}")
+                Problem(
+                    key_path(*prefix, "taints", i),
+                    f"repeats the taint key {taint.key}: a pool has one taint per key (the autoscaler's "
+                    "scale-from-zero template carries one tag per key, so it could describe only one of them)",
+                )
             )
-        seen.add((taint.key, taint.effect))
+        seen.add(taint.key)
     if pool.capacity_type == CapacityType.CAPACITY_BLOCK:
         if pool.capacity_reservation_id is None:
             problems.append(
@@ -285,6 +326,14 @@ def _check_pool(key: str, pool: GpuPool) -> list[Problem]:
                 Problem(
                     key_path(*prefix, "instanceTypes"),
                     "a CAPACITY_BLOCK pool has exactly one instance type, the reservation's",
+                )
+            )
+        if pool.availability_zone is None:
+            problems.append(
+                Problem(
+                    key_path(*prefix, "availabilityZone"),
+                    "is required with capacityType CAPACITY_BLOCK: a Capacity Block lives in one AZ, and the "
+                    "pool may use only that AZ's subnets (name the AZ the reservation shows)",
                 )
             )
     elif pool.capacity_reservation_id is not None:

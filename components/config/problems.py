@@ -69,7 +69,7 @@ def problems_from(exc: ValidationError, prefix: tuple[str | int, ...], model: ty
         elif err["type"] == "too_short":
             n = err["ctx"]["min_length"]
             message = f"must list at least {n} item{'s' if n != 1 else ''} (got {len(err['input'])})"
-        elif err["type"] not in ("enum", "key", "value", "instance_type", "cidr", "image", "duration"):
+        elif err["type"] not in ("enum", "key", "value", "instance_type", "cidr", "image", "duration", "id", "arn"):
             message = f"{message} (got {err['input']!r})"
         problems.append(Problem(key_path(*prefix, *loc), _sentence(message)))
     return problems

@@ -8,6 +8,7 @@ or from AWS's answers, is raised together in one :class:`~components.config.Conf
 
 from components.design.model import (
     SYSTEM_KEY,
+    ApiAccess,
     AutoscalerDesign,
     ExistingNetwork,
     GpuPodDesign,
@@ -21,6 +22,7 @@ from components.design.resolve import load, resolve
 
 __all__ = [
     "SYSTEM_KEY",
+    "ApiAccess",
     "AutoscalerDesign",
     "ExistingNetwork",
     "GpuPodDesign",

@@ -57,11 +57,6 @@ def design_kubernetes(
                     Problem(key_path("gpuNamespace", "gpuQuota"), f"{quota} is below the pod's {pod.gpus} GPUs")
                 )
             pod_design = GpuPodDesign(pool=key, image=pod.image, gpus=pod.gpus, command=pod.command)
-    if not config.endpoint_public_access_cidrs:
-        warnings.append(
-            f"{key_path('endpointPublicAccessCidrs')}: the API endpoint is private, and the program creates "
-            "Kubernetes objects: run pulumi from inside the VPC, or add your address (README, Quick start)"
-        )
     return KubernetesDesign(
         namespace=config.gpu_namespace.name,
         gpu_quota=quota,

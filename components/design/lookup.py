@@ -26,6 +26,10 @@ class InstanceFacts:
     gpu_manufacturer: str | None
     gpu_model: str | None
     """The GPU's name as EC2 reports it (``A10G``, ``H100``)."""
+    vcpus: int
+    """Default vCPUs per instance."""
+    memory_mib: int
+    """Memory per instance, MiB."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,10 @@ class AwsFacts:
     partition: str
     available_azs: tuple[str, ...]
     """AZs in state ``available`` that need no opt-in (no Local or Wavelength Zones), by name."""
+    zone_ids: Mapping[str, str]
+    """AZ name -> its zone id (``us-east-1a`` -> ``use1-az6``): names map to ids per account."""
+    caller_arn: str
+    """The ARN of the identity running the program (``sts:GetCallerIdentity``)."""
     offerings: Mapping[str, frozenset[str]]
     """Instance type -> the AZs that offer it; a type offered nowhere in the region is absent."""
     instances: Mapping[str, InstanceFacts]
@@ -70,6 +78,8 @@ def instance_facts(instance_type: str) -> InstanceFacts:
         gpu_count=sum(int(g.count) for g in gpus),
         gpu_manufacturer=gpus[0].manufacturer if gpus else None,
         gpu_model=gpus[0].name if gpus else None,
+        vcpus=int(result.default_vcpus),
+        memory_mib=int(result.memory_size),
     )
 
 
@@ -94,6 +104,7 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
         filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
     )
     available = tuple(sorted(zones.names))
+    zone_ids = dict(zip(zones.names, zones.zone_ids, strict=True))
 
     types = sorted(
         {t for pool in parsed.pools.values() for t in pool.instance_types}
@@ -121,6 +132,8 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
         region=region,
         partition=partition,
         available_azs=available,
+        zone_ids=zone_ids,
+        caller_arn=aws.get_caller_identity().arn,
         offerings={t: frozenset(azs) for t, azs in offerings.items()},
         instances=instances,
         subnets=subnets,

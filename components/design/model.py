@@ -119,6 +119,24 @@ class AutoscalerDesign:
 
 
 @dataclass(frozen=True)
+class ApiAccess:
+    """Who reaches the Kubernetes API, from where, and as whom."""
+
+    public_cidrs: tuple[str, ...]
+    """CIDRs of the public endpoint; empty: no public endpoint."""
+    private_cidrs: tuple[str, ...]
+    """CIDRs admitted on TCP 443 into the cluster security group (the private endpoint)."""
+    private_security_group_ids: tuple[str, ...]
+    """Security groups admitted on TCP 443 into the cluster security group."""
+    admins: tuple[str, ...]
+    """IAM principal ARNs with an access entry and ``AmazonEKSClusterAdminPolicy`` (cluster scope)."""
+    creator_admin: bool
+    """The creating identity keeps its bootstrap admin access."""
+    profile: str | None
+    """``aws:profile``: the kubeconfig's ``aws eks get-token`` runs with it, as the provider does."""
+
+
+@dataclass(frozen=True)
 class StackDesign:
     """Everything the components build, decided before any resource exists."""
 
@@ -129,7 +147,9 @@ class StackDesign:
     partition: str
     tags: Mapping[str, str]
     """Tags of every taggable AWS resource: the user's plus ``Environment``."""
-    endpoint_public_access_cidrs: tuple[str, ...]
+    access: ApiAccess
+    log_retention_days: int
+    """Retention of the control-plane log group, days."""
     protect: bool
     """Protect the cluster and its secrets key from deletion."""
     network: NewNetwork | ExistingNetwork

@@ -13,6 +13,19 @@ from components.config import (
 from components.design.lookup import AwsFacts
 from components.design.model import ExistingNetwork, NewNetwork
 from components.design.placement import choose_azs, subnet_layout
+from components.facts.aws_limits import UNSUPPORTED_CONTROL_PLANE_AZ_IDS
+
+
+def cluster_azs(facts: AwsFacts) -> tuple[str, ...]:
+    """The available AZs where EKS can place the control plane's network interfaces, by name."""
+    return tuple(az for az in facts.available_azs if facts.zone_ids.get(az) not in UNSUPPORTED_CONTROL_PLANE_AZ_IDS)
+
+
+def _no_control_plane(az: str, facts: AwsFacts) -> str:
+    return (
+        f"'{az}' is AZ id {facts.zone_ids.get(az)} in this account, where EKS cannot run a cluster's control plane "
+        f"(EKS User Guide, network requirements); use another of {', '.join(cluster_azs(facts))}"
+    )
 
 
 def new_network(
@@ -32,6 +45,8 @@ def new_network(
                         f"'{az}' is not an available AZ of {facts.region} ({', '.join(facts.available_azs)})",
                     )
                 )
+            elif facts.zone_ids.get(az) in UNSUPPORTED_CONTROL_PLANE_AZ_IDS:
+                problems.append(Problem(key_path("vpc", "availabilityZones", i), _no_control_plane(az, facts)))
         if len(set(vpc.availability_zones)) != len(vpc.availability_zones):
             problems.append(Problem(key_path("vpc", "availabilityZones"), "lists an AZ twice"))
         if "az_count" in vpc.model_fields_set and vpc.az_count != len(vpc.availability_zones):
@@ -43,16 +58,16 @@ def new_network(
                 )
             )
         azs = tuple(sorted(vpc.availability_zones))
-    elif len(facts.available_azs) < vpc.az_count:
+    elif len(usable := cluster_azs(facts)) < vpc.az_count:
         problems.append(
             Problem(
                 key_path("vpc", "azCount"),
-                f"{vpc.az_count} AZs asked, but {facts.region} has {len(facts.available_azs)} available "
-                f"({', '.join(facts.available_azs)})",
+                f"{vpc.az_count} AZs asked, but {facts.region} has {len(usable)} available where EKS can run a "
+                f"control plane ({', '.join(usable)})",
             )
         )
     else:
-        azs = choose_azs(facts.available_azs, needs, vpc.az_count)
+        azs = choose_azs(usable, needs, vpc.az_count)
         notes.append(
             f"the VPC spans {', '.join(azs)}, chosen for the node groups' instance types; pin them with "
             f"eks-gpu:vpc.availabilityZones so that a new pool never moves the VPC's subnets"
@@ -79,6 +94,10 @@ def existing_network(
             subnet = facts.subnets.get(sid)
             if subnet is None:
                 problems.append(Problem(key_path("vpc", field, i), f"'{sid}' is not a subnet of {vpc.id}"))
+            elif facts.zone_ids.get(subnet.availability_zone) in UNSUPPORTED_CONTROL_PLANE_AZ_IDS:
+                problems.append(
+                    Problem(key_path("vpc", field, i), f"'{sid}': {_no_control_plane(subnet.availability_zone, facts)}")
+                )
             elif field == "privateSubnetIds":
                 by_az.setdefault(subnet.availability_zone, []).append(sid)
                 if not (subnet.default_route or "").startswith(("nat-", "tgw-", "eni-")):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -25,24 +25,30 @@ from components.config import (
     key_path,
     parse_config,
 )
-from components.design.autoscaler import design_autoscaler
+from components.design.access import design_access
+from components.design.autoscaler import check_asg_tag_budget, design_autoscaler
 from components.design.kubernetes import design_kubernetes
 from components.design.lookup import AwsFacts, InstanceFacts, lookup
 from components.design.model import SYSTEM_KEY, ExistingNetwork, GpuSpec, NewNetwork, NodeGroupDesign, StackDesign
 from components.design.network import existing_network, new_network
 
 
-def load(raw: Mapping[str, Any], stack: str, region: str | None, today: date) -> StackDesign:
-    """Parse the stack config, ask AWS, and decide everything; raise every problem at once."""
+def load(
+    raw: Mapping[str, Any], stack: str, region: str | None, today: date, profile: str | None = None
+) -> StackDesign:
+    """Parse the stack config, ask AWS, and decide everything; raise every problem at once.
+
+    ``profile`` is ``aws:profile``, if set: the kubeconfig authenticates with it too.
+    """
     parsed = parse_config(raw, stack, today)
     if not region:
         raise ConfigError(
             [*parsed.problems, Problem("aws:region", "is required: the AWS region to build in, e.g. us-west-2")]
         )
-    return resolve(parsed, lookup(parsed, region), stack)
+    return resolve(parsed, lookup(parsed, region), stack, profile)
 
 
-def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str) -> StackDesign:
+def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | None = None) -> StackDesign:
     """Join ``parsed`` with ``facts`` into a :class:`StackDesign`, or raise every problem found."""
     problems = list(parsed.problems)
     notes: list[str] = []
@@ -65,7 +71,10 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str) -> StackDesign:
     designs: dict[str, NodeGroupDesign] = {}
     for group in [*pools.values(), *([system] if system else [])]:
         usable = tuple(sorted(group.offered & azs))
-        if network is not None and not usable:
+        pinned = group.config.availability_zone if isinstance(group.config, GpuPool) else None
+        if network is not None and pinned is not None:
+            usable = _pinned_az(group, pinned, network.azs, facts, problems)
+        elif network is not None and not usable:
             problems.append(Problem(key_path(*group.prefix), _nowhere(group, facts, network.azs)))
         designs[group.key] = group.design(usable)
 
@@ -77,8 +86,16 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str) -> StackDesign:
                 Problem(key_path("tags", "Environment"), "is set from eks-gpu:environment; set that key instead")
             )
     autoscaler = design_autoscaler(config, designs, problems, warnings) if config is not None else None
+    if autoscaler is not None and config is not None:
+        for key, pool in config.gpu_node_groups.items():
+            if key not in designs:
+                continue
+            over = check_asg_tag_budget(("gpuNodeGroups", key), designs[key], config.cluster_name, pool.labels)
+            if over is not None:
+                problems.append(over)
+    access = design_access(config, facts, profile, problems, warnings) if config is not None else None
     kubernetes = design_kubernetes(config, designs, problems, warnings) if config is not None else None
-    if problems or config is None or network is None or kubernetes is None:
+    if problems or config is None or network is None or kubernetes is None or access is None:
         raise ConfigError(problems)
 
     return StackDesign(
@@ -88,7 +105,8 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str) -> StackDesign:
         region=facts.region,
         partition=facts.partition,
         tags={**config.tags, "Environment": config.environment},
-        endpoint_public_access_cidrs=config.endpoint_public_access_cidrs,
+        access=access,
+        log_retention_days=config.log_retention_days,
         protect=config.protect,
         network=network,
         system=designs[SYSTEM_KEY],
@@ -132,6 +150,31 @@ class _Group:
             gpu=self.gpu,
             capacity_reservation_id=cfg.capacity_reservation_id if isinstance(cfg, GpuPool) else None,
         )
+
+
+_SHAPE: dict[str, Callable[[InstanceFacts], object]] = {
+    "vCPUs": lambda i: i.vcpus,
+    "memory MiB": lambda i: i.memory_mib,
+    "GPU model": lambda i: i.gpu_model,
+    "GPUs": lambda i: i.gpu_count,
+}
+"""What every instance type of one GPU pool must share (Cluster Autoscaler AWS README: a node
+group's template comes from its first instance type)."""
+
+
+def _pinned_az(
+    group: _Group, az: str, vpc_azs: tuple[str, ...], facts: AwsFacts, problems: list[Problem]
+) -> tuple[str, ...]:
+    """The one AZ of a pool pinned by ``availabilityZone``: one of the VPC's, offering its types."""
+    key = key_path(*group.prefix, "availabilityZone")
+    if az not in vpc_azs:
+        problems.append(Problem(key, f"'{az}' is not one of the VPC's AZs ({', '.join(vpc_azs)})"))
+        return ()
+    if az not in group.offered:
+        where = ", ".join(sorted(group.offered)) or "none"
+        problems.append(Problem(key, f"'{az}' does not offer all the pool's instance types (they are in: {where})"))
+        return ()
+    return (az,)
 
 
 def _group(
@@ -184,13 +227,17 @@ def _group(
         )
     gpu = None
     if gpu_pool:
-        if len({(i.gpu_count, i.gpu_model) for i in found}) != 1:
-            shown = ", ".join(f"{i.instance_type} {i.gpu_count}x {i.gpu_model}" for i in found)
+        differing = [name for name, fact in _SHAPE.items() if len({fact(i) for i in found}) != 1]
+        if differing:
+            shown = "; ".join(
+                f"{i.instance_type}: " + ", ".join(f"{name} {_SHAPE[name](i)}" for name in differing) for i in found
+            )
             problems.append(
                 Problem(
                     key_path(*prefix, "instanceTypes"),
-                    f"mixes GPU models or counts ({shown}); the autoscaler and the accelerator label "
-                    "need one per pool: split them into pools",
+                    f"mixes node shapes ({shown}): the Cluster Autoscaler builds a pool's scale-from-zero template "
+                    "from its first type, and the accelerator label names one GPU model, so every type of a pool "
+                    "needs the same vCPUs, memory, GPU model and GPU count; split them into pools",
                 )
             )
         first = found[0]

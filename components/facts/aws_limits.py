@@ -1,0 +1,30 @@
+"""Limits and lists AWS documents, each with its source: checked before any resource exists.
+
+Bounds live here as data next to where they come from (cdk-eks-blueprints' habit), so a reviewer
+can check each one against its source and a test can hold it against an independent copy
+(botocore's API models) where one ships.
+"""
+
+from __future__ import annotations
+
+UNSUPPORTED_CONTROL_PLANE_AZ_IDS: frozenset[str] = frozenset({"use1-az3", "usw1-az2", "cac1-az3"})
+"""AZ ids where EKS cannot place a cluster's control-plane network interfaces, so no subnet of
+the cluster may be there. Source: EKS User Guide, "View Amazon EKS networking requirements for VPC
+and subnets" (awsdocs/amazon-eks-user-guide, latest/ug/networking/network-reqs.adoc): "us-east-1
+use1-az3, us-west-1 usw1-az2, ca-central-1 cac1-az3". By id, not name: names map to ids per
+account."""
+
+LOG_RETENTION_DAYS: tuple[int, ...] = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+"""Retention periods CloudWatch Logs accepts, in days. Source: the CloudWatch Logs API reference,
+``PutRetentionPolicy`` ``retentionInDays`` (botocore ``logs`` model, shape ``Days``)."""
+
+ASG_MAX_TAGS = 50
+"""Tags one Auto Scaling group can hold. Source: Amazon EC2 Auto Scaling User Guide, "Tag Auto
+Scaling groups and instances" ("You can add up to 50 tags to each Auto Scaling group"); the
+Cluster Autoscaler's AWS README repeats it for its node-template tags."""
+
+EKS_OWNED_ASG_TAGS = ("eks:cluster-name", "eks:nodegroup-name", "kubernetes.io/cluster/<cluster>")
+"""Tags EKS itself puts on a managed node group's Auto Scaling group besides the two autoscaler
+discovery tags (which the program sets too, so they count once): they use up part of the 50."""
