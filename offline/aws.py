@@ -1103,6 +1103,28 @@ class AwsAccount:
                 self._call("ec2", "associate_route_table", RouteTableId=private_table, SubnetId=subnet_id)
         return ExistingVpc(vpc_id, private, public)
 
+    def sign_in_as_role(self, role_name: str, session_name: str = "deployer") -> str:
+        """Create IAM role `role_name` in the account, assume it, and answer later
+        `getCallerIdentity` invokes as that session (as a CI runner or SSO user is seen).
+        Returns the session's ARN as STS reports it."""
+        import boto3
+
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": self._caller["Arn"]}, "Action": "sts:AssumeRole"}],
+        }
+        session = boto3.session.Session(region_name=self.region)
+        role = session.client("iam").create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))
+        creds = session.client("sts").assume_role(RoleArn=role["Role"]["Arn"], RoleSessionName=session_name)
+        assumed = boto3.session.Session(
+            region_name=self.region,
+            aws_access_key_id=creds["Credentials"]["AccessKeyId"],
+            aws_secret_access_key=creds["Credentials"]["SecretAccessKey"],
+            aws_session_token=creds["Credentials"]["SessionToken"],
+        )
+        self._caller = assumed.client("sts").get_caller_identity()
+        return str(self._caller["Arn"])
+
     def subnet_vpc_id(self, subnet_id: str) -> str | None:
         """The VPC of a subnet that exists in the account, else None."""
         try:

@@ -136,6 +136,9 @@ class RegisteredResource:
     retain_on_delete: bool
     custom_timeouts: dict[str, str]
     """Set timeouts among `create`, `update`, `delete`."""
+    transforms: int = 0
+    """How many `transforms` callbacks came with the registration (the engine applies them to
+    the resource and, for a component, to its children; they are not run offline)."""
 
 
 class ProgramRun:
@@ -634,6 +637,7 @@ class RecordingMonitor(MockMonitor):
             replace_on_changes=tuple(request.replaceOnChanges),
             retain_on_delete=bool(request.retainOnDelete),
             custom_timeouts=MessageToDict(request.customTimeouts) if request.HasField("customTimeouts") else {},
+            transforms=len(request.transforms),
         )
 
     def RegisterResourceOutputs(self, request: Any) -> empty_pb2.Empty:

@@ -88,3 +88,15 @@ def az_of_zone_id(region: str, zone_id: str) -> str:
     with mock_aws():
         zones = boto3.client("ec2", region_name=region).describe_availability_zones()["AvailabilityZones"]
     return next(z["ZoneName"] for z in zones if z["ZoneId"] == zone_id)
+
+
+def single_az_type(region: str) -> tuple[str, str]:
+    """An NVIDIA type that ``region`` offers in exactly one AZ, from AWS's data."""
+    cat = catalogue()
+    found = sorted(
+        (t, next(iter(azs)))
+        for t, azs in offerings(region).items()
+        if len(azs) == 1 and cat.get(t, {}).get("GpuInfo", {}).get("Gpus", [{}])[0].get("Manufacturer") == "NVIDIA"
+    )
+    assert found, f"AWS's data has no single-AZ NVIDIA type in {region}"
+    return found[0]

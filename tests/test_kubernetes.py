@@ -224,6 +224,17 @@ def test_pod_waits_for_the_plugin_and_its_pool(mixed: ProgramRun) -> None:
     assert mixed.outputs["gpuSmokeTestJob"] == job.outputs["metadata"]["name"]
 
 
+def test_a_failed_smoke_test_is_replaced_by_the_next_update_not_left_to_wedge_it(mixed: ProgramRun) -> None:
+    job = mixed.one(JOB)
+    # pulumi-kubernetes' await logic: an unready (failed, timed-out) Job with this annotation is
+    # replaced on the next update instead of failing it; the pod template does not carry it.
+    assert job.inputs["metadata"]["annotations"] == {"pulumi.com/replaceUnready": "true"}
+    assert "pulumi.com/replaceUnready" not in job.inputs["spec"]["template"]["metadata"]["annotations"]
+    assert "pulumi.com/skipAwait" not in job.inputs["metadata"]["annotations"]  # a first up still reports it
+    # the URN `pulumi up --replace` takes to rerun it on purpose
+    assert mixed.outputs["gpuSmokeTestUrn"] == job.urn
+
+
 def test_pool_scheduling_outputs_are_what_a_workload_copies(mixed: ProgramRun) -> None:
     out = mixed.outputs["gpuNodeGroups"]["training"]
     assert out["nodeSelector"] == pod_spec(mixed)["nodeSelector"]

@@ -419,20 +419,8 @@ def test_runs_are_deterministic() -> None:
 # --- AZ selection ---------------------------------------------------------------------------
 
 
-def single_az_type(region: str) -> tuple[str, str]:
-    """An NVIDIA type that ``region`` offers in exactly one AZ, from AWS's data."""
-    cat = aws_data.catalogue()
-    found = sorted(
-        (t, next(iter(azs)))
-        for t, azs in aws_data.offerings(region).items()
-        if len(azs) == 1 and cat.get(t, {}).get("GpuInfo", {}).get("Gpus", [{}])[0].get("Manufacturer") == "NVIDIA"
-    )
-    assert found, f"AWS's data has no single-AZ NVIDIA type in {region}"
-    return found[0]
-
-
 def test_vpc_azs_include_the_only_az_of_a_scarce_gpu_type() -> None:
-    itype, az = single_az_type(REGION)
+    itype, az = aws_data.single_az_type(REGION)
     result = run(config({"scarce": gpu_pool(itype), "common": gpu_pool("g6.xlarge")}))
     private_azs = {
         s.inputs["availabilityZone"] for s in result.of_type("aws:ec2/subnet:Subnet") if "-private-" in s.name
@@ -626,7 +614,7 @@ def test_existing_vpc_foreign_subnet_is_an_error() -> None:
 
 
 def test_existing_vpc_that_misses_a_pool_az() -> None:
-    itype, az = single_az_type(REGION)
+    itype, az = aws_data.single_az_type(REGION)
     with offline_account(REGION) as account:
         others = sorted({a for zones in aws_data.offerings(REGION).values() for a in zones} - {az})[:2]
         vpc = account.create_existing_vpc(
@@ -671,7 +659,7 @@ def private_subnets(result: Any) -> dict[str, str]:
 
 
 def test_adding_a_pool_never_moves_pinned_subnets() -> None:
-    itype, az = single_az_type(REGION)
+    itype, az = aws_data.single_az_type(REGION)
     pinned = sorted({*sorted(aws_data.offerings(REGION)["g6.xlarge"] - {az})[:1], az})
     before = run(config({"common": gpu_pool("g6.xlarge")}, vpc={"availabilityZones": pinned}))
     after = run(config({"common": gpu_pool("g6.xlarge"), "scarce": gpu_pool(itype)}, vpc={"availabilityZones": pinned}))
@@ -680,7 +668,7 @@ def test_adding_a_pool_never_moves_pinned_subnets() -> None:
 
 
 def test_an_az_keeps_its_cidr_when_the_chosen_azs_change() -> None:
-    itype, _ = single_az_type(REGION)
+    itype, _ = aws_data.single_az_type(REGION)
     before = private_subnets(run(config({"common": gpu_pool("g6.xlarge")})))
     after = private_subnets(run(config({"common": gpu_pool("g6.xlarge"), "scarce": gpu_pool(itype)})))
     assert before != after  # the scarce type pulled another AZ in

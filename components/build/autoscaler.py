@@ -3,7 +3,8 @@
 A managed node group owns its Auto Scaling group; the autoscaler resizes that ASG. It finds the
 ASGs by their tags and, for a group at zero nodes, learns from the ``node-template`` tags what a
 node would bring (GPUs, labels, taints). EKS does not copy node-group tags to the ASG
-(aws/containers-roadmap#608), so the program tags the ASGs itself (:func:`asg_tags`).
+(aws/containers-roadmap#608), so the program tags the ASGs itself
+(:func:`components.design.autoscaler.asg_tags`).
 Its AWS permissions reach it through EKS Pod Identity, least privilege: reads on ``*``, writes
 only on ASGs tagged for this cluster.
 """
@@ -21,14 +22,14 @@ import pulumi_kubernetes as k8s
 
 from components.build.iam import ServiceRole, ServiceRoleArgs
 from components.config import POOL_LABEL
-from components.design import SYSTEM_KEY, AutoscalerDesign, NodeGroupDesign
+from components.design import SYSTEM_KEY, AutoscalerDesign
+from components.design.autoscaler import TAG_PREFIX
 
 CHART = "cluster-autoscaler"
 REPOSITORY = "https://kubernetes.github.io/autoscaler"
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "cluster-autoscaler"
 IMAGE = "registry.k8s.io/autoscaling/cluster-autoscaler"
-TAG_PREFIX = "k8s.io/cluster-autoscaler"
 
 READ_ACTIONS = (
     "autoscaling:DescribeAutoScalingGroups",
@@ -49,27 +50,6 @@ WRITE_ACTIONS = (
     "autoscaling:UpdateAutoScalingGroup",
 )
 """What it changes, only on ASGs tagged ``k8s.io/cluster-autoscaler/<cluster>``."""
-
-
-def discovery_tags(cluster_name: str) -> dict[str, str]:
-    """The tags ``--node-group-auto-discovery`` finds a node group's ASG by."""
-    return {f"{TAG_PREFIX}/enabled": "true", f"{TAG_PREFIX}/{cluster_name}": "owned"}
-
-
-def asg_tags(design: NodeGroupDesign, cluster_name: str) -> dict[str, str]:
-    """Every tag of a node group's ASG: discovery, and for GPU pools what scale-from-zero needs.
-
-    GPUs per node come from the instance catalogue; labels and taints from the pool's design,
-    the same objects the node group gets.
-    """
-    tags = discovery_tags(cluster_name)
-    if design.gpu is None:
-        return tags
-    template = f"{TAG_PREFIX}/node-template"
-    tags[f"{template}/resources/nvidia.com/gpu"] = str(design.gpu.count)
-    tags |= {f"{template}/label/{k}": v for k, v in design.labels.items()}
-    tags |= {f"{template}/taint/{t.key}": f"{t.value}:{t.effect.kubernetes}" for t in design.taints}
-    return tags
 
 
 def policy_statements(cluster_name: str) -> list[aws.iam.GetPolicyDocumentStatementArgs]:

@@ -1,8 +1,10 @@
 """The GPU smoke test: a Job whose one pod runs ``nvidia-smi`` on a node of one pool and completes.
 
 ``restartPolicy: Never`` lets it finish and free its GPU; pulumi-kubernetes waits for the Job to
-complete, so ``pulumi up`` ends once it ran (and fails if it failed). The pod is hardened for the
-``restricted`` Pod Security level.
+complete, so ``pulumi up`` ends once it ran (and fails if it failed). A Job left failed or timed out
+would fail every later update; ``pulumi.com/replaceUnready`` makes the next ``pulumi up`` replace it
+(run it again) instead. ``pulumi up --replace "$(pulumi stack output gpuSmokeTestUrn)"`` reruns a
+passed one. The pod is hardened for the ``restricted`` Pod Security level.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ NO_PROBES = (
     "none: a one-shot pod that runs its command once and exits (restartPolicy Never); "
     "liveness and readiness probes are for long-running containers"
 )
+REPLACE_UNREADY = {"pulumi.com/replaceUnready": "true"}
+"""pulumi-kubernetes: an update that finds this Job failed or unfinished replaces it rather than failing."""
 CREATE_TIMEOUT = "20m"
 """A GPU node may have to boot, join and pull the image first."""
 
@@ -88,12 +92,14 @@ class GpuSmokeTest(pulumi.ComponentResource):
 
     job: k8s.batch.v1.Job
     job_name: pulumi.Output[str]
+    job_urn: pulumi.Output[str]
+    """What ``pulumi up --replace`` takes to run the test again."""
 
     def __init__(self, name: str, args: GpuSmokeTestArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-gpu:smoke_test:GpuSmokeTest", name, None, opts)
         # Manifests are written as Kubernetes spells them (camelCase), as kubectl would take them.
         labels = {"app.kubernetes.io/name": "gpu-smoke-test", "app.kubernetes.io/part-of": "eks-gpu"}
-        metadata: Any = {"namespace": args.namespace, "labels": labels}
+        metadata: Any = {"namespace": args.namespace, "labels": labels, "annotations": dict(REPLACE_UNREADY)}
         spec: Any = {
             # One attempt: a failure is an answer (and fails `pulumi up`), not something to retry on GPUs.
             "backoffLimit": 0,
@@ -114,4 +120,5 @@ class GpuSmokeTest(pulumi.ComponentResource):
             ),
         )
         self.job_name = self.job.metadata.apply(lambda m: m.name or "")
+        self.job_urn = self.job.urn
         self.register_outputs({"jobName": self.job_name})

@@ -210,6 +210,7 @@ class EksGpuStack(pulumi.ComponentResource):
             "gpuNodeGroups": {key: self._pool_outputs(key) for key in self.gpu_pools},
             "gpuNamespace": self.namespace.name,
             "gpuSmokeTestJob": self.smoke_test.job_name if self.smoke_test else None,
+            "gpuSmokeTestUrn": self.smoke_test.job_urn if self.smoke_test else None,
             "devicePluginChartVersion": self.design.kubernetes.device_plugin_version,
             "autoscalerRoleArn": self.autoscaler.role.role.arn if self.autoscaler else None,
             "autoscalerChartVersion": self.design.autoscaler.chart_version if self.design.autoscaler else None,
