@@ -11,16 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from components.config import key_path
+from components.config.parse import REACH_FIX, REACH_KEYS
+
 STAND_IN_CIDR = "198.18.0.10/32"
 """A stand-in deployer address: RFC 2544 benchmarking space, routed nowhere on the internet, so no
 real client has it, yet not a documentation range (which the program refuses)."""
 
-REACH_KEYS = (
-    "eks-gpu:endpointPublicAccessCidrs",
-    "eks-gpu:endpointPrivateAccessCidrs",
-    "eks-gpu:endpointPrivateAccessSecurityGroupIds",
-)
-"""The stack keys that let someone reach the API."""
+FULL_REACH_KEYS = tuple(key_path(key) for key in REACH_KEYS)
+"""The stack keys that let someone reach the API, as a stack file spells them."""
 
 
 def with_deployer(config: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -28,12 +27,11 @@ def with_deployer(config: Mapping[str, Any]) -> tuple[dict[str, Any], str | None
 
     Returns the config unchanged and ``None`` when some reach key is set.
     """
-    if any(config.get(key) for key in REACH_KEYS):
+    if any(config.get(key) for key in FULL_REACH_KEYS):
         return dict(config), None
     need = (
         f"not deployable as is: nobody may reach the Kubernetes API. This plan stands in {STAND_IN_CIDR} "
-        "for the deployer; before `pulumi up`, run: pulumi config set --path 'endpointPublicAccessCidrs[0]' "
-        '"$(curl -s https://checkip.amazonaws.com)/32" (or set endpointPrivateAccessCidrs / '
-        "endpointPrivateAccessSecurityGroupIds for a runner inside the VPC; README, First deploy)"
+        f"for the deployer; before `pulumi up`, run: {REACH_FIX} (or set {REACH_KEYS[1]} / {REACH_KEYS[2]} "
+        "for a runner inside the VPC; README, First deploy)"
     )
-    return {**config, REACH_KEYS[0]: [STAND_IN_CIDR]}, need
+    return {**config, FULL_REACH_KEYS[0]: [STAND_IN_CIDR]}, need
