@@ -41,17 +41,25 @@ def scaled() -> ProgramRun:
     return run(config(POOLS, vpc={"azCount": 3}))
 
 
-def asg_tags(result: ProgramRun, key: str) -> dict[str, str]:
-    """The tags the program put on the ASG of node group ``key``, checked to target that ASG."""
+def asg_tags(result: ProgramRun, key: str, *, propagated: bool = False) -> dict[str, str]:
+    """The tags the program put on the ASG of node group ``key``, checked to target that ASG: the
+    autoscaler's (kept on the ASG), or with ``propagated`` the ones copied to its instances."""
     ng = result.one(NODE_GROUP, f"-{key}-ng")
     asg = ng.outputs["resources"][0]["autoscalingGroups"][0]["name"]
     tags = {}
     for t in result.of_type(TAG):
-        if t.name.startswith(f"eks-gpu-{key}-asg-"):
+        if t.name.startswith(f"eks-gpu-{key}-asg-") and t.inputs["tag"]["propagateAtLaunch"] is propagated:
             assert t.inputs["autoscalingGroupName"] == asg
-            assert t.inputs["tag"]["propagateAtLaunch"] is False
             tags[t.inputs["tag"]["key"]] = t.inputs["tag"]["value"]
     return tags
+
+
+def test_the_stack_tags_reach_instances_through_the_asg_and_nothing_of_the_autoscalers_does(
+    scaled: ProgramRun,
+) -> None:
+    for key in [*POOLS, "system"]:
+        assert asg_tags(scaled, key, propagated=True) == {"team": "ml-platform", "Environment": "dev"}
+        assert not any(k.startswith(CA) for k in asg_tags(scaled, key, propagated=True))
 
 
 @pytest.mark.parametrize("key", sorted(POOLS))
@@ -223,9 +231,11 @@ def test_desired_size_is_still_ignored(scaled: ProgramRun) -> None:
         assert ng.ignore_changes == ("scalingConfig.desiredSize",)
 
 
-def test_disabled_means_no_chart_no_role_no_tags() -> None:
+def test_disabled_means_no_chart_no_role_no_autoscaler_tags() -> None:
     result = run(config(autoscaler={"enabled": False}))
-    assert result.of_type(TAG) == []
+    # only the stack's tags, for the instances
+    assert {t.inputs["tag"]["key"] for t in result.of_type(TAG)} == {"team", "Environment"}
+    assert {t.inputs["tag"]["propagateAtLaunch"] for t in result.of_type(TAG)} == {True}
     assert [r.name for r in result.of_type(RELEASE) if "autoscaler" in r.name] == []
     assert result.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation") == []
     assert [r.name for r in result.of_type("aws:iam/role:Role") if "autoscaler" in r.name] == []

@@ -270,9 +270,9 @@ def test_launch_template_imdsv2_and_encrypted_gp3(dev: Any) -> None:
         }
     ]
     assert {t["resourceType"] for t in lt["tagSpecifications"]} == {"instance", "volume", "network-interface"}
-    assert all(
-        t["tags"]["Environment"] == "dev" and t["tags"]["team"] == "ml-platform" for t in lt["tagSpecifications"]
-    )
+    # what it launches is tagged with the node group's identity only (README, "Tags and node rolls")
+    identity = {"Name": "eks-gpu-dev-inference", "eks-gpu/cluster": "eks-gpu-dev", "eks-gpu/node-group": "inference"}
+    assert all(t["tags"] == identity for t in lt["tagSpecifications"])
 
 
 def test_bottlerocket_pool_encrypts_both_volumes_and_sizes_the_data_volume() -> None:

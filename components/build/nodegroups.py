@@ -17,6 +17,7 @@ import pulumi_aws as aws
 from components.build.tagging import tag_slug
 from components.config import CapacityType
 from components.design import NodeGroupDesign
+from components.design.tags import AsgTag
 
 IGNORE_DESIRED_SIZE = "scalingConfig.desiredSize"
 """The autoscaler's field (pulumi-eks ``ignoreScalingChanges``, terraform-aws-eks ``ignore_changes``)."""
@@ -25,7 +26,8 @@ MAX_UNAVAILABLE = 1
 IMDS_HOP_LIMIT = 1
 """IMDSv2 tokens do not reach pods (terraform-aws-eks's default)."""
 TAGGED_AT_LAUNCH = ("instance", "volume", "network-interface")
-"""What the launch template tags, so GPU spend is attributable per stack."""
+"""What the launch template tags (with :func:`components.design.tags.launch_tags`), so GPU spend is
+attributable per cluster and pool."""
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,15 @@ class NodeGroupArgs:
     node_role_arn: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]
     tags: Mapping[str, str]
-    """Tags of the node group, its launch template and what it launches (``Name`` included)."""
+    """Tags of the node group and of its launch template itself (``Name`` included): in place, no new version."""
+    launch_tags: Mapping[str, str]
+    """What the launch template tags on what it launches: part of its version, so fixed for the
+    group's lifetime (a change rolls every node)."""
     depends_on: Sequence[pulumi.Resource]
     """Role policy attachments and the subnets' NAT routes: nodes need both to join."""
-    asg_tags: Mapping[str, str] = field(default_factory=dict)
-    """Tags for the node group's Auto Scaling group (the autoscaler's; EKS does not copy its own)."""
+    asg_tags: Mapping[str, AsgTag] = field(default_factory=dict)
+    """Tags for the node group's Auto Scaling group (EKS does not copy the node group's there): the
+    stack's, propagated to the instances it launches, and the autoscaler's."""
 
 
 def block_devices(design: NodeGroupDesign) -> list[aws.ec2.LaunchTemplateBlockDeviceMappingArgs]:
@@ -91,7 +97,8 @@ class NodeGroup(pulumi.ComponentResource):
             ),
             block_device_mappings=block_devices(design),
             tag_specifications=[
-                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags) for kind in TAGGED_AT_LAUNCH
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=dict(args.launch_tags))
+                for kind in TAGGED_AT_LAUNCH
             ],
             update_default_version=True,
             tags=tags,
@@ -136,12 +143,11 @@ class NodeGroup(pulumi.ComponentResource):
         )
         self.name = self.node_group.node_group_name
         self.asg_name = self.node_group.resources.apply(_asg_name)
-        for key, value in args.asg_tags.items():
+        for key, tag in args.asg_tags.items():
             aws.autoscaling.Tag(
                 f"{name}-asg-{tag_slug(key)}",
                 autoscaling_group_name=self.asg_name,
-                # Template tags describe nodes to the autoscaler; instances need not carry them.
-                tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+                tag=aws.autoscaling.TagTagArgs(key=key, value=tag.value, propagate_at_launch=tag.propagate_at_launch),
                 opts=pulumi.ResourceOptions(parent=self),
             )
         self.register_outputs({"name": self.name, "asgName": self.asg_name})

@@ -20,7 +20,7 @@ from components.build.smoke_test import GpuSmokeTest, GpuSmokeTestArgs
 from components.build.tagging import tags_for
 from components.build.workloads import GpuNamespace, GpuNamespaceArgs
 from components.design import NodeGroupDesign, StackDesign
-from components.design.autoscaler import asg_tags
+from components.design.tags import launch_tags, node_group_asg_tags
 
 
 class EksGpuStack(pulumi.ComponentResource):
@@ -177,7 +177,8 @@ class EksGpuStack(pulumi.ComponentResource):
                 subnet_ids=[s for az in azs for s in self.network.private_subnet_ids[az]],
                 tags=tags_for(design.tags, f"{design.cluster_name}-{key}"),
                 depends_on=[*self.node_role.attachments, *(r for az in azs for r in self.network.egress.get(az, []))],
-                asg_tags=asg_tags(group, design.cluster_name) if design.autoscaler else {},
+                launch_tags=launch_tags(design.cluster_name, key),
+                asg_tags=node_group_asg_tags(group, design.cluster_name, design.tags, design.autoscaler is not None),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

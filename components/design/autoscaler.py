@@ -11,7 +11,6 @@ from components.config import (
     key_path,
 )
 from components.design.model import AutoscalerDesign, NodeGroupDesign
-from components.facts.aws_limits import ASG_MAX_TAGS, EKS_OWNED_ASG_TAGS
 from components.facts.releases import autoscaler_releases
 
 TAG_PREFIX = "k8s.io/cluster-autoscaler"
@@ -38,29 +37,6 @@ def asg_tags(design: NodeGroupDesign, cluster_name: str) -> dict[str, str]:
     tags |= {f"{template}/label/{k}": v for k, v in design.labels.items()}
     tags |= {f"{template}/taint/{t.key}": f"{t.value}:{t.effect.kubernetes}" for t in design.taints}
     return tags
-
-
-def check_asg_tag_budget(
-    prefix: tuple[str, ...], design: NodeGroupDesign, cluster_name: str, user_labels: Mapping[str, str]
-) -> Problem | None:
-    """A pool's ASG tags fit the ASG's 50, beside the ones EKS puts there itself.
-
-    Past the limit the autoscaler cannot be told what a node of the pool looks like, so the pool
-    would never scale from zero (and tagging fails on AWS mid-update).
-    """
-    tags = asg_tags(design, cluster_name)
-    used = len(tags) + len(EKS_OWNED_ASG_TAGS)
-    if used <= ASG_MAX_TAGS:
-        return None
-    over = used - ASG_MAX_TAGS
-    return Problem(
-        key_path(*prefix),
-        f"needs {used} tags on its Auto Scaling group ({len(EKS_OWNED_ASG_TAGS)} of EKS's, 2 for discovery, 1 "
-        f"for its GPUs, one per label ({len(design.labels)}, {len(user_labels)} of them yours) and one per taint "
-        f"({len(design.taints)})), but an ASG holds at most {ASG_MAX_TAGS}: drop {over} of its labels "
-        f"({', '.join(sorted(user_labels)) or 'none of yours'}) or taints "
-        f"({', '.join(t.key for t in design.taints)})",
-    )
 
 
 RESERVED_AUTOSCALER_FLAGS = {

@@ -26,11 +26,12 @@ from components.config import (
     parse_config,
 )
 from components.design.access import design_access
-from components.design.autoscaler import check_asg_tag_budget, design_autoscaler
+from components.design.autoscaler import design_autoscaler
 from components.design.kubernetes import design_kubernetes
 from components.design.lookup import AwsFacts, InstanceFacts, lookup
 from components.design.model import SYSTEM_KEY, ExistingNetwork, GpuSpec, NewNetwork, NodeGroupDesign, StackDesign
 from components.design.network import existing_network, new_network
+from components.design.tags import check_asg_tag_budget, node_group_asg_tags
 
 
 def load(
@@ -86,11 +87,13 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
                 Problem(key_path("tags", "Environment"), "is set from eks-gpu:environment; set that key instead")
             )
     autoscaler = design_autoscaler(config, designs, problems, warnings) if config is not None else None
-    if autoscaler is not None and config is not None:
-        for key, pool in config.gpu_node_groups.items():
-            if key not in designs:
-                continue
-            over = check_asg_tag_budget(("gpuNodeGroups", key), designs[key], config.cluster_name, pool.labels)
+    if config is not None:
+        stack_tags = {**config.tags, "Environment": config.environment}
+        user_labels = {key: pool.labels for key, pool in config.gpu_node_groups.items()} | {SYSTEM_KEY: {}}
+        for key, node_group in designs.items():
+            tags = node_group_asg_tags(node_group, config.cluster_name, stack_tags, config.autoscaler.enabled)
+            prefix = ("systemNodeGroup",) if key == SYSTEM_KEY else ("gpuNodeGroups", key)
+            over = check_asg_tag_budget(prefix, node_group, tags, user_labels.get(key, {}))
             if over is not None:
                 problems.append(over)
     access = design_access(config, facts, profile, problems, warnings) if config is not None else None
@@ -104,7 +107,7 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
         kubernetes_version=config.kubernetes_version,
         region=facts.region,
         partition=facts.partition,
-        tags={**config.tags, "Environment": config.environment},
+        tags=stack_tags,
         access=access,
         log_retention_days=config.log_retention_days,
         protect=config.protect,
