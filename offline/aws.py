@@ -483,6 +483,10 @@ def _clients(region: str) -> _Clients:
 
 Handler = Callable[[Mapping[str, Any]], JsonDict]
 
+DEFAULT_QUOTA_VCPUS = 10_000.0
+"""What every EC2 vCPU quota is unless a test sets it: generous, so that a plan of the shipped stacks
+is not limited by it (moto has no EC2 quotas to answer with; a real account's are often 0 for G and P)."""
+
 _AMIS_SETTING = "MOTO_EC2_LOAD_DEFAULT_AMIS"
 
 
@@ -525,6 +529,10 @@ class AwsAccount:
         self.account_id = ""
         """The 12-digit account id, known once the account is running."""
         self._caller: JsonDict = {}
+        self.quotas: dict[str, float] = {}
+        """Service Quotas code -> value for `getServiceQuota` (else `DEFAULT_QUOTA_VCPUS`); set by tests."""
+        self.quota_error: str | None = None
+        """When set, every `getServiceQuota` fails with this message (a deployer without the permission)."""
         self._mock: Any = None
         self._saved_amis_setting: str | None = None
         self._invokes: dict[str, Handler] = {
@@ -539,6 +547,7 @@ class AwsAccount:
             "aws:index/getCallerIdentity:getCallerIdentity": self._get_caller_identity,
             "aws:index/getRegion:getRegion": self._get_region,
             "aws:iam/getPolicyDocument:getPolicyDocument": policy_document,
+            "aws:servicequotas/getServiceQuota:getServiceQuota": self._get_service_quota,
         }
         self._creators: dict[str, Callable[[Mapping[str, Any]], tuple[str, JsonDict]]] = {
             "aws:ec2/vpc:Vpc": self._create_vpc,
@@ -853,6 +862,27 @@ class AwsAccount:
             "accountId": self.account_id,
             "arn": self._caller["Arn"],
             "userId": self._caller["UserId"],
+        }
+
+    def _get_service_quota(self, args: Mapping[str, Any]) -> JsonDict:
+        if self.quota_error is not None:
+            raise AwsError(self.quota_error)
+        service, code = args["serviceCode"], args.get("quotaCode")
+        if service != "ec2" or not code:
+            raise UnsupportedError(f"getServiceQuota: only ec2 quotas by code are answered offline, not {dict(args)}")
+        value = self.quotas.get(code, DEFAULT_QUOTA_VCPUS)
+        return {
+            "id": f"{service}/{code}",
+            "arn": self.arn("servicequotas", f"{service}/{code}"),
+            "adjustable": True,
+            "defaultValue": value,
+            "globalQuota": False,
+            "quotaCode": code,
+            "quotaName": code,
+            "serviceCode": service,
+            "serviceName": "Amazon Elastic Compute Cloud (Amazon EC2)",
+            "usageMetrics": [],
+            "value": value,
         }
 
     def _get_region(self, args: Mapping[str, Any]) -> JsonDict:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, ParamSpec, TypeVar
 
+import grpc
 import yaml
 from google.protobuf import empty_pb2
 from google.protobuf.json_format import MessageToDict
@@ -46,7 +47,7 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import Stack, massage, run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await  # as MockMonitor uses them
 
-from .aws import AwsAccount, JsonDict, UnsupportedError, digest, go_json, offline_account
+from .aws import AwsAccount, AwsError, JsonDict, UnsupportedError, digest, go_json, offline_account
 
 REPO = Path(__file__).resolve().parent.parent
 """The repository holding this package: the default program is its `__main__.py`."""
@@ -542,6 +543,21 @@ class AccountMocks(Mocks):
 # The monitor: records what the program sends.
 
 
+class InvokeFailed(grpc.RpcError, grpc.Call):
+    """An AWS error answering an invoke, as a provider reports it: a gRPC error, which the SDK
+    hands to the program as an exception it may catch (a failed read the program handles)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self._message = message
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNKNOWN
+
+    def details(self) -> str:
+        return self._message
+
+
 class RecordingMonitor(MockMonitor):
     """A mock resource monitor that records every registration, invoke and stack export.
 
@@ -576,7 +592,10 @@ class RecordingMonitor(MockMonitor):
         args, _ = _plain(rpc.deserialize_properties(request.args))
         with self._lock:
             self.invokes.append((request.tok, args))
-        return super().Invoke(request)
+        try:
+            return super().Invoke(request)
+        except AwsError as exc:
+            raise InvokeFailed(str(exc)) from exc
 
     def ReadResource(self, request: Any) -> Any:
         """Reading existing resources (`Resource.get`) is not simulated: fail loudly."""

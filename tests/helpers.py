@@ -61,10 +61,10 @@ def launch_template(result: ProgramRun, key: str) -> dict[str, Any]:
     return result.one(LAUNCH_TEMPLATE, f"-{key}-lt").inputs
 
 
-def problems_of(cfg: dict[str, Any]) -> dict[str, str]:
+def problems_of(cfg: dict[str, Any], **kwargs: Any) -> dict[str, str]:
     """Key -> its messages (one per line) of the ConfigError a run with ``cfg`` raises."""
     with pytest.raises(ConfigError) as err:
-        run(cfg)
+        run(cfg, **kwargs)
     found: dict[str, list[str]] = {}
     for p in err.value.problems:
         found.setdefault(p.key, []).append(p.message)

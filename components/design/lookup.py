@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import pulumi_aws as aws
 
-from components.config import Architecture, ExistingVpc, ParsedConfig
+from components.config import Architecture, CapacityType, ExistingVpc, ParsedConfig
+from components.design.quotas import quota_codes
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,10 @@ class AwsFacts:
     """Instance type -> its facts, for every type offered in the region."""
     subnets: Mapping[str, SubnetFacts]
     """Subnet id -> facts, for the subnets of a bring-your-own VPC (empty when the VPC is built)."""
+    quotas: Mapping[str, float | None]
+    """EC2 vCPU quota code -> the account's value in the region, None where it could not be read."""
+    quota_errors: Mapping[str, str]
+    """Quota code -> why it could not be read (no ``servicequotas:GetServiceQuota``, say)."""
 
 
 def _architectures(supported: Iterable[str]) -> tuple[Architecture, ...]:
@@ -96,6 +101,20 @@ def _default_route(subnet_id: str, vpc_id: str) -> str | None:
     return None
 
 
+def read_quotas(codes: Iterable[str]) -> tuple[dict[str, float | None], dict[str, str]]:
+    """The account's value of each EC2 quota (``aws.servicequotas.get_service_quota``); a failed
+    read is recorded, never raised: a deployer without Service Quotas permissions still deploys."""
+    values: dict[str, float | None] = {}
+    errors: dict[str, str] = {}
+    for code in codes:
+        try:
+            values[code] = float(aws.servicequotas.get_service_quota(service_code="ec2", quota_code=code).value)
+        except Exception as exc:
+            values[code] = None
+            errors[code] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return values, errors
+
+
 def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
     """Ask AWS about every instance type and subnet the parsed config names."""
     partition = aws.get_partition().partition
@@ -128,6 +147,10 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
             subnet = aws.ec2.get_subnet(id=sid)
             subnets[sid] = SubnetFacts(sid, subnet.availability_zone, subnet.vpc_id, _default_route(sid, subnet.vpc_id))
 
+    used = [(t, pool.capacity_type) for pool in parsed.pools.values() for t in pool.instance_types]
+    used += [(t, CapacityType.ON_DEMAND) for t in (parsed.system.instance_types if parsed.system else ())]
+    quotas, quota_errors = read_quotas(quota_codes((t, c) for t, c in used if t in offerings))
+
     return AwsFacts(
         region=region,
         partition=partition,
@@ -137,4 +160,6 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
         offerings={t: frozenset(azs) for t, azs in offerings.items()},
         instances=instances,
         subnets=subnets,
+        quotas=quotas,
+        quota_errors=quota_errors,
     )

@@ -31,6 +31,7 @@ from components.design.kubernetes import design_kubernetes
 from components.design.lookup import AwsFacts, InstanceFacts, lookup
 from components.design.model import SYSTEM_KEY, ExistingNetwork, GpuSpec, NewNetwork, NodeGroupDesign, StackDesign
 from components.design.network import existing_network, new_network
+from components.design.quotas import QuotaUse, check_quotas
 from components.design.tags import check_asg_tag_budget, node_group_asg_tags
 
 
@@ -96,6 +97,7 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
             over = check_asg_tag_budget(prefix, node_group, tags, user_labels.get(key, {}))
             if over is not None:
                 problems.append(over)
+        _check_quotas(designs, facts, problems, warnings)
     access = design_access(config, facts, profile, problems, warnings) if config is not None else None
     kubernetes = design_kubernetes(config, designs, problems, warnings) if config is not None else None
     if problems or config is None or network is None or kubernetes is None or access is None:
@@ -119,6 +121,28 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
         warnings=tuple(warnings),
         notes=tuple(notes),
     )
+
+
+def _check_quotas(
+    designs: Mapping[str, NodeGroupDesign], facts: AwsFacts, problems: list[Problem], warnings: list[str]
+) -> None:
+    """The node groups against the account's EC2 vCPU quotas (read by :func:`lookup.read_quotas`)."""
+    for code, error in sorted(facts.quota_errors.items()):
+        warnings.append(f"EC2 vCPU quota {code} could not be read ({error}): the node groups' quotas are not checked")
+    uses = [
+        QuotaUse(
+            key=key,
+            prefix=("systemNodeGroup",) if key == SYSTEM_KEY else ("gpuNodeGroups", key),
+            instance_types=group.instance_types,
+            capacity_type=group.capacity_type,
+            vcpus_per_node=max(facts.instances[t].vcpus for t in group.instance_types),
+            desired=group.desired_size,
+            max=group.max_size,
+        )
+        for key, group in designs.items()
+        if group.instance_types and all(t in facts.instances for t in group.instance_types)
+    ]
+    check_quotas(uses, facts.quotas, facts.region, problems, warnings)
 
 
 @dataclass(frozen=True)
