@@ -22,7 +22,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from components.config import POOL_LABEL
+from components.config import POOL_LABEL, CapacityType
+from components.design.quotas import QuotaUse, quota_needs
 
 from .aws import offline_account
 from .deployer import with_deployer
@@ -234,8 +235,44 @@ def totals(items: Iterable[LineItem]) -> dict[str, float]:
 # --- the plan ------------------------------------------------------------------------------
 
 
-def build(stack_file: Path, *, today: date | None = None) -> dict[str, Any]:
-    """Run the program with ``stack_file`` (``Pulumi.<stack>.yaml``) offline; the plan as one JSON-able document."""
+QUOTA_INVOKE = "aws:servicequotas/getServiceQuota:getServiceQuota"
+QUOTA_NOTE = (
+    "quota values are the offline account's (generous placeholders, or --quota CODE=VALUE); "
+    "pulumi preview reads your account's and refuses a stack that cannot start its nodes"
+)
+
+
+def quota_rows(rows: Iterable[NodeGroupRow], values: Mapping[str, float]) -> list[dict[str, Any]]:
+    """What the node groups need of each EC2 vCPU quota, at desired and max size, beside its value."""
+    uses = [
+        QuotaUse(
+            key=row.key,
+            prefix=(),
+            instance_types=row.instance_types,
+            capacity_type=CapacityType(row.capacity_type),
+            vcpus_per_node=row.vcpus_per_node,
+            desired=row.sizes["desired"],
+            max=row.sizes["max"],
+        )
+        for row in rows
+    ]
+    needs, _ = quota_needs(uses)
+    return [
+        {
+            "code": code,
+            "name": need.quota.name,
+            "value": values[code],
+            "desiredVcpus": need.desired_vcpus,
+            "maxVcpus": need.max_vcpus,
+            "nodeGroups": [u.key for u in need.uses],
+        }
+        for code, need in sorted(needs.items())
+    ]
+
+
+def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """Run the program with ``stack_file`` (``Pulumi.<stack>.yaml``) offline; the plan as one JSON-able
+    document. ``quotas`` sets EC2 quota values (code -> vCPUs) the offline account answers with."""
     from policy.validators import evaluate
 
     today = today or date.today()
@@ -243,12 +280,15 @@ def build(stack_file: Path, *, today: date | None = None) -> dict[str, Any]:
     config, deploy_needs = with_deployer(load_stack_file(stack_file))
     region = str(config.get("aws:region", ""))
     with offline_account(region) as account:
+        account.quotas.update(quotas or {})
         run = run_program(config, stack=stack, account=account)
         types = sorted({t for ng in run.of_type(NODE_GROUP) for t in ng.inputs.get("instanceTypes") or []})
         facts = {t: account.invoke("aws:ec2/getInstanceType:getInstanceType", {"instanceType": t}) for t in types}
         subnet_ids = sorted({s for ng in run.of_type(NODE_GROUP) for s in ng.inputs["subnetIds"]})
         azs = {s: account.invoke("aws:ec2/getSubnet:getSubnet", {"id": s})["availabilityZone"] for s in subnet_ids}
-    rows = node_groups(run, facts, azs)
+        rows = node_groups(run, facts, azs)
+        read = sorted({code for token, args in run.invokes if token == QUOTA_INVOKE for code in [args["quotaCode"]]})
+        values = {c: float(account.invoke(QUOTA_INVOKE, {"serviceCode": "ec2", "quotaCode": c})["value"]) for c in read}
     prices = price_table()
     items = line_items(run, rows, prices, today)
     total = totals(items)
@@ -286,6 +326,7 @@ def build(stack_file: Path, *, today: date | None = None) -> dict[str, Any]:
             }
             for row in rows
         ],
+        "quotas": quota_rows(rows, values),
         "cost": {
             "idleUsdPerHour": total["idle"],
             "desiredUsdPerHour": total["desired"],
@@ -367,6 +408,15 @@ def render_text(plan: Mapping[str, Any]) -> str:
             for g in plan["nodeGroups"]
         ),
     )
+    out += ["", "EC2 vCPU quotas: what the node groups need at desired and at max size"]
+    out += _table(
+        ("quota", "code", "node groups", "desired", "max", "value"),
+        (
+            (q["name"], q["code"], ",".join(q["nodeGroups"]), q["desiredVcpus"], q["maxVcpus"], f"{q['value']:g}")
+            for q in plan["quotas"]
+        ),
+    )
+    out.append(QUOTA_NOTE)
     cost = plan["cost"]
     out += ["", "Cost per hour (USD): idle = every group at minSize, desired = at desiredSize, max = at maxSize"]
     out += _table(
@@ -445,9 +495,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stack-file", type=Path, help="a stack file elsewhere (its name gives the stack's)")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout, nothing else")
     parser.add_argument("--diagram", metavar="FILE", help="also write a Mermaid diagram of the architecture to FILE")
+    parser.add_argument(
+        "--quota",
+        action="append",
+        default=[],
+        metavar="CODE=VCPUS",
+        help="an EC2 vCPU quota's value in your account (e.g. L-DB2E81BA=0), as the offline account's answer",
+    )
     args = parser.parse_args(argv)
     try:
-        plan = build(args.stack_file or REPO / f"Pulumi.{args.stack}.yaml")
+        quotas = {code: float(value) for code, _, value in (q.partition("=") for q in args.quota)}
+    except ValueError:
+        print(f"error: --quota takes CODE=VCPUS, e.g. L-DB2E81BA=64, not {args.quota}", file=sys.stderr)
+        return 2
+    try:
+        plan = build(args.stack_file or REPO / f"Pulumi.{args.stack}.yaml", quotas=quotas)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -164,3 +164,34 @@ def test_plan_is_dated_by_today() -> None:
     assert plan.build(ROOT / "Pulumi.dev.yaml", today=date(2027, 3, 28))["cost"]["lineItems"][0]["item"].endswith(
         "extended support)"
     )
+
+
+def test_the_quota_table_has_what_each_quota_needs_at_desired_and_max(dev: dict[str, Any]) -> None:
+    from tests import aws_data
+
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    pool, system = stack["eks-gpu:gpuNodeGroups"]["inference"], stack["eks-gpu:systemNodeGroup"]
+    gpu_vcpus = aws_data.shape(pool["instanceTypes"][0])[0]
+    sys_vcpus = aws_data.catalogue()[system["instanceTypes"][0]]["VCpuInfo"]["DefaultVCpus"]
+    rows = {q["code"]: q for q in dev["quotas"]}
+    assert rows["L-DB2E81BA"] == {
+        "code": "L-DB2E81BA",
+        "name": "Running On-Demand G and VT instances",
+        "value": 10000.0,
+        "desiredVcpus": pool["desiredSize"] * gpu_vcpus,
+        "maxVcpus": pool["maxSize"] * gpu_vcpus,
+        "nodeGroups": ["inference"],
+    }
+    assert (rows["L-1216C47A"]["desiredVcpus"], rows["L-1216C47A"]["maxVcpus"]) == (
+        system["desiredSize"] * sys_vcpus,
+        system["maxSize"] * sys_vcpus,
+    )
+    text = plan.render_text(dev)
+    assert "EC2 vCPU quotas" in text and plan.QUOTA_NOTE in text
+
+
+def test_a_quota_given_on_the_command_line_is_the_accounts_answer() -> None:
+    done = run_plan("--quota", "L-1216C47A=0")
+    assert done.returncode == 1
+    assert "eks-gpu:systemNodeGroup.desiredSize" in done.stderr and "quota in us-east-1 is 0" in done.stderr
+    assert run_plan("--quota", "L-1216C47A").returncode == 2

@@ -101,8 +101,8 @@ def check_quotas(
                     key_path(*starting[0].prefix, "desiredSize"),
                     f"starting {', '.join(f'{u.desired} {u.instance_types[0]}' for u in starting)} needs "
                     f"{need.desired_vcpus} vCPUs of '{name}' ({code}; node groups {groups}), but the account's quota "
-                    f"in {region} is {value:g}: the node group would fail after EKS's create timeout; {increase}, or "
-                    "start at desiredSize 0",
+                    f"in {region} is {value:g}: the node group would fail after EKS's create timeout; {increase}"
+                    + (", or start at desiredSize 0" if all(u.prefix[0] == "gpuNodeGroups" for u in starting) else ""),
                 )
             )
         elif need.max_vcpus > value:
