@@ -27,6 +27,7 @@ from components.design.quotas import QuotaUse, quota_needs
 
 from .aws import offline_account
 from .deployer import with_deployer
+from .diff import Change, diff, load_plan, render_changes
 from .engine import REPO, ProgramRun, RegisteredResource, load_stack_file, run_program
 from .pricing import PriceTable, price_table
 
@@ -284,7 +285,11 @@ def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, f
         run = run_program(config, stack=stack, account=account)
         types = sorted({t for ng in run.of_type(NODE_GROUP) for t in ng.inputs.get("instanceTypes") or []})
         facts = {t: account.invoke("aws:ec2/getInstanceType:getInstanceType", {"instanceType": t}) for t in types}
-        subnet_ids = sorted({s for ng in run.of_type(NODE_GROUP) for s in ng.inputs["subnetIds"]})
+        cluster = run.one("eks:index:Cluster").inputs
+        cluster_subnets = [*cluster.get("privateSubnetIds", []), *(cluster.get("publicSubnetIds") or [])]
+        subnet_ids = sorted(
+            {s for ng in run.of_type(NODE_GROUP) for s in ng.inputs["subnetIds"]} | set(cluster_subnets)
+        )
         azs = {s: account.invoke("aws:ec2/getSubnet:getSubnet", {"id": s})["availabilityZone"] for s in subnet_ids}
         rows = node_groups(run, facts, azs)
         read = sorted({code for token, args in run.invokes if token == QUOTA_INVOKE for code in [args["quotaCode"]]})
@@ -300,12 +305,20 @@ def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, f
         "region": region,
         "warnings": run.warnings,
         "deployNeeds": deploy_needs,
+        "clusterAvailabilityZones": sorted({azs[s] for s in cluster_subnets}),
         "resources": [
             {
                 "type": r.type,
                 "name": r.name,
                 "parent": by_urn[r.parent].name if r.parent in by_urn else None,
                 "properties": key_properties(r),
+                # what `--against` compares: the resource's identity, every input, what they come from
+                "urn": r.urn,
+                "custom": r.custom,
+                "remote": r.remote,
+                "protect": r.protect,
+                "inputs": r.inputs,
+                "propertyDependencies": {k: list(v) for k, v in r.property_dependencies.items() if v},
             }
             for r in run.resources
         ],
@@ -378,7 +391,10 @@ def render_text(plan: Mapping[str, Any]) -> str:
     out = [plan["notice"], "", f"Stack {plan['stack']} in {plan['region']}"]
     if plan.get("deployNeeds"):
         out += ["", f"NOTE: {plan['deployNeeds']}"]
-    out += [f"warning: {w}" for w in plan["warnings"]]
+    shown = plan.get("changeWarnings", 0)
+    if "changes" in plan:
+        out += ["", *render_changes(_changes(plan["changes"]), plan["warnings"][:shown], plan["against"])]
+    out += [f"warning: {w}" for w in plan["warnings"][shown:]]
     out += ["", f"Resources ({len(plan['resources'])})"]
     children: dict[str | None, list[Mapping[str, Any]]] = {}
     for r in plan["resources"]:
@@ -443,6 +459,15 @@ def render_text(plan: Mapping[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _changes(rows: Iterable[Mapping[str, Any]]) -> list[Change]:
+    return [
+        Change(
+            r["name"], r["type"], r["action"], list(r["causes"]), r["rollsNodes"], list(r["because"]), r["protected"]
+        )
+        for r in rows
+    ]
+
+
 def render_mermaid(plan: Mapping[str, Any]) -> str:
     """A Mermaid flowchart of the stack's architecture."""
     resources = plan["resources"]
@@ -495,6 +520,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stack-file", type=Path, help="a stack file elsewhere (its name gives the stack's)")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout, nothing else")
     parser.add_argument("--diagram", metavar="FILE", help="also write a Mermaid diagram of the architecture to FILE")
+    parser.add_argument("--against", type=Path, metavar="OLD.json", help="an earlier --json plan: show what changes")
+    parser.add_argument(
+        "--fail-on",
+        choices=("replace", "rolls-nodes"),
+        action="append",
+        default=[],
+        help="with --against: exit 3 when anything would be replaced (or any node group rolls its nodes)",
+    )
     parser.add_argument(
         "--quota",
         action="append",
@@ -516,9 +549,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    changes: list[Change] = []
+    if args.against:
+        try:
+            changes, change_warnings = diff(load_plan(args.against), plan)
+        except (OSError, ValueError) as exc:
+            print(f"error: --against: {exc}", file=sys.stderr)
+            return 2
+        plan["changes"] = [c.to_json() for c in changes]
+        plan["warnings"] = [*change_warnings, *plan["warnings"]]
+        plan["changeWarnings"] = len(change_warnings)
+        plan["against"] = str(args.against)
     if args.diagram:
         Path(args.diagram).write_text(render_mermaid(plan))
     sys.stdout.write(json.dumps(plan, indent=2) + "\n" if args.json else render_text(plan))
+    failing = [
+        c
+        for c in changes
+        if ("replace" in args.fail_on and c.action == "replace") or ("rolls-nodes" in args.fail_on and c.rolls_nodes)
+    ]
+    if failing:
+        print(f"error: --fail-on {','.join(args.fail_on)}: {', '.join(c.name for c in failing)}", file=sys.stderr)
+        return 3
     return 0
 
 

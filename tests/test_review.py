@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
 
 from components.facts.quotas import quota_for
-from offline import AwsAccount, ProgramRun
+from offline import AwsAccount, ProgramRun, plan
+from offline.diff import Change, diff, rules
 from tests import aws_data
-from tests.helpers import LAUNCH_TEMPLATE, NODE_GROUP, config, gpu_pool, problems_of, run
+from tests.helpers import LAUNCH_TEMPLATE, NODE_GROUP, ROOT, config, gpu_pool, problems_of, run
 
 TAG = "aws:autoscaling/tag:Tag"
 
@@ -123,3 +132,122 @@ def test_a_quota_that_cannot_be_read_is_a_warning_never_a_failure() -> None:
     assert {w.split()[3] for w in found} == {G_ON_DEMAND, STANDARD}
     assert all("AccessDenied" in w for w in found)
     assert result.of_type(NODE_GROUP)
+
+
+# --- 2. the change, resource by resource -----------------------------------------------------
+
+
+def _plan(tmp_path: Path, name: str, edit: Callable[[dict[str, Any]], None], stack: str = "dev") -> dict[str, Any]:
+    """The plan of ``Pulumi.<stack>.yaml`` after ``edit`` (on its config), as ``make plan --json`` writes it."""
+    doc = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    edit(doc["config"])
+    folder = tmp_path / name
+    folder.mkdir()
+    path = folder / f"Pulumi.{stack}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return json.loads(json.dumps(plan.build(path)))
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return _plan(tmp_path_factory.mktemp("base"), "base", lambda c: None)
+
+
+def _changes(
+    base: dict[str, Any], tmp_path: Path, edit: Callable[[dict[str, Any]], None]
+) -> tuple[dict[str, Change], list[str]]:
+    changes, warnings = diff(base, _plan(tmp_path, "new", edit))
+    return {c.name: c for c in changes}, warnings
+
+
+def _pool(config: dict[str, Any]) -> dict[str, Any]:
+    return config["eks-gpu:gpuNodeGroups"]["inference"]
+
+
+def test_no_edit_no_change(base: dict[str, Any], tmp_path: Path) -> None:
+    assert _changes(base, tmp_path, lambda c: None) == ({}, [])
+
+
+def test_a_tags_edit_replaces_nothing_and_rolls_no_node(base: dict[str, Any], tmp_path: Path) -> None:
+    changes, warnings = _changes(base, tmp_path, lambda c: c["eks-gpu:tags"].update(team="vision"))
+    assert changes and warnings == []
+    assert {c.action for c in changes.values()} == {"update"}
+    assert not any(c.rolls_nodes for c in changes.values())
+    lt = changes["eks-gpu-inference-lt"]
+    assert lt.causes == ["tags.team"]  # the template's own tags: no new version
+
+
+def test_an_instance_type_change_replaces_the_node_group(base: dict[str, Any], tmp_path: Path) -> None:
+    changes, warnings = _changes(base, tmp_path, lambda c: _pool(c).update(instanceTypes=["g6.2xlarge"]))
+    ng = changes["eks-gpu-inference-ng"]
+    assert (ng.action, ng.causes, ng.rolls_nodes) == ("replace", ["instanceTypes"], True)
+    assert warnings[0].startswith("node group inference (eks-gpu-inference-ng) is replaced (instanceTypes)")
+
+
+def test_a_max_size_change_is_an_update_in_place(base: dict[str, Any], tmp_path: Path) -> None:
+    changes, warnings = _changes(base, tmp_path, lambda c: _pool(c).update(maxSize=5))
+    ng = changes["eks-gpu-inference-ng"]
+    assert (ng.action, ng.causes, ng.rolls_nodes) == ("update", ["scalingConfig.maxSize"], False)
+    assert not any(c.action == "replace" for c in changes.values())
+    assert not any("node group" in w for w in warnings)
+
+
+def test_a_disk_size_change_is_a_new_template_version_that_rolls_the_nodes(
+    base: dict[str, Any], tmp_path: Path
+) -> None:
+    changes, warnings = _changes(base, tmp_path, lambda c: _pool(c).update(diskSizeGiB=200))
+    assert changes["eks-gpu-inference-lt"].causes == ["blockDeviceMappings"]
+    ng = changes["eks-gpu-inference-ng"]
+    assert (ng.action, ng.causes, ng.rolls_nodes) == ("update", ["launchTemplate.version"], True)
+    assert "a new version of eks-gpu-inference-lt (blockDeviceMappings)" in ng.because[0]
+    assert any(w.startswith("node group inference (eks-gpu-inference-ng) rolls its nodes") for w in warnings)
+
+
+def test_an_added_az_is_flagged_for_the_cluster(base: dict[str, Any], tmp_path: Path) -> None:
+    changes, warnings = _changes(
+        base, tmp_path, lambda c: c["eks-gpu:vpc"].update(availabilityZones=["us-east-1a", "us-east-1b", "us-east-1c"])
+    )
+    assert changes["eks-gpu-cluster-eks"].action == "update"
+    assert "privateSubnetIds" in changes["eks-gpu-cluster-eks"].causes
+    (az,) = [w for w in warnings if "AZs" in w]
+    assert az.startswith("the cluster's subnets move into AZs us-east-1c: EKS only accepts subnets in the AZs")
+
+
+def test_renaming_a_protected_cluster_is_flagged_first(tmp_path: Path) -> None:
+    before = _plan(tmp_path, "old", lambda c: None, stack="prod")
+    changes, warnings = diff(
+        before, _plan(tmp_path, "new", lambda c: c.update({"eks-gpu:clusterName": "gpu-prod-2"}), "prod")
+    )
+    cluster = next(c for c in changes if c.type == "eks:index:Cluster")
+    assert cluster.action == "replace" and "name" in cluster.causes and cluster.protected
+    assert warnings[0] == f"{cluster.name} is protected: pulumi up refuses to replace it (unset eks-gpu:protect first)"
+    assert any(w.startswith(f"the EKS cluster {cluster.name} is replaced") for w in warnings)
+
+
+def test_fail_on_replace_exits_non_zero_for_ci(base: dict[str, Any], tmp_path: Path) -> None:
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(base))
+    _plan(tmp_path, "new", lambda c: _pool(c).update(instanceTypes=["g6.2xlarge"]))
+
+    def plan_of(stack_file: Path, *more: str) -> subprocess.CompletedProcess[str]:
+        args = ["--stack-file", str(stack_file), "--against", str(old), "--fail-on", "replace", *more]
+        return subprocess.run([sys.executable, "-m", "offline.plan", *args], cwd=ROOT, capture_output=True, text=True)
+
+    done = plan_of(tmp_path / "new" / "Pulumi.dev.yaml", "--json")
+    assert done.returncode == 3 and "eks-gpu-inference-ng" in done.stderr
+    document = json.loads(done.stdout)
+    assert {"name", "type", "action", "causes", "rollsNodes"} <= set(document["changes"][0])
+    assert document["warnings"][0].startswith("node group inference")
+    same = plan_of(ROOT / "Pulumi.dev.yaml")
+    assert same.returncode == 0 and "0 to create, 0 to update, 0 to replace, 0 to delete" in same.stdout
+
+
+def test_every_type_the_program_creates_has_its_providers_rules(base: dict[str, Any], tmp_path: Path) -> None:
+    prod = _plan(tmp_path, "prod", lambda c: None, stack="prod")
+    made = {r["type"] for p in (base, prod) for r in p["resources"] if r["custom"] or r["remote"]}
+    known = rules().replace
+    missing = {
+        t for t in made if t not in known and not t.startswith("pulumi:providers:") and not t.startswith("kubernetes:")
+    }
+    assert missing == set()
+    assert {t for t in made if t.startswith("kubernetes:")} and "kubernetes:*" in known
