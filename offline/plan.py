@@ -24,20 +24,19 @@ from typing import Any
 
 from components.config import POOL_LABEL, CapacityType
 from components.design.quotas import QuotaUse, quota_needs
+from policy.cost import POINTS, line_items, totals
+from policy.pricing import price_table
 
 from .aws import offline_account
 from .deployer import with_deployer
 from .diff import Change, diff, load_plan, render_changes
 from .engine import REPO, ProgramRun, RegisteredResource, load_stack_file, run_program
-from .pricing import PriceTable, price_table
 
 NOTICE = (
     "Offline plan: resource IDs, ARNs and other values AWS computes are placeholders, and prices come "
     "from a bundled table; `pulumi preview` against an AWS account is the authority."
 )
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
-POINTS = ("idle", "desired", "max")
-"""The three cost points: every node group at minSize, at desiredSize, at maxSize."""
 
 KEY_PROPERTIES: Mapping[str, Sequence[str]] = {
     "aws:ec2/vpc:Vpc": ("cidrBlock",),
@@ -154,85 +153,6 @@ def node_groups(run: ProgramRun, facts: Mapping[str, Mapping[str, Any]], azs: Ma
     return sorted(rows, key=lambda r: (r.key != "system", r.key))
 
 
-@dataclass(frozen=True)
-class LineItem:
-    """One thing that costs by the hour, at each cost point."""
-
-    item: str
-    unit_usd_per_hour: float | None
-    """None when the bundled table has no price for it."""
-    counts: Mapping[str, int]
-    estimate: bool = False
-    note: str = ""
-
-    def usd_per_hour(self, point: str) -> float | None:
-        """What the item costs per hour at ``point``."""
-        return None if self.unit_usd_per_hour is None else self.unit_usd_per_hour * self.counts[point]
-
-
-def line_items(run: ProgramRun, rows: Iterable[NodeGroupRow], prices: PriceTable, today: date) -> list[LineItem]:
-    """Control plane, NAT gateways and every node group, priced from the bundled tables."""
-    from components.facts.versions import calendar, check_version
-
-    region = run.config["aws:region"]
-    version = run.one("eks:index:Cluster").inputs["version"]
-    cal = calendar()
-    extended = check_version(version, today).extended_support
-    items = [
-        LineItem(
-            item=f"EKS control plane (Kubernetes {version}, {'extended' if extended else 'standard'} support)",
-            unit_usd_per_hour=cal.extended_usd_per_hour if extended else cal.standard_usd_per_hour,
-            counts=dict.fromkeys(POINTS, 1),
-            note=f"rates from {cal.source}",
-        )
-    ]
-    nats = len(run.of_type("aws:ec2/natGateway:NatGateway"))
-    if nats:
-        items.append(
-            LineItem(
-                item="NAT gateways",
-                unit_usd_per_hour=prices.nat_gateway(region),
-                counts=dict.fromkeys(POINTS, nats),
-                note="hourly charge only; data processing is per GB",
-            )
-        )
-    for row in rows:
-        itype = row.instance_types[0] if row.instance_types else "?"
-        spot = row.capacity_type == "SPOT"
-        block = row.capacity_type == "CAPACITY_BLOCK"
-        note = ""
-        if spot:
-            note = "spot: estimate, the on-demand price is the upper bound"
-        elif block:
-            note = "capacity block: paid upfront for the reservation; on-demand price shown"
-        elif len(row.instance_types) > 1:
-            dearest = max(row.instance_types, key=lambda t: prices.on_demand(region, t) or 0.0)
-            note = (
-                f"priced as {itype}, the first type EKS tries; up to "
-                f"{_usd(prices.on_demand(region, dearest))}/node as {dearest}"
-            )
-        items.append(
-            LineItem(
-                item=f"{_group_label(row.key)} nodes ({itype}, {row.capacity_type})",
-                unit_usd_per_hour=prices.on_demand(region, itype),
-                counts=dict(row.sizes),
-                estimate=spot or block,
-                note=note,
-            )
-        )
-    return items
-
-
-def _group_label(key: str) -> str:
-    return "system" if key == "system" else f"GPU pool {key}"
-
-
-def totals(items: Iterable[LineItem]) -> dict[str, float]:
-    """Cost point -> USD per hour, summed over the items with a known price."""
-    items = list(items)
-    return {p: round(sum(i.usd_per_hour(p) or 0.0 for i in items), 4) for p in POINTS}
-
-
 # --- the plan ------------------------------------------------------------------------------
 
 
@@ -274,6 +194,7 @@ def quota_rows(rows: Iterable[NodeGroupRow], values: Mapping[str, float]) -> lis
 def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Run the program with ``stack_file`` (``Pulumi.<stack>.yaml``) offline; the plan as one JSON-able
     document. ``quotas`` sets EC2 quota values (code -> vCPUs) the offline account answers with."""
+    from policy.budget import evaluate_stack
     from policy.validators import evaluate
 
     today = today or date.today()
@@ -295,9 +216,10 @@ def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, f
         read = sorted({code for token, args in run.invokes if token == QUOTA_INVOKE for code in [args["quotaCode"]]})
         values = {c: float(account.invoke(QUOTA_INVOKE, {"serviceCode": "ec2", "quotaCode": c})["value"]) for c in read}
     prices = price_table()
-    items = line_items(run, rows, prices, today)
+    items = line_items(((r.type, r.inputs) for r in run.resources), region, prices, today)
     total = totals(items)
     violations = [v for r in run.resources for v in evaluate(r.type, r.inputs, r.urn)]
+    violations += evaluate_stack([(r.type, r.inputs, r.urn) for r in run.resources], today)
     by_urn = {r.urn: r for r in run.resources}
     return {
         "notice": NOTICE,

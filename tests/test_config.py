@@ -430,3 +430,11 @@ def test_capacity_block_pool_names_its_availability_zone() -> None:
     assert list(found) == ["eks-gpu:gpuNodeGroups.a.availabilityZone"]
     assert "a Capacity Block lives in one AZ" in found["eks-gpu:gpuNodeGroups.a.availabilityZone"]
     assert problems({"gpuNodeGroups": {"a": {**block, "availabilityZone": "us-west-2a"}}}) == {}
+
+
+def test_a_budget_is_a_positive_number_of_dollars_per_hour() -> None:
+    parsed = parse_config({"kubernetesVersion": "1.35", **REACH, "budget": {"maxUsdPerHour": 12.5}}, "dev", TODAY)
+    assert parsed.config is not None and parsed.config.budget.max_usd_per_hour == 12.5
+    for bad in (0, -1, True, "12", float("inf")):
+        assert "eks-gpu:budget.maxUsdPerHour" in problems({"budget": {"maxUsdPerHour": bad}}), bad
+    assert "unknown key" in problems({"budget": {"maxUsd": 1}})["eks-gpu:budget.maxUsd"]

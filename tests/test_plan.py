@@ -14,7 +14,7 @@ import yaml
 
 from components.facts.versions import calendar
 from offline import plan
-from offline.pricing import price_table
+from policy.pricing import price_table
 from tests.helpers import ROOT
 
 

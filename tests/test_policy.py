@@ -15,6 +15,7 @@ import keyword
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any
 
 import pulumi_aws
@@ -24,6 +25,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown
 from components.config import DEFAULT_GPU_TAINTS, GPU_PRESENT_LABEL
 from offline import ProgramRun, RegisteredResource
 from policy import validators
+from policy.budget import STACK_POLICIES
 from policy.validators import POLICIES, Violation, evaluate
 from tests.helpers import (
     CLIENT_CIDR,
@@ -343,10 +345,22 @@ packs = []
 pulumi_policy.PolicyPack = lambda **kwargs: packs.append(kwargs)  # instead of serving over gRPC forever
 runpy.run_path(sys.argv[1], run_name="__main__")  # as `python -m pulumi.policy` runs the pack folder
 (pack,) = packs
-samples = json.load(sys.stdin)
+given = json.load(sys.stdin)
+samples, stack = given["samples"], given["stack"]
 policies = []
 for policy in pack["policies"]:
     reported = []
+    if isinstance(policy, pulumi_policy.StackValidationPolicy):
+        resources = [
+            pulumi_policy.PolicyResource(
+                r["type"], unknown_checking_proxy(r["props"]), r["urn"], "", None, None, None, [], {}
+            )
+            for r in stack
+        ]
+        args = pulumi_policy.StackValidationArgs(resources)
+        policy.validate(args, lambda message, urn: reported.append([urn, message]))
+        policies.append([policy.name, policy.description, policy.enforcement_level.value, None, reported])
+        continue
     for s in samples:
         args = pulumi_policy.ResourceValidationArgs(
             s["type"], unknown_checking_proxy(s["props"]), s["urn"], "", None, None, s["config"].get(policy.name)
@@ -369,11 +383,14 @@ def test_the_pack_assembles_every_policy_without_serving(dev: ProgramRun) -> Non
     open_in_prod = edited(cluster.inputs, (("publicAccessCidrs",), REMOVE))
     prod_urn = cluster.urn.replace("urn:pulumi:dev::", "urn:pulumi:prod::", 1)
     samples.append({"type": cluster.type, "props": open_in_prod, "urn": prod_urn, "config": {}})
+    # the whole stack, with a budget its max cost breaks, for the stack policies
+    over = run(config() | {"eks-gpu:budget": {"maxUsdPerHour": 0.05}})
+    stack = [{"type": r.type, "props": r.inputs, "urn": r.urn} for r in over.resources]
     # A subprocess, so that a pack that does start serving fails the test on the timeout instead of hanging it.
     child = subprocess.run(
         [sys.executable, "-c", ASSEMBLY, str(ROOT / "policy")],
         cwd=ROOT,
-        input=json.dumps(samples),
+        input=json.dumps({"samples": samples, "stack": stack}),
         capture_output=True,
         text=True,
         timeout=60,
@@ -395,5 +412,11 @@ def test_the_pack_assembles_every_policy_without_serving(dev: ProgramRun) -> Non
         ]
         for p in POLICIES
     ]
+    triples = [(r.type, r.inputs, r.urn) for r in over.resources]
+    expected += [
+        [p.name, p.description, p.enforcement_level, None, [[u, m] for m, u in p.check(triples, date.today())]]
+        for p in STACK_POLICIES
+    ]
     assert pack["policies"] == expected
+    assert expected[-2][-1] and expected[-2][0] == "stack-budget"  # the budget policy reported through CrossGuard
     assert all(reported for *_, reported in expected)  # every policy reported something through CrossGuard

@@ -1,4 +1,4 @@
-"""The bundled price table (offline/pricing.py, offline/data/prices.json).
+"""The bundled price table (policy/pricing.py, policy/data/prices.json).
 
 Prices are checked against things the table does not contain: AWS's instance catalogue and
 per-region offerings shipped in moto (which GPU types exist where, and how many GPUs, vCPUs and
@@ -23,7 +23,7 @@ import pytest
 
 from components.facts.versions import calendar
 from offline import load_stack_file
-from offline.pricing import PRICES_FILE, PriceTable, load, price_table
+from policy.pricing import PRICES_FILE, PriceTable, load, price_table
 
 ROOT = Path(__file__).resolve().parent.parent
 MOTO_EC2 = Path(moto.__file__).resolve().parent / "ec2" / "resources"
@@ -77,8 +77,8 @@ def resources(instance_type: str) -> tuple[int, int, int]:
 
 
 def generator() -> ModuleType:
-    """offline/data/generate_prices.py, imported from its path (offline/data is not a package)."""
-    spec = importlib.util.spec_from_file_location("generate_prices", ROOT / "offline" / "data" / "generate_prices.py")
+    """policy/data/generate_prices.py, imported from its path (policy/data is not a package)."""
+    spec = importlib.util.spec_from_file_location("generate_prices", ROOT / "policy" / "data" / "generate_prices.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -103,7 +103,7 @@ def test_each_part_states_its_own_source_and_date() -> None:
 
 
 def test_the_bundle_is_what_the_stored_sources_generate() -> None:
-    """prices.json is not edited by hand: regenerating it from offline/data/sources gives it back."""
+    """prices.json is not edited by hand: regenerating it from policy/data/sources gives it back."""
     gen = generator()
     assert gen.render(gen.build()) == PRICES_FILE.read_text()
     assert gen.OUTPUT == PRICES_FILE

@@ -251,3 +251,35 @@ def test_every_type_the_program_creates_has_its_providers_rules(base: dict[str, 
     }
     assert missing == set()
     assert {t for t in made if t.startswith("kubernetes:")} and "kubernetes:*" in known
+
+
+# --- 4. budget as policy -------------------------------------------------------------------
+
+
+def _budget_violations(tmp_path: Path, budget: float, region: str | None = None) -> list[dict[str, Any]]:
+    def edit(c: dict[str, Any]) -> None:
+        c["eks-gpu:budget"] = {"maxUsdPerHour": budget}
+        if region:
+            c["aws:region"] = region
+            c["eks-gpu:vpc"].pop("availabilityZones")
+
+    done = _plan(tmp_path, f"b{budget}{region}", edit)
+    return [v for v in done["policy"]["violations"] if v["policy"].startswith("stack-budget")]
+
+
+def test_a_stack_over_its_budget_is_a_mandatory_violation(base: dict[str, Any], tmp_path: Path) -> None:
+    top = base["cost"]["maxUsdPerHour"]
+    (over,) = _budget_violations(tmp_path, round(top / 2, 2))
+    assert (over["policy"], over["level"], over["resource"]) == ("stack-budget", "mandatory", "eks-gpu")
+    assert f"costs ${top:.2f} per hour, over eks-gpu:budget.maxUsdPerHour ${top / 2:.2f}" in over["message"]
+    (near,) = _budget_violations(tmp_path, round(top / 0.9, 2))
+    assert (near["policy"], near["level"]) == ("stack-budget-headroom", "advisory")
+    assert "90% of eks-gpu:budget.maxUsdPerHour" in near["message"]
+    assert _budget_violations(tmp_path, round(top * 2, 2)) == []
+    assert [v for v in base["policy"]["violations"] if v["policy"].startswith("stack-budget")] == []
+
+
+def test_a_budget_the_prices_cannot_check_is_said_never_passed(tmp_path: Path) -> None:
+    (said,) = _budget_violations(tmp_path, 1000.0, region="us-west-2")
+    assert (said["policy"], said["level"]) == ("stack-budget-headroom", "advisory")
+    assert said["message"].startswith("the budget cannot be checked: the bundled prices have none for system nodes")

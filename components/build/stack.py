@@ -40,7 +40,9 @@ class EksGpuStack(pulumi.ComponentResource):
     coredns: aws.eks.Addon
 
     def __init__(self, name: str, design: StackDesign, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("eks-gpu:stack:EksGpuStack", name, None, opts)
+        # What the policy pack's stack-budget policy reads: the stack's budget and where it is priced.
+        policy_inputs = {"region": design.region, "budgetUsdPerHour": design.budget_usd_per_hour}
+        super().__init__("eks-gpu:stack:EksGpuStack", name, policy_inputs, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.design = design
         self.network = Network(

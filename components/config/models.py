@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    Strict,
     Tag,
 )
 from pydantic.alias_generators import to_camel
@@ -260,6 +261,14 @@ class Autoscaler(Model):
     """More command-line flags (``{scale-down-delay-after-add: 5m}``), over the program's defaults."""
 
 
+class Budget(Model):
+    """What the stack may cost at most, checked by the policy pack against the plan's cost model."""
+
+    max_usd_per_hour: Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)] | None = None
+    """USD per hour at every node group's maxSize (the plan's "max" point). Default none: no budget.
+    Over it, the ``stack-budget`` policy is a mandatory violation; over 80 % of it, an advisory one."""
+
+
 # --- the stack --------------------------------------------------------------------------------
 
 
@@ -299,7 +308,8 @@ class StackConfig(Model):
     ``AmazonEKSClusterAdminPolicy`` on the whole cluster. Default none."""
     cluster_creator_admin: bool = True
     """The identity that creates the cluster keeps the admin access EKS gives it at creation. Default
-    true. With false, the creator must be one of ``clusterAdmins``; changing it replaces the cluster."""
+    true. With false, the creator must be one of ``clusterAdmins``. Applies when the cluster is created:
+    pulumi-eks ignores later changes to it."""
     log_retention_days: Annotated[int, BeforeValidator(_retention_days)] = 90
     """Days CloudWatch keeps the control-plane logs, one of CloudWatch's allowed values. Default 90."""
     system_node_group: SystemNodeGroup = SystemNodeGroup()
@@ -314,3 +324,5 @@ class StackConfig(Model):
     """The GPU smoke-test pod."""
     autoscaler: Autoscaler = Autoscaler()
     """The Cluster Autoscaler."""
+    budget: Budget = Budget()
+    """The stack's cost ceiling."""

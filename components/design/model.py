@@ -152,6 +152,8 @@ class StackDesign:
     """Retention of the control-plane log group, days."""
     protect: bool
     """Protect the cluster and its secrets key from deletion."""
+    budget_usd_per_hour: float | None
+    """The most the stack may cost per hour at every node group's maxSize (the policy pack checks it)."""
     network: NewNetwork | ExistingNetwork
     system: NodeGroupDesign
     gpu_pools: Mapping[str, NodeGroupDesign]

@@ -113,6 +113,7 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
         access=access,
         log_retention_days=config.log_retention_days,
         protect=config.protect,
+        budget_usd_per_hour=config.budget.max_usd_per_hour,
         network=network,
         system=designs[SYSTEM_KEY],
         gpu_pools={k: designs[k] for k in config.gpu_node_groups},

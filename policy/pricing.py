@@ -1,7 +1,7 @@
 """Bundled AWS prices for an offline cost estimate: on-demand EC2 and NAT gateway, USD per hour.
 
-The table is `offline/data/prices.json`, built by `offline/data/generate_prices.py` from source
-files stored verbatim in `offline/data/sources/`. It has two parts with their own source and date:
+The table is `policy/data/prices.json`, built by `policy/data/generate_prices.py` from source
+files stored verbatim in `policy/data/sources/`. It has two parts with their own source and date:
 
 - on-demand Linux prices per region and instance type, from Karpenter's generated table
   (`source`, `date`); that table is generated for us-east-1 only, so other regions have none;
@@ -10,7 +10,7 @@ files stored verbatim in `offline/data/sources/`. It has two parts with their ow
 
 A price the table does not hold is `None`, never a guess: the caller says "price unknown".
 
-    from offline.pricing import price_table
+    from policy.pricing import price_table
     table = price_table()
     table.on_demand("us-east-1", "g5.xlarge")  # 1.006
     table.nat_gateway("us-west-2")             # 0.045
@@ -93,5 +93,5 @@ def load(path: Path = PRICES_FILE) -> PriceTable:
 
 @functools.cache
 def price_table() -> PriceTable:
-    """The bundled price table, read from `offline/data/prices.json` once per process."""
+    """The bundled price table, read from `policy/data/prices.json` once per process."""
     return load()

@@ -1,8 +1,8 @@
-"""Build `prices.json` (the bundled price table read by `offline.pricing`) from the two source
+"""Build `prices.json` (the bundled price table read by `policy.pricing`) from the two source
 files kept next to it in `sources/`, so the bundle can be regenerated and audited offline.
 
-    .venv/bin/python offline/data/generate_prices.py          # rewrite prices.json
-    .venv/bin/python offline/data/generate_prices.py --check  # exit 1 if prices.json is stale
+    .venv/bin/python policy/data/generate_prices.py          # rewrite prices.json
+    .venv/bin/python policy/data/generate_prices.py --check  # exit 1 if prices.json is stale
 
 Sources (stored verbatim, nothing typed by hand):
 
