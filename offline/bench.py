@@ -1,7 +1,8 @@
 """`make bench`: how the offline plan's time and memory grow with the number of GPU pools.
 
 Each size runs in a fresh process (as `make plan` does), on a generated stack file of N pools
-next to the dev stack's settings: wall time and peak memory (max RSS) of the whole process.
+next to the dev stack's settings: wall time and peak memory (max RSS) of the whole process; then
+once more with ``--against`` the first run's JSON (a review of an unchanged stack: the whole diff).
 
     python -m offline.bench [--sizes 1,10,50]
 """
@@ -39,13 +40,14 @@ def stack_with_pools(pools: int) -> dict:
     return config
 
 
-def measure(pools: int, folder: Path) -> tuple[float, float, int]:
-    """(wall seconds, peak MiB, resources) of one `offline.plan --json` process for ``pools`` pools."""
+def measure(pools: int, folder: Path, *more: str) -> tuple[float, float, int]:
+    """(wall seconds, peak MiB, resources) of one `offline.plan --json` process for ``pools`` pools;
+    its JSON is left in ``folder`` as ``plan<pools>.json``."""
     stack_file = folder / f"Pulumi.bench{pools}.yaml"
     stack_file.write_text(yaml.safe_dump(stack_with_pools(pools)))
     start = time.perf_counter()
     with subprocess.Popen(
-        [sys.executable, "-m", "offline.plan", "--stack-file", str(stack_file), "--json"],
+        [sys.executable, "-m", "offline.plan", "--stack-file", str(stack_file), "--json", *more],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
@@ -56,6 +58,7 @@ def measure(pools: int, folder: Path) -> tuple[float, float, int]:
     wall = time.perf_counter() - start
     if child.returncode != 0:
         raise RuntimeError(f"the plan of {pools} pools failed with exit code {child.returncode}")
+    (folder / f"plan{pools}.json").write_text(out)
     return wall, usage.ru_maxrss / 1024, len(json.loads(out)["resources"])
 
 
@@ -65,11 +68,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1,10,50", help="pool counts, comma-separated (default 1,10,50)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
-    print(f"{'pools':>5}  {'resources':>9}  {'wall s':>7}  {'peak MiB':>8}  {'ms/resource':>11}")
+    print(f"{'pools':>5}  {'resources':>9}  {'wall s':>7}  {'peak MiB':>8}  {'ms/resource':>11}  {'--against s':>11}")
     with tempfile.TemporaryDirectory() as tmp:
         for pools in sizes:
             wall, peak, count = measure(pools, Path(tmp))
-            print(f"{pools:>5}  {count:>9}  {wall:>7.2f}  {peak:>8.0f}  {1000 * wall / max(count, 1):>11.2f}")
+            old = Path(tmp) / f"old{pools}.json"
+            (Path(tmp) / f"plan{pools}.json").rename(old)
+            against, _, _ = measure(pools, Path(tmp), "--against", str(old))
+            per_resource = 1000 * wall / max(count, 1)
+            print(f"{pools:>5}  {count:>9}  {wall:>7.2f}  {peak:>8.0f}  {per_resource:>11.2f}  {against:>11.2f}")
     return 0
 
 

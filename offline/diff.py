@@ -180,6 +180,12 @@ def warnings_for(
 ) -> list[str]:
     """What AWS will refuse or what loses work, most serious first."""
     by_name = {r["name"]: r for r in resources.values()}
+    table = rules()
+
+    def triggers(c: Change, paths: Iterable[str]) -> str:
+        """The causes of ``c`` that match ``paths`` (what replaces it, or rolls its nodes)."""
+        return ", ".join(x for x in c.causes if any(matches(x, r) for r in paths))
+
     out: list[str] = []
     for c in changes:
         if c.protected and c.action in ("replace", "delete"):
@@ -187,7 +193,8 @@ def warnings_for(
     for c in changes:
         if c.type == EKS_CLUSTER and c.action in ("replace", "delete"):
             out.append(
-                f"the EKS cluster {c.name} is {c.action}d ({', '.join(c.causes) or 'removed'}): a new, empty control "
+                f"the EKS cluster {c.name} is {c.action}d ({triggers(c, table.replaces_on(c.type)) or 'removed'}): "
+                "a new, empty control "
                 "plane; every workload, secret and access entry in the old one is lost"
             )
         if (
@@ -207,15 +214,16 @@ def warnings_for(
             )
         if c.type == NODE_GROUP and c.action in ("replace", "delete"):
             pool = _pool(by_name.get(c.name, {"name": c.name}))
+            why = triggers(c, table.replaces_on(c.type))
             out.append(
                 f"node group {pool} ({c.name}) is {c.action}d"
-                + (f" ({', '.join(c.causes)})" if c.causes else "")
+                + (f" ({why})" if why else "")
                 + ": all its nodes go, and GPU jobs running on them die"
             )
         elif c.type == NODE_GROUP and c.rolls_nodes:
             out.append(
                 f"node group {_pool(by_name.get(c.name, {'name': c.name}))} ({c.name}) rolls its nodes "
-                f"({', '.join(c.causes)}): EKS replaces every node, one at a time; a GPU job on each dies"
+                f"({triggers(c, table.rolls_nodes)}): EKS replaces every node, one at a time; a GPU job on each dies"
             )
     before, after = (
         set(old_plan.get("clusterAvailabilityZones") or []),
