@@ -2,12 +2,13 @@
 # make plan: what `pulumi up` would build for a stack, its cost per hour and its policy results,
 #            offline (STACK=prod make plan; make plan ARGS=--json; make plan ARGS="--diagram arch.mmd").
 # make bench: time and peak memory of the plan for 1, 10 and 50 GPU pools.
+# make charts: fetch the pinned Helm charts into .charts/ (online; tests fall back to ../shared/charts).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 ARGS ?=
 
-.PHONY: test lint plan bench venv clean
+.PHONY: test lint plan bench charts venv clean
 
 venv: $(VENV)/.installed
 
@@ -29,6 +30,9 @@ plan: venv
 
 bench: venv
 	@$(PY) -m offline.bench
+
+charts: venv
+	@$(PY) -m tests.fetch_charts
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

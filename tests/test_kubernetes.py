@@ -71,6 +71,7 @@ def test_every_kubernetes_object_is_valid_for_the_cluster_version(mixed: Program
         "kubernetes:core/v1:ResourceQuota",
         "kubernetes:core/v1:LimitRange",
         "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        "kubernetes:storage.k8s.io/v1:StorageClass",
         JOB,
     }
     for r in objects:

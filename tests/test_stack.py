@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from components import design
-from components.config import ConfigError
+from components.config import ConfigError, GpuPool
 from offline import load_stack_file, offline_account, run_program
 from offline.deployer import with_deployer
 from tests import aws_data
@@ -52,7 +52,12 @@ def test_dev_stack_builds_the_documented_tree(dev: Any) -> None:
     )
     assert types.count(CLUSTER) == 1
     assert types.count(NODE_GROUP) == 1 + len(DEV["eks-gpu:gpuNodeGroups"])
-    assert types.count("aws:eks/addon:Addon") == 2  # CoreDNS, and the Pod Identity agent of the autoscaler
+    assert sorted(a.inputs["addonName"] for a in dev.of_type("aws:eks/addon:Addon")) == [
+        "aws-ebs-csi-driver",
+        "coredns",
+        "eks-node-monitoring-agent",
+        "eks-pod-identity-agent",
+    ]
     assert dev.warnings == []
 
 
@@ -264,6 +269,9 @@ def test_launch_template_imdsv2_and_encrypted_gp3(dev: Any) -> None:
             "ebs": {
                 "volumeType": "gp3",
                 "volumeSize": float(DEV["eks-gpu:gpuNodeGroups"]["inference"]["diskSizeGiB"]),
+                # the pool's defaults: gp3 baseline IOPS, 500 MiB/s for image pulls
+                "iops": float(GpuPool.model_fields["volume_iops"].default),
+                "throughput": float(GpuPool.model_fields["volume_throughput_mib_ps"].default),
                 "encrypted": "true",
                 "deleteOnTermination": "true",
             },

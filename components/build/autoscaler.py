@@ -88,6 +88,9 @@ class ClusterAutoscalerArgs:
     """The AWS partition of ARNs (``aws``)."""
     node_group_names: Mapping[str, pulumi.Input[str]]
     """Node group key -> its EKS name (the priority expander matches ASG names built from it)."""
+    pod_identity_agent: pulumi.Resource | None
+    """The EKS Pod Identity agent add-on (:mod:`components.build.addons`, installed whenever the
+    autoscaler is), which hands the role to the pod."""
     system_nodes: pulumi.Resource
     """The system node group: the autoscaler and the Pod Identity agent run there."""
     dns: pulumi.Resource
@@ -107,11 +110,36 @@ def asg_name_pattern(node_group_name: str) -> str:
 FULLNAME = "cluster-autoscaler"
 """The Deployment's name (``kubectl -n kube-system logs deploy/cluster-autoscaler``), fixed by the
 values rather than derived from the auto-named release."""
+RESOURCES = {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"cpu": "100m", "memory": "300Mi"}}
+"""The container's requests and limits: the example in the chart's own ``values.yaml`` (9.59.0), limits equal
+to requests so the pod is Guaranteed QoS and is the last to be evicted from a crowded system node. Its memory
+grows with the number of nodes and pending pods it simulates; raise both for clusters of hundreds of nodes."""
+RUN_AS = 65534
+"""``nobody``: the user and group the chart's ``values.yaml`` example runs it as. The image is a static Go binary
+on ``distroless/static:nonroot`` (kubernetes/autoscaler ``cluster-autoscaler/Dockerfile``): nothing in it needs root."""
+POD_SECURITY_CONTEXT = {
+    "runAsNonRoot": True,
+    "runAsUser": RUN_AS,
+    "runAsGroup": RUN_AS,
+    "fsGroup": RUN_AS,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+"""The pod's security context (chart key ``securityContext``): a non-root user, the runtime's default seccomp
+filter, and ``fsGroup`` so that user can read the Pod Identity token EKS projects into the pod."""
+CONTAINER_SECURITY_CONTEXT = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+    "privileged": False,
+}
+"""The container's security context (chart key ``containerSecurityContext``): it only calls the Kubernetes and
+AWS APIs and logs to stderr, so it needs no capability and writes nothing to its filesystem."""
 
 
 def values(args: ClusterAutoscalerArgs) -> dict[str, Any]:
     """The chart values: discovery by the cluster's name, the image of the cluster's minor version,
-    the service account the Pod Identity association names, the system nodes, the flags."""
+    the service account the Pod Identity association names, the system nodes, the flags, requests and limits,
+    a non-root, read-only, capability-less container."""
     design = args.design
     out: dict[str, Any] = {
         "fullnameOverride": FULLNAME,
@@ -122,6 +150,9 @@ def values(args: ClusterAutoscalerArgs) -> dict[str, Any]:
         "rbac": {"serviceAccount": {"create": True, "name": SERVICE_ACCOUNT}},
         "nodeSelector": {POOL_LABEL: SYSTEM_KEY},
         "priorityClassName": "system-cluster-critical",
+        "resources": RESOURCES,
+        "securityContext": POD_SECURITY_CONTEXT,
+        "containerSecurityContext": CONTAINER_SECURITY_CONTEXT,
         "extraArgs": dict(design.args),
     }
     if design.expander == "priority":
@@ -135,7 +166,7 @@ def values(args: ClusterAutoscalerArgs) -> dict[str, Any]:
 
 
 class ClusterAutoscaler(pulumi.ComponentResource):
-    """Pod Identity agent, the autoscaler's role and association, and the Helm release."""
+    """The autoscaler's role and Pod Identity association, and the Helm release."""
 
     role: ServiceRole
     release: k8s.helm.v3.Release
@@ -143,15 +174,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterAutoscalerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-gpu:autoscaler:ClusterAutoscaler", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        agent = aws.eks.Addon(
-            f"{name}-pod-identity-agent",
-            cluster_name=args.cluster,
-            addon_name="eks-pod-identity-agent",
-            resolve_conflicts_on_create="OVERWRITE",
-            resolve_conflicts_on_update="OVERWRITE",
-            tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.system_nodes]),
-        )
+        agent = args.pod_identity_agent
         policy = aws.iam.get_policy_document(statements=policy_statements(args.cluster_name))
         self.role = ServiceRole(
             f"{name}-iam",
@@ -183,7 +206,9 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             values=values(args),
             cleanup_on_fail=True,
             opts=pulumi.ResourceOptions(
-                parent=self, provider=args.provider, depends_on=[agent, association, args.system_nodes, args.dns]
+                parent=self,
+                provider=args.provider,
+                depends_on=[*filter(None, [agent]), association, args.system_nodes, args.dns],
             ),
         )
         self.register_outputs({"roleArn": self.role.role.arn})

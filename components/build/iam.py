@@ -24,7 +24,7 @@ class ServiceRoleArgs:
     service: str
     """The service principal that may assume the role (``ec2.amazonaws.com``)."""
     managed_policies: Sequence[str]
-    """Names of AWS managed policies to attach."""
+    """Names of AWS managed policies to attach, with their path if any (``service-role/...``)."""
     partition: str
     """The AWS partition of the managed policies' ARNs (``aws``, ``aws-cn``, ``aws-us-gov``)."""
     tags: Mapping[str, str]
@@ -60,7 +60,7 @@ class ServiceRole(pulumi.ComponentResource):
         self.role = aws.iam.Role(f"{name}-role", assume_role_policy=trust.json, tags=dict(args.tags), opts=child)
         self.attachments = [
             aws.iam.RolePolicyAttachment(
-                f"{name}-{policy}",
+                f"{name}-{policy.rsplit('/', 1)[-1]}",  # the name, without the policy's path
                 role=self.role.name,
                 policy_arn=f"arn:{args.partition}:iam::aws:policy/{policy}",
                 opts=child,

@@ -8,6 +8,7 @@ The desired size is ignored after creation because an autoscaler owns it: otherw
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -55,20 +56,61 @@ def block_devices(design: NodeGroupDesign) -> list[aws.ec2.LaunchTemplateBlockDe
     """Encrypted gp3 volumes: AL2023 has one root volume; Bottlerocket an OS and a data volume.
 
     On Bottlerocket images and containers live on the data volume (``/dev/xvdb``), so it gets
-    ``diskSizeGiB``; its OS volume keeps the AMI's size and is encrypted too.
+    ``diskSizeGiB`` and the pool's provisioned IOPS and throughput (what an image pull writes to);
+    its OS volume keeps the AMI's size and gp3's baseline, and is encrypted too.
     """
 
-    def volume(device: str, size: int | None) -> aws.ec2.LaunchTemplateBlockDeviceMappingArgs:
+    def volume(device: str, size: int | None, images: bool) -> aws.ec2.LaunchTemplateBlockDeviceMappingArgs:
+        perf = design.volume if images else None
         return aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
             device_name=device,
             ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                volume_type="gp3", volume_size=size, encrypted="true", delete_on_termination="true"
+                volume_type="gp3",
+                volume_size=size,
+                iops=perf.iops if perf else None,
+                throughput=perf.throughput_mib_ps if perf else None,
+                encrypted="true",
+                delete_on_termination="true",
             ),
         )
 
     if design.ami_type.bottlerocket:
-        return [volume("/dev/xvda", None), volume("/dev/xvdb", design.disk_size_gib)]
-    return [volume("/dev/xvda", design.disk_size_gib)]
+        return [volume("/dev/xvda", None, False), volume("/dev/xvdb", design.disk_size_gib, True)]
+    return [volume("/dev/xvda", design.disk_size_gib, True)]
+
+
+NODECONFIG_BOUNDARY = "==EKSGPU=="
+FAST_IMAGE_PULL = "FastImagePull"
+"""nodeadm's feature gate for SOCI parallel pull and unpack (awslabs/amazon-eks-ami,
+``nodeadm/internal/api/types.go`` and ``featuregates.go``: off by default, ignored on instances below
+a vCPU and memory threshold)."""
+
+
+def user_data(design: NodeGroupDesign) -> str | None:
+    """AL2023 user data: a ``NodeConfig`` that turns on ``FastImagePull``, as a MIME part EKS merges with
+    its own (cluster details stay EKS's); None when there is nothing to add. Base64, as EC2 takes it."""
+    if not design.fast_image_pull:
+        return None
+    document = "\n".join(
+        [
+            "MIME-Version: 1.0",
+            f'Content-Type: multipart/mixed; boundary="{NODECONFIG_BOUNDARY}"',
+            "",
+            f"--{NODECONFIG_BOUNDARY}",
+            "Content-Type: application/node.eks.aws",
+            "",
+            "---",
+            "apiVersion: node.eks.aws/v1alpha1",
+            "kind: NodeConfig",
+            "spec:",
+            "  featureGates:",
+            f"    {FAST_IMAGE_PULL}: true",
+            "",
+            f"--{NODECONFIG_BOUNDARY}--",
+            "",
+        ]
+    )
+    return base64.b64encode(document.encode()).decode()
 
 
 def _asg_name(resources: Sequence[aws.eks.outputs.NodeGroupResource]) -> str:
@@ -100,6 +142,7 @@ class NodeGroup(pulumi.ComponentResource):
                 aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=dict(args.launch_tags))
                 for kind in TAGGED_AT_LAUNCH
             ],
+            user_data=user_data(design),
             update_default_version=True,
             tags=tags,
         )

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.build.addons import Addons, AddonsArgs, default_storage_class
 from components.build.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.build.cluster import Cluster, ClusterArgs
 from components.build.device_plugin import DevicePlugin, DevicePluginArgs
@@ -38,6 +39,8 @@ class EksGpuStack(pulumi.ComponentResource):
     smoke_test: GpuSmokeTest | None
     autoscaler: ClusterAutoscaler | None
     coredns: aws.eks.Addon
+    addons: Addons
+    storage_class: k8s.storage.v1.StorageClass | None
 
     def __init__(self, name: str, design: StackDesign, opts: pulumi.ResourceOptions | None = None):
         # What the policy pack's stack-budget policy reads: the stack's budget and where it is priced.
@@ -89,6 +92,22 @@ class EksGpuStack(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system]),
         )
         self.gpu_pools = {key: self._node_group(name, pool) for key, pool in design.gpu_pools.items()}
+        self.addons = Addons(
+            f"{name}-addons",
+            AddonsArgs(
+                cluster=self.cluster.name,
+                cluster_name=design.cluster_name,
+                partition=design.partition,
+                system_nodes=self.system,
+                gpu_taints=[t for pool in design.gpu_pools.values() for t in pool.taints],
+                pod_identity=design.ebs_csi_driver or design.autoscaler is not None,
+                node_monitoring=design.node_monitoring,
+                ebs_csi_driver=design.ebs_csi_driver,
+                storage_class=design.storage_class,
+                tags=design.tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self._in_cluster(name)
         self.register_outputs({"clusterName": self.cluster.name})
 
@@ -102,6 +121,11 @@ class EksGpuStack(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=self.cluster.api_access),
         )
         child = pulumi.ResourceOptions(parent=self)
+        self.storage_class = None
+        if design.storage_class is not None and self.addons.ebs_csi_driver is not None:
+            self.storage_class = default_storage_class(
+                name, design.storage_class, self.addons.ebs_csi_driver, self.provider, self
+            )
         self.namespace = GpuNamespace(
             f"{name}-workloads",
             GpuNamespaceArgs(
@@ -119,7 +143,8 @@ class EksGpuStack(pulumi.ComponentResource):
                 DevicePluginArgs(
                     chart_version=kube.device_plugin_version,
                     pools=kube.device_plugin_pools,
-                    taints=[t for pool in design.gpu_pools.values() for t in pool.taints],
+                    # exactly the nodes it runs on: Bottlerocket pools' taints are none of its business
+                    taints=[t for key in kube.device_plugin_pools for t in design.gpu_pools[key].taints],
                     provider=self.provider,
                 ),
                 opts=child,
@@ -136,6 +161,7 @@ class EksGpuStack(pulumi.ComponentResource):
                     region=design.region,
                     partition=design.partition,
                     node_group_names={key: group.name for key, group in groups.items()},
+                    pod_identity_agent=self.addons.pod_identity_agent,
                     system_nodes=self.system,
                     dns=self.coredns,
                     tags=tags_for(design.tags, f"{design.cluster_name}-autoscaler"),

@@ -32,6 +32,7 @@ from components.config.models import (
 )
 from components.config.problems import NAMESPACE, Problem, key_path, problems_from
 from components.facts import versions
+from components.facts.aws_limits import GP3_MAX_IOPS_PER_GIB, GP3_MAX_MIBPS_PER_IOPS
 
 # --- parsing ----------------------------------------------------------------------------------
 
@@ -299,6 +300,30 @@ def _check_sizes(prefix: tuple[str, ...], raw: Any, model: type[Sizes]) -> list[
     return problems
 
 
+def _check_volume(prefix: tuple[str, ...], pool: GpuPool) -> list[Problem]:
+    """gp3's ratios: IOPS per GiB of size, throughput per IOPS (Amazon EBS User Guide)."""
+    problems = []
+    most_iops = GP3_MAX_IOPS_PER_GIB * pool.disk_size_gib
+    if pool.volume_iops > most_iops:
+        problems.append(
+            Problem(
+                key_path(*prefix, "volumeIops"),
+                f"{pool.volume_iops} is over gp3's {GP3_MAX_IOPS_PER_GIB} IOPS per GiB: a {pool.disk_size_gib} GiB "
+                f"volume takes at most {most_iops}",
+            )
+        )
+    most_throughput = int(GP3_MAX_MIBPS_PER_IOPS * pool.volume_iops)
+    if pool.volume_throughput_mib_ps > most_throughput:
+        problems.append(
+            Problem(
+                key_path(*prefix, "volumeThroughputMiBps"),
+                f"{pool.volume_throughput_mib_ps} is over gp3's {GP3_MAX_MIBPS_PER_IOPS} MiB/s per IOPS: at "
+                f"{pool.volume_iops} IOPS at most {most_throughput} (raise volumeIops)",
+            )
+        )
+    return problems
+
+
 def _check_pool(key: str, pool: GpuPool) -> list[Problem]:
     prefix = ("gpuNodeGroups", key)
     problems = []
@@ -343,6 +368,7 @@ def _check_pool(key: str, pool: GpuPool) -> list[Problem]:
                 f"only applies to capacityType CAPACITY_BLOCK, not {pool.capacity_type.value}",
             )
         )
+    problems += _check_volume(prefix, pool)
     if not any(t.key == GPU_TAINT_KEY and t.effect != TaintEffect.PREFER_NO_SCHEDULE for t in pool.taints):
         problems.append(
             Problem(

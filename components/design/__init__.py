@@ -17,6 +17,8 @@ from components.design.model import (
     NewNetwork,
     NodeGroupDesign,
     StackDesign,
+    StorageClassDesign,
+    VolumePerformance,
 )
 from components.design.resolve import load, resolve
 
@@ -31,6 +33,8 @@ __all__ = [
     "NewNetwork",
     "NodeGroupDesign",
     "StackDesign",
+    "StorageClassDesign",
+    "VolumePerformance",
     "load",
     "resolve",
 ]

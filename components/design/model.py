@@ -30,6 +30,23 @@ class GpuSpec:
 
 
 @dataclass(frozen=True)
+class VolumePerformance:
+    """A gp3 volume's provisioned IOPS and throughput (MiB/s)."""
+
+    iops: int
+    throughput_mib_ps: int
+
+
+@dataclass(frozen=True)
+class StorageClassDesign:
+    """The cluster's default StorageClass: encrypted gp3 through the EBS CSI driver."""
+
+    reclaim_policy: str
+    """``Delete`` or ``Retain``."""
+    name: str = "gp3-encrypted"
+
+
+@dataclass(frozen=True)
 class NodeGroupDesign:
     """One managed node group, ready to build: the system group or a GPU pool."""
 
@@ -48,6 +65,10 @@ class NodeGroupDesign:
     """The AZs of the VPC that offer every instance type of the group."""
     gpu: GpuSpec | None
     capacity_reservation_id: str | None = None
+    volume: VolumePerformance | None = None
+    """Provisioned performance of the image volume; None: gp3's baseline (the system group)."""
+    fast_image_pull: bool = False
+    """Turn on nodeadm's ``FastImagePull`` (AL2023 only)."""
 
     @property
     def single_az(self) -> bool:
@@ -154,6 +175,12 @@ class StackDesign:
     """Protect the cluster and its secrets key from deletion."""
     budget_usd_per_hour: float | None
     """The most the stack may cost per hour at every node group's maxSize (the policy pack checks it)."""
+    node_monitoring: bool
+    """Install the EKS node monitoring agent (GPU health for auto-repair)."""
+    ebs_csi_driver: bool
+    """Install the EBS CSI driver add-on."""
+    storage_class: StorageClassDesign | None
+    """The default StorageClass, if one is made."""
     network: NewNetwork | ExistingNetwork
     system: NodeGroupDesign
     gpu_pools: Mapping[str, NodeGroupDesign]

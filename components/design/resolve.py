@@ -21,6 +21,7 @@ from components.config import (
     NewVpc,
     ParsedConfig,
     Problem,
+    StackConfig,
     SystemNodeGroup,
     key_path,
     parse_config,
@@ -29,7 +30,16 @@ from components.design.access import design_access
 from components.design.autoscaler import design_autoscaler
 from components.design.kubernetes import design_kubernetes
 from components.design.lookup import AwsFacts, InstanceFacts, lookup
-from components.design.model import SYSTEM_KEY, ExistingNetwork, GpuSpec, NewNetwork, NodeGroupDesign, StackDesign
+from components.design.model import (
+    SYSTEM_KEY,
+    ExistingNetwork,
+    GpuSpec,
+    NewNetwork,
+    NodeGroupDesign,
+    StackDesign,
+    StorageClassDesign,
+    VolumePerformance,
+)
 from components.design.network import existing_network, new_network
 from components.design.quotas import QuotaUse, check_quotas
 from components.design.tags import check_asg_tag_budget, node_group_asg_tags
@@ -98,6 +108,7 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
             if over is not None:
                 problems.append(over)
         _check_quotas(designs, facts, problems, warnings)
+    storage_class = _storage_class(config, problems) if config is not None else None
     access = design_access(config, facts, profile, problems, warnings) if config is not None else None
     kubernetes = design_kubernetes(config, designs, problems, warnings) if config is not None else None
     if problems or config is None or network is None or kubernetes is None or access is None:
@@ -114,6 +125,9 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
         log_retention_days=config.log_retention_days,
         protect=config.protect,
         budget_usd_per_hour=config.budget.max_usd_per_hour,
+        node_monitoring=config.node_monitoring.enabled,
+        ebs_csi_driver=config.storage.ebs_csi_driver,
+        storage_class=storage_class,
         network=network,
         system=designs[SYSTEM_KEY],
         gpu_pools={k: designs[k] for k in config.gpu_node_groups},
@@ -122,6 +136,21 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
         warnings=tuple(warnings),
         notes=tuple(notes),
     )
+
+
+def _storage_class(config: StackConfig, problems: list[Problem]) -> StorageClassDesign | None:
+    """The default StorageClass, which needs the EBS CSI driver as its provisioner."""
+    storage = config.storage
+    if not storage.default_storage_class:
+        return None
+    if not storage.ebs_csi_driver:
+        problems.append(
+            Problem(
+                key_path("storage", "defaultStorageClass"),
+                "needs eks-gpu:storage.ebsCsiDriver: the StorageClass's provisioner is the EBS CSI driver",
+            )
+        )
+    return StorageClassDesign(reclaim_policy=storage.reclaim_policy)
 
 
 def _check_quotas(
@@ -177,6 +206,10 @@ class _Group:
             availability_zones=azs,
             gpu=self.gpu,
             capacity_reservation_id=cfg.capacity_reservation_id if isinstance(cfg, GpuPool) else None,
+            volume=VolumePerformance(cfg.volume_iops, cfg.volume_throughput_mib_ps)
+            if isinstance(cfg, GpuPool)
+            else None,
+            fast_image_pull=isinstance(cfg, GpuPool) and cfg.fast_image_pull and not self.ami_type.bottlerocket,
         )
 
 

@@ -28,3 +28,16 @@ Cluster Autoscaler's AWS README repeats it for its node-template tags."""
 EKS_OWNED_ASG_TAGS = ("eks:cluster-name", "eks:nodegroup-name", "kubernetes.io/cluster/<cluster>")
 """Tags EKS itself puts on a managed node group's Auto Scaling group besides the two autoscaler
 discovery tags (which the program sets too, so they count once): they use up part of the 50."""
+
+GP3_IOPS = (3000, 80000)
+"""IOPS a gp3 volume can be provisioned with. Source: the EC2 API reference,
+``LaunchTemplateEbsBlockDeviceRequest.Iops`` ("gp3: 3,000 - 80,000 IOPS"; botocore ``ec2`` model)."""
+GP3_THROUGHPUT_MIBPS = (125, 2000)
+"""Throughput a gp3 volume can be provisioned with, MiB/s. Source: the EC2 API reference,
+``LaunchTemplateEbsBlockDeviceRequest.Throughput`` ("Minimum value of 125. Maximum value of 2,000")."""
+GP3_MAX_IOPS_PER_GIB = 500
+"""gp3: at most 500 provisioned IOPS per GiB of volume size (Amazon EBS User Guide, "General Purpose
+SSD volumes")."""
+GP3_MAX_MIBPS_PER_IOPS = 0.25
+"""gp3: at most 0.25 MiB/s of provisioned throughput per provisioned IOPS (Amazon EBS User Guide,
+"General Purpose SSD volumes")."""

@@ -1,0 +1,146 @@
+"""EKS add-ons the GPU fleet runs on: Pod Identity, node health for auto-repair, EBS volumes.
+
+Each is an EKS managed add-on (AWS keeps it compatible with the cluster version) whose AWS rights,
+where it needs any, come from EKS Pod Identity: a role trusted by ``pods.eks.amazonaws.com`` with
+the add-on's AWS managed policy, associated with the add-on's own service account.
+
+- ``eks-pod-identity-agent``: hands those roles' credentials to pods (the autoscaler's too).
+- ``eks-node-monitoring-agent``: sets node conditions (``AcceleratedHardwareReady`` for GPU faults)
+  that node auto-repair acts on. Its agent tolerates every taint; its ``dcgm-server`` DaemonSet (the
+  DCGM host engine the agent reads GPU health from) tolerates none by default, so it is given the GPU
+  pools' taints, or a tainted GPU node reports nothing (its chart README, "DCGM host engine").
+- ``aws-ebs-csi-driver`` and a default StorageClass of encrypted gp3, ``WaitForFirstConsumer`` (a
+  volume is created in the AZ of the node its first pod lands on).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.build.iam import ServiceRole, ServiceRoleArgs
+from components.build.scheduling import tolerations
+from components.config import Taint
+from components.design import StorageClassDesign
+
+EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
+"""The EBS CSI controller's service account (the add-on's), in kube-system."""
+EBS_CSI_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
+"""The AWS managed policy the EBS CSI driver documents for its controller."""
+EBS_CSI_PROVISIONER = "ebs.csi.aws.com"
+DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+
+
+@dataclass(frozen=True)
+class AddonsArgs:
+    """What the add-ons need: the cluster, the nodes they run on, and which to install."""
+
+    cluster: pulumi.Input[str]
+    cluster_name: str
+    partition: str
+    system_nodes: pulumi.Resource
+    """Add-ons become ACTIVE only once their pods run: the system nodes come first."""
+    gpu_taints: Sequence[Taint]
+    """Every taint of every GPU pool: the node monitoring agent's DCGM server tolerates them."""
+    pod_identity: bool
+    node_monitoring: bool
+    ebs_csi_driver: bool
+    storage_class: StorageClassDesign | None
+    tags: Mapping[str, str]
+
+
+def node_monitoring_values(gpu_taints: Sequence[Taint]) -> dict[str, object]:
+    """The node monitoring agent's configuration values: its DCGM server on the tainted GPU nodes."""
+    return {"dcgmAgent": {"tolerations": tolerations(gpu_taints)}}
+
+
+class Addons(pulumi.ComponentResource):
+    """The Pod Identity agent, the node monitoring agent and the EBS CSI driver (each when enabled)."""
+
+    pod_identity_agent: aws.eks.Addon | None
+    node_monitoring: aws.eks.Addon | None
+    ebs_csi_driver: aws.eks.Addon | None
+    ebs_csi_role: ServiceRole | None
+
+    def __init__(self, name: str, args: AddonsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("eks-gpu:addons:Addons", name, None, opts)
+        self._args = args
+        self.pod_identity_agent = self._addon(name, "eks-pod-identity-agent") if args.pod_identity else None
+        self.node_monitoring = None
+        if args.node_monitoring:
+            self.node_monitoring = self._addon(
+                name, "eks-node-monitoring-agent", configuration_values=node_monitoring_values(args.gpu_taints)
+            )
+        self.ebs_csi_driver = self.ebs_csi_role = None
+        if args.ebs_csi_driver:
+            self.ebs_csi_role = ServiceRole(
+                f"{name}-ebs-csi",
+                ServiceRoleArgs(
+                    service="pods.eks.amazonaws.com",
+                    trust_actions=("sts:AssumeRole", "sts:TagSession"),
+                    managed_policies=(EBS_CSI_POLICY,),
+                    partition=args.partition,
+                    tags={**args.tags, "Name": f"{args.cluster_name}-ebs-csi"},
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.ebs_csi_driver = self._addon(
+                name,
+                "aws-ebs-csi-driver",
+                # Its node DaemonSet mounts volumes for pods on every node, the tainted GPU nodes too.
+                configuration_values={"node": {"tolerateAllTaints": True}},
+                pod_identity_associations=[
+                    aws.eks.AddonPodIdentityAssociationArgs(
+                        role_arn=self.ebs_csi_role.role.arn, service_account=EBS_CSI_SERVICE_ACCOUNT
+                    )
+                ],
+                depends_on=[
+                    *self.ebs_csi_role.attachments,
+                    *([self.pod_identity_agent] if self.pod_identity_agent else []),
+                ],
+            )
+        self.register_outputs({})
+
+    def _addon(
+        self,
+        name: str,
+        addon: str,
+        *,
+        configuration_values: Mapping[str, object] | None = None,
+        pod_identity_associations: Sequence[aws.eks.AddonPodIdentityAssociationArgs] | None = None,
+        depends_on: Sequence[pulumi.Resource] = (),
+    ) -> aws.eks.Addon:
+        args = self._args
+        return aws.eks.Addon(
+            f"{name}-{addon}",
+            cluster_name=args.cluster,
+            addon_name=addon,
+            configuration_values=json.dumps(configuration_values) if configuration_values else None,
+            pod_identity_associations=list(pod_identity_associations) if pod_identity_associations else None,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            tags={**args.tags, "Name": f"{args.cluster_name}-{addon}"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.system_nodes, *depends_on]),
+        )
+
+
+def default_storage_class(
+    name: str, design: StorageClassDesign, driver: pulumi.Resource, provider: k8s.Provider, parent: pulumi.Resource
+) -> k8s.storage.v1.StorageClass:
+    """``gp3-encrypted``, the default StorageClass: encrypted gp3 (the account's default EBS key),
+    created where its first pod is scheduled, expandable, reclaimed as configured."""
+    return k8s.storage.v1.StorageClass(
+        f"{name}-storage-class",
+        metadata={"name": design.name, "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
+        provisioner=EBS_CSI_PROVISIONER,
+        parameters={"type": "gp3", "encrypted": "true"},
+        volume_binding_mode="WaitForFirstConsumer",
+        reclaim_policy=design.reclaim_policy,
+        allow_volume_expansion=True,
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=[driver]),
+    )

@@ -1,0 +1,358 @@
+"""What the Helm charts the program installs really make, rendered at their pinned versions with the
+values the program registers: names that match the Pod Identity association, pods on the nodes they
+belong on and tolerating exactly what they must, objects valid for the cluster's version, and the
+hardening the values ask for. What a chart's function rules out is listed per check, with the reason."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from components.config import POOL_LABEL
+from offline import ProgramRun
+from tests.charts import chart_dir, render
+from tests.helpers import CLUSTER, NODE_GROUP, config, gpu_pool, run, run_stack_file
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+AUTOSCALER = "-autoscaler-release"
+PLUGIN = "-nvidia-release"
+PLUGIN_CONTAINER = "nvidia-device-plugin-ctr"
+MPS_CONTAINER = "mps-control-daemon-ctr"
+SYSTEM = "system"
+BOTTLEROCKET = ("BOTTLEROCKET_x86_64_NVIDIA", "BOTTLEROCKET_ARM_64_NVIDIA")
+K8S_EFFECT = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+MIXED_POOLS = {
+    "inference": gpu_pool("g5.xlarge", maxSize=3),
+    "training": gpu_pool(
+        "p5.48xlarge",
+        maxSize=2,
+        taints=[
+            {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"},
+            {"key": "workload", "value": "training", "effect": "NO_EXECUTE"},
+            {"key": "dedicated", "effect": "PREFER_NO_SCHEDULE"},
+        ],
+    ),
+    "rocket": gpu_pool(
+        "g6.xlarge",
+        amiType="BOTTLEROCKET_x86_64_NVIDIA",
+        maxSize=4,
+        taints=[
+            {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"},
+            {"key": "rocket", "value": "only", "effect": "NO_SCHEDULE"},
+        ],
+    ),
+}
+"""Two AL2023 pools (one with custom taints of every effect) and a Bottlerocket pool with its own taint."""
+
+
+PRIORITIES = {"inference": 20, "training": 10, "rocket": 5}
+
+
+@pytest.fixture(scope="module")
+def dev() -> ProgramRun:
+    return run_stack_file("dev")
+
+
+@pytest.fixture(scope="module")
+def mixed() -> ProgramRun:
+    """:data:`MIXED_POOLS` with the priority expander: its values carry the node groups' names (outputs)."""
+    return run(config(MIXED_POOLS, autoscaler={"expander": "priority", "priorities": PRIORITIES}))
+
+
+@pytest.fixture(params=["dev", "mixed"])
+def stack(request: pytest.FixtureRequest) -> ProgramRun:
+    """The dev stack file, then the mixed-pool stack."""
+    result: ProgramRun = request.getfixturevalue(request.param)
+    return result
+
+
+def manifests(result: ProgramRun, suffix: str) -> list[dict[str, Any]]:
+    return render(result.one(RELEASE, suffix))
+
+
+def only(objects: list[dict[str, Any]], kind: str, name_suffix: str = "") -> dict[str, Any]:
+    found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"].endswith(name_suffix)]
+    assert len(found) == 1, f"expected one {kind} named *{name_suffix}, found {[o['metadata']['name'] for o in found]}"
+    return found[0]
+
+
+def daemon_set(objects: list[dict[str, Any]], container: str) -> dict[str, Any]:
+    """The one DaemonSet's pod spec that runs ``container`` (names are truncated to 63 characters, so the
+    MPS control daemon's loses its suffix under an auto-named release)."""
+    found = [
+        pod_spec(o)
+        for o in objects
+        if o["kind"] == "DaemonSet" and container in [c["name"] for c in pod_spec(o)["containers"]]
+    ]
+    assert len(found) == 1, f"expected one DaemonSet running {container}, found {len(found)}"
+    return found[0]
+
+
+def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = workload["spec"]["template"]["spec"]
+    return spec
+
+
+def node_groups(result: ProgramRun) -> dict[str, dict[str, Any]]:
+    """Pool key (``system`` included) -> its node group's inputs."""
+    return {ng.inputs["labels"][POOL_LABEL]: ng.inputs for ng in result.of_type(NODE_GROUP)}
+
+
+def node_taints(group: dict[str, Any]) -> list[dict[str, str]]:
+    """The taints the nodes of a node group carry, in Kubernetes spelling."""
+    return [
+        {"key": t["key"], "value": t.get("value") or "", "effect": K8S_EFFECT[t["effect"]]}
+        for t in group.get("taints") or []
+    ]
+
+
+def tolerates(toleration: dict[str, Any], taint: dict[str, str]) -> bool:
+    """Kubernetes' rule (``v1.Toleration.ToleratesTaint``)."""
+    if toleration.get("effect") and toleration["effect"] != taint["effect"]:
+        return False
+    if toleration.get("key") and toleration["key"] != taint["key"]:
+        return False
+    if toleration.get("operator") == "Exists":
+        return True
+    return bool(toleration.get("key")) and toleration.get("value", "") == taint["value"]
+
+
+def runs_on(spec: dict[str, Any], group: dict[str, Any]) -> bool:
+    """Whether a pod with ``spec`` may land on a node of ``group``: node selector, required node affinity
+    (operators ``In``, ``NotIn``, ``Exists``, ``DoesNotExist``) and taints with effect NoSchedule or NoExecute."""
+    labels: dict[str, str] = group["labels"]
+    if any(labels.get(k) != v for k, v in (spec.get("nodeSelector") or {}).items()):
+        return False
+    affinity = (spec.get("affinity") or {}).get("nodeAffinity", {})
+    required = affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
+    if required and not any(term_matches(term, labels) for term in required["nodeSelectorTerms"]):
+        return False
+    hard = [t for t in node_taints(group) if t["effect"] != "PreferNoSchedule"]
+    return all(any(tolerates(tol, t) for tol in spec.get("tolerations") or []) for t in hard)
+
+
+def term_matches(term: dict[str, Any], labels: dict[str, str]) -> bool:
+    assert set(term) == {"matchExpressions"}, f"unsupported node selector term {term}"
+    for e in term["matchExpressions"]:
+        op, key, present = e["operator"], e["key"], e["key"] in labels
+        ok = {
+            "In": present and labels.get(key) in e.get("values", []),
+            "NotIn": not present or labels.get(key) not in e.get("values", []),
+            "Exists": present,
+            "DoesNotExist": not present,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+def gpu_groups(result: ProgramRun) -> dict[str, dict[str, Any]]:
+    return {k: g for k, g in node_groups(result).items() if k != SYSTEM}
+
+
+def test_every_helm_release_renders_and_validates_for_the_cluster_version(stack: ProgramRun) -> None:
+    version = f"{stack.one(CLUSTER).inputs['version']}.0"
+    shipped = kubernetes_validate.utils.all_versions()
+    if version not in shipped:
+        pytest.fail(f"kubernetes-validate ships no schema for {version} (it has {sorted(set(shipped))})")
+    releases = stack.of_type(RELEASE)
+    assert {r.inputs["chart"] for r in releases} >= {"cluster-autoscaler", "nvidia-device-plugin"}
+    for release in releases:
+        objects = render(release)
+        assert objects, f"{release.inputs['chart']} rendered nothing"
+        for obj in objects:
+            kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_autoscaler_service_account_is_the_one_pod_identity_names(stack: ProgramRun) -> None:
+    association = stack.one(ASSOCIATION).inputs
+    objects = manifests(stack, AUTOSCALER)
+    (account,) = [o for o in objects if o["kind"] == "ServiceAccount"]
+    assert account["metadata"]["name"] == association["serviceAccount"]
+    assert account["metadata"]["namespace"] == association["namespace"]
+    deployment = only(objects, "Deployment")
+    assert deployment["metadata"]["namespace"] == association["namespace"]
+    assert pod_spec(deployment)["serviceAccountName"] == association["serviceAccount"]
+    assert association["clusterName"] == stack.one(CLUSTER).inputs["name"]
+
+
+def test_autoscaler_runs_on_the_system_nodes_and_tolerates_no_gpu_taint(stack: ProgramRun) -> None:
+    spec = pod_spec(only(manifests(stack, AUTOSCALER), "Deployment"))
+    assert spec["nodeSelector"] == {POOL_LABEL: SYSTEM}
+    assert "affinity" not in spec
+    groups = node_groups(stack)
+    assert runs_on(spec, groups[SYSTEM])
+    for key, group in gpu_groups(stack).items():
+        assert not runs_on(spec, group), key
+        for taint in node_taints(group):
+            assert not any(tolerates(t, taint) for t in spec.get("tolerations") or []), (key, taint)
+
+
+def test_device_plugin_tolerates_exactly_the_taints_of_the_pools_it_runs_on(stack: ProgramRun) -> None:
+    objects = manifests(stack, PLUGIN)
+    spec = daemon_set(objects, PLUGIN_CONTAINER)
+    taints: list[dict[str, str]] = []
+    al2023 = {k: g for k, g in gpu_groups(stack).items() if g["amiType"].startswith("AL2023_")}
+    assert al2023  # and in the mixed stack fewer than all: it has a Bottlerocket pool
+    for group in al2023.values():
+        taints.extend(t for t in node_taints(group) if t not in taints)
+    expected = [{**t, "operator": "Equal"} for t in taints]
+    assert sorted(spec["tolerations"], key=canonical) == sorted(expected, key=canonical)
+    for key, group in al2023.items():
+        assert all(any(tolerates(tol, t) for tol in spec["tolerations"]) for t in node_taints(group)), key
+
+
+def canonical(d: dict[str, Any]) -> list[tuple[str, Any]]:
+    return sorted(d.items())
+
+
+def test_device_plugin_runs_on_the_al2023_gpu_nodes_only(stack: ProgramRun) -> None:
+    objects = manifests(stack, PLUGIN)
+    spec = daemon_set(objects, PLUGIN_CONTAINER)
+    for key, group in node_groups(stack).items():
+        wanted = key != SYSTEM and group["amiType"] not in BOTTLEROCKET
+        assert runs_on(spec, group) is wanted, key
+
+
+def test_device_plugin_chart_makes_nothing_else_that_runs(stack: ProgramRun) -> None:
+    """GPU feature discovery and NFD stay off; the MPS control daemon the chart always adds runs nowhere."""
+    objects = manifests(stack, PLUGIN)
+    assert sorted(o["kind"] for o in objects) == ["DaemonSet", "DaemonSet"]
+    mps = daemon_set(objects, MPS_CONTAINER)
+    assert mps["nodeSelector"] == {"nvidia.com/mps.capable": "true"}
+    for key, group in node_groups(stack).items():
+        assert not runs_on(mps, group), key
+
+
+# Hardening. Each finding names a container (or "pod") and a check; a workload must show exactly the
+# findings listed for it, so a new weakness fails the test and so does a fixed one left on the list.
+
+CHECKS = (
+    "requests.cpu",
+    "requests.memory",
+    "limits.cpu",
+    "limits.memory",
+    "runAsNonRoot",
+    "readOnlyRootFilesystem",
+    "capabilities drop ALL",
+    "allowPrivilegeEscalation false",
+    "seccompProfile RuntimeDefault",
+    "not privileged",
+)
+
+
+def findings(spec: dict[str, Any]) -> set[tuple[str, str]]:
+    """The checks a pod spec fails, as (container or ``pod``, check)."""
+    pod_ctx = spec.get("securityContext") or {}
+    out: set[tuple[str, str]] = set()
+    for c in [*spec.get("initContainers", []), *spec["containers"]]:
+        ctx = c.get("securityContext") or {}
+        resources = c.get("resources") or {}
+        privileged = ctx.get("privileged") is True
+        seccomp = ctx.get("seccompProfile") or pod_ctx.get("seccompProfile") or {}
+        passed = {
+            "requests.cpu": "cpu" in resources.get("requests", {}),
+            "requests.memory": "memory" in resources.get("requests", {}),
+            "limits.cpu": "cpu" in resources.get("limits", {}),
+            "limits.memory": "memory" in resources.get("limits", {}),
+            "runAsNonRoot": ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot")) is True,
+            "readOnlyRootFilesystem": ctx.get("readOnlyRootFilesystem") is True,
+            "capabilities drop ALL": "ALL" in ctx.get("capabilities", {}).get("drop", []),
+            # A privileged container may always escalate, and containerd gives it no seccomp filter.
+            "allowPrivilegeEscalation false": ctx.get("allowPrivilegeEscalation") is False and not privileged,
+            "seccompProfile RuntimeDefault": seccomp.get("type") == "RuntimeDefault" and not privileged,
+            "not privileged": not privileged,
+        }
+        assert set(passed) == set(CHECKS)
+        out |= {(c["name"], check) for check, ok in passed.items() if not ok}
+    out |= {("pod", key) for key in ("hostPID", "hostIPC", "hostNetwork") if spec.get(key)}
+    out |= {("pod", f"hostPath {v['hostPath']['path']}") for v in spec.get("volumes", []) if "hostPath" in v}
+    return out
+
+
+PLUGIN_NEEDS = {
+    ("nvidia-device-plugin-ctr", "runAsNonRoot"): (
+        "it creates its socket in the kubelet's root-owned /var/lib/kubelet/device-plugins and dials "
+        "kubelet.sock there; it runs as root with no capability instead"
+    ),
+    ("pod", "hostPath /var/lib/kubelet/device-plugins"): "the kubelet's device-plugin registration folder",
+    ("pod", "hostPath /var/run/cdi"): "where the plugin writes the CDI specs of the GPUs it hands out",
+    ("pod", "hostPath /run/nvidia/mps"): "MPS sharing folder; templated unconditionally, no value removes it",
+    ("pod", "hostPath /run/nvidia/mps/shm"): (
+        "the MPS daemon's /dev/shm, mounted for its health checks; templated unconditionally, no value removes it"
+    ),
+}
+"""What the device plugin cannot have, and why."""
+MPS_FIXED = (
+    "the chart hard-codes `privileged: true` for this container and no value reaches it; the MPS control "
+    "daemon runs on no node here (nodeSelector nvidia.com/mps.capable=true, which nothing sets)"
+)
+MPS_NEEDS = {
+    **{
+        (container, check): MPS_FIXED
+        for container in ("mps-control-daemon-mounts", "mps-control-daemon-ctr")
+        for check in (
+            "runAsNonRoot",
+            "readOnlyRootFilesystem",
+            "capabilities drop ALL",
+            "allowPrivilegeEscalation false",
+            "seccompProfile RuntimeDefault",
+            "not privileged",
+        )
+    },
+    ("pod", "hostPath /run/nvidia/mps"): "the MPS pipe and log folders it would share with GPU pods",
+    ("pod", "hostPath /run/nvidia/mps/shm"): "the /dev/shm it would share with GPU pods",
+}
+"""What the MPS control daemon (always rendered by the device-plugin chart) cannot have, and why."""
+
+
+def test_autoscaler_is_hardened(stack: ProgramRun) -> None:
+    spec = pod_spec(only(manifests(stack, AUTOSCALER), "Deployment"))
+    assert findings(spec) == set()
+    (container,) = spec["containers"]
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert spec["securityContext"]["runAsUser"] != 0
+
+
+def test_device_plugin_is_hardened_as_far_as_its_function_allows(stack: ProgramRun) -> None:
+    objects = manifests(stack, PLUGIN)
+    plugin = daemon_set(objects, PLUGIN_CONTAINER)
+    assert findings(plugin) == set(PLUGIN_NEEDS)
+    mps = daemon_set(objects, MPS_CONTAINER)
+    assert findings(mps) == set(MPS_NEEDS)
+    assert all(PLUGIN_NEEDS.values()) and all(MPS_NEEDS.values())
+
+
+def test_release_values_are_plain_data(stack: ProgramRun) -> None:
+    """What is rendered is what the program registers: no unresolved output reached the values."""
+    for release in stack.of_type(RELEASE):
+        assert "04da6b54-80e4-46f7-96ec-b56ff0331ba9" not in str(release.inputs["values"]), release.name
+
+
+def test_priority_expander_config_names_the_node_groups_asgs(mixed: ProgramRun) -> None:
+    objects = manifests(mixed, AUTOSCALER)
+    configmap = only(objects, "ConfigMap", "-priority-expander")
+    (container,) = pod_spec(only(objects, "Deployment"))["containers"]
+    assert container["command"].count("--expander=priority") == 1
+    names = {k: mixed.one(NODE_GROUP, f"-{k}-ng").outputs["nodeGroupName"] for k in PRIORITIES}
+    assert yaml.safe_load(configmap["data"]["priorities"]) == {
+        p: [f"^eks-{re.escape(names[k])}-"] for k, p in PRIORITIES.items()
+    }
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])
+def test_a_missing_chart_fails_under_ci_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, ci: str, outcome: type[BaseException]
+) -> None:
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match=r"chart nvidia-device-plugin 0\.0\.1 not found"):
+        chart_dir("nvidia-device-plugin", "0.0.1")
+
+
+def test_the_efa_chart_folder_spells_its_version_with_a_v() -> None:
+    assert chart_dir("aws-efa-k8s-device-plugin", "0.5.30").name == "aws-efa-k8s-device-plugin-v0.5.30"
