@@ -356,3 +356,57 @@ def test_a_missing_chart_fails_under_ci_and_skips_elsewhere(
 
 def test_the_efa_chart_folder_spells_its_version_with_a_v() -> None:
     assert chart_dir("aws-efa-k8s-device-plugin", "0.5.30").name == "aws-efa-k8s-device-plugin-v0.5.30"
+
+
+# --- GPU metrics: NVIDIA's dcgm-exporter ---------------------------------------------------
+
+DCGM = "-dcgm-exporter-release"
+DCGM_NEEDS = {
+    ("exporter", "runAsNonRoot"): "DCGM's profiling metrics (DCGM_FI_PROF_*) need root with SYS_ADMIN",
+    ("exporter", "readOnlyRootFilesystem"): (
+        "the exporter writes its runtime files; the chart enables a read-only root only with tmpfs volumes "
+        "it does not template"
+    ),
+    ("pod", "hostNetwork"): "reads the node monitoring agent's DCGM host engine on the node's localhost:5555",
+    ("pod", "hostPath /var/lib/kubelet/pod-resources"): "the kubelet's pod-resources API: which pod has which GPU",
+}
+"""What the dcgm-exporter DaemonSet cannot have, and why."""
+
+
+@pytest.fixture(scope="module")
+def dcgm() -> ProgramRun:
+    """:data:`MIXED_POOLS` with NVIDIA's exporter instead of CloudWatch, beside the node monitoring agent."""
+    return run(config(MIXED_POOLS, gpuMetrics={"exporter": "dcgm-exporter"}))
+
+
+def test_dcgm_exporter_renders_and_validates(dcgm: ProgramRun) -> None:
+    test_every_helm_release_renders_and_validates_for_the_cluster_version(dcgm)
+
+
+def test_dcgm_exporter_runs_on_every_gpu_node_and_reads_the_agents_host_engine(dcgm: ProgramRun) -> None:
+    spec = daemon_set(manifests(dcgm, DCGM), "exporter")
+    for key, group in node_groups(dcgm).items():
+        assert runs_on(spec, group) == (key != "system"), key
+    taints: list[dict[str, str]] = []
+    for group in gpu_groups(dcgm).values():
+        taints.extend(t for t in node_taints(group) if t not in taints)
+    assert sorted(spec["tolerations"], key=canonical) == sorted(
+        ({**t, "operator": "Equal"} for t in taints), key=canonical
+    )
+    (container,) = spec["containers"]
+    assert container["args"][-2:] == ["-r", "localhost:5555"] and spec["hostNetwork"] is True
+    # one DCGM per node: the CloudWatch add-on (and its own DCGM exporter) is not installed beside it
+    assert "amazon-cloudwatch-observability" not in [a.inputs["addonName"] for a in dcgm.of_type("aws:eks/addon:Addon")]
+
+
+def test_without_the_node_monitoring_agent_dcgm_exporter_embeds_its_own_host_engine() -> None:
+    alone = run(config(MIXED_POOLS, gpuMetrics={"exporter": "dcgm-exporter"}, nodeMonitoring={"enabled": False}))
+    spec = daemon_set(manifests(alone, DCGM), "exporter")
+    assert "-r" not in spec["containers"][0]["args"] and not spec.get("hostNetwork")
+
+
+def test_dcgm_exporter_is_hardened_as_far_as_its_function_allows(dcgm: ProgramRun) -> None:
+    spec = daemon_set(manifests(dcgm, DCGM), "exporter")
+    assert findings(spec) == set(DCGM_NEEDS)
+    assert spec["containers"][0]["securityContext"]["capabilities"] == {"add": ["SYS_ADMIN"], "drop": ["ALL"]}
+    assert all(DCGM_NEEDS.values())

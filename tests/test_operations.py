@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from typing import Any
 
@@ -78,13 +79,12 @@ def test_ebs_csi_driver_gets_its_rights_by_pod_identity_and_runs_on_gpu_nodes(op
 
 
 def test_the_pod_identity_agent_is_installed_once_whoever_needs_it() -> None:
-    for autoscaler in (True, False):
-        for ebs in (True, False):
-            result = run(
-                config(autoscaler={"enabled": autoscaler}, storage={"ebsCsiDriver": ebs, "defaultStorageClass": ebs})
-            )
-            agents = [a for a in result.of_type(ADDON) if a.inputs["addonName"] == "eks-pod-identity-agent"]
-            assert len(agents) == (1 if autoscaler or ebs else 0), (autoscaler, ebs)
+    for autoscaler, ebs, metrics in itertools.product((True, False), (True, False), ("cloudwatch", "none")):
+        storage = {"ebsCsiDriver": ebs, "defaultStorageClass": ebs}
+        result = run(config(autoscaler={"enabled": autoscaler}, storage=storage, gpuMetrics={"exporter": metrics}))
+        agents = [a for a in result.of_type(ADDON) if a.inputs["addonName"] == "eks-pod-identity-agent"]
+        wanted = autoscaler or ebs or metrics == "cloudwatch"
+        assert len(agents) == (1 if wanted else 0), (autoscaler, ebs, metrics)
 
 
 def test_the_default_storage_class_is_encrypted_gp3_that_follows_its_pod(ops: ProgramRun) -> None:
@@ -163,3 +163,42 @@ def test_al2023_gpu_pools_turn_on_nodeadms_fast_image_pull(ops: ProgramRun) -> N
     assert text.rstrip().endswith("--==EKSGPU==--")
     for key in ("br", "spot", "system"):  # Bottlerocket, switched off, the system group
         assert "userData" not in launch_template(ops, key), key
+
+
+# --- GPU metrics -----------------------------------------------------------------------------
+
+
+def test_gpu_metrics_go_to_cloudwatch_by_default_with_the_agents_own_role(ops: ProgramRun) -> None:
+    cloudwatch = addon(ops, "amazon-cloudwatch-observability")
+    (association,) = cloudwatch.inputs["podIdentityAssociations"]
+    assert association["serviceAccount"] == "cloudwatch-agent"
+    role = next(r for r in ops.of_type("aws:iam/role:Role") if r.outputs["arn"] == association["roleArn"])
+    attached = [
+        a.inputs["policyArn"]
+        for a in ops.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.inputs["role"] == role.outputs["name"]
+    ]
+    assert attached == ["arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"]
+    assert addon(ops, "eks-pod-identity-agent").urn in cloudwatch.dependencies
+    assert [r for r in ops.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "dcgm-exporter"] == []
+
+
+def test_no_gpu_metrics_when_asked_or_without_gpu_pools() -> None:
+    for cfg in (config(gpuMetrics={"exporter": "none"}), config({})):
+        result = run(cfg)
+        assert "amazon-cloudwatch-observability" not in [a.inputs["addonName"] for a in result.of_type(ADDON)]
+        assert [
+            r for r in result.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "dcgm-exporter"
+        ] == []
+
+
+def test_dcgm_exporter_is_nvidias_chart_at_its_pinned_version_after_the_host_engine() -> None:
+    result = run(config(gpuMetrics={"exporter": "dcgm-exporter", "serviceMonitor": True}))
+    (release,) = [r for r in result.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "dcgm-exporter"]
+    assert release.inputs["version"] == "4.8.2"
+    assert release.inputs["repositoryOpts"] == {"repo": "https://nvidia.github.io/dcgm-exporter/helm-charts"}
+    assert release.inputs["values"]["serviceMonitor"] == {"enabled": True}
+    assert (
+        addon(result, "eks-node-monitoring-agent").urn in result.one("eks-gpu:gpu_metrics:DcgmExporter").dependencies
+        or addon(result, "eks-node-monitoring-agent").urn in release.dependencies
+    )

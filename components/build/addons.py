@@ -9,6 +9,8 @@ the add-on's AWS managed policy, associated with the add-on's own service accoun
   that node auto-repair acts on. Its agent tolerates every taint; its ``dcgm-server`` DaemonSet (the
   DCGM host engine the agent reads GPU health from) tolerates none by default, so it is given the GPU
   pools' taints, or a tainted GPU node reports nothing (its chart README, "DCGM host engine").
+- ``amazon-cloudwatch-observability`` (GPU metrics by default): Container Insights with NVIDIA GPU
+  metrics (its DCGM exporter), the CloudWatch agent's role with ``CloudWatchAgentServerPolicy``.
 - ``aws-ebs-csi-driver`` and a default StorageClass of encrypted gp3, ``WaitForFirstConsumer`` (a
   volume is created in the AZ of the node its first pod lands on).
 """
@@ -33,6 +35,10 @@ EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 EBS_CSI_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
 """The AWS managed policy the EBS CSI driver documents for its controller."""
 EBS_CSI_PROVISIONER = "ebs.csi.aws.com"
+CLOUDWATCH_SERVICE_ACCOUNT = "cloudwatch-agent"
+"""The CloudWatch agent's service account (the add-on's, in amazon-cloudwatch)."""
+CLOUDWATCH_POLICY = "CloudWatchAgentServerPolicy"
+"""The AWS managed policy the CloudWatch agent documents for Container Insights."""
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
 
@@ -50,6 +56,8 @@ class AddonsArgs:
     pod_identity: bool
     node_monitoring: bool
     ebs_csi_driver: bool
+    cloudwatch: bool
+    """Install the CloudWatch observability add-on (GPU metrics to Container Insights)."""
     storage_class: StorageClassDesign | None
     tags: Mapping[str, str]
 
@@ -66,6 +74,7 @@ class Addons(pulumi.ComponentResource):
     node_monitoring: aws.eks.Addon | None
     ebs_csi_driver: aws.eks.Addon | None
     ebs_csi_role: ServiceRole | None
+    cloudwatch: aws.eks.Addon | None
 
     def __init__(self, name: str, args: AddonsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-gpu:addons:Addons", name, None, opts)
@@ -104,7 +113,35 @@ class Addons(pulumi.ComponentResource):
                     *([self.pod_identity_agent] if self.pod_identity_agent else []),
                 ],
             )
+        self.cloudwatch = (
+            self._with_role(name, "amazon-cloudwatch-observability", CLOUDWATCH_POLICY, CLOUDWATCH_SERVICE_ACCOUNT)
+            if args.cloudwatch
+            else None
+        )
         self.register_outputs({})
+
+    def _with_role(self, name: str, addon: str, policy: str, service_account: str) -> aws.eks.Addon:
+        """An add-on whose service account gets a Pod Identity role with one AWS managed policy."""
+        args = self._args
+        role = ServiceRole(
+            f"{name}-{addon}",
+            ServiceRoleArgs(
+                service="pods.eks.amazonaws.com",
+                trust_actions=("sts:AssumeRole", "sts:TagSession"),
+                managed_policies=(policy,),
+                partition=args.partition,
+                tags={**args.tags, "Name": f"{args.cluster_name}-{addon}"},
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return self._addon(
+            name,
+            addon,
+            pod_identity_associations=[
+                aws.eks.AddonPodIdentityAssociationArgs(role_arn=role.role.arn, service_account=service_account)
+            ],
+            depends_on=[*role.attachments, *filter(None, [self.pod_identity_agent])],
+        )
 
     def _addon(
         self,

@@ -13,6 +13,7 @@ from components.build.addons import Addons, AddonsArgs, default_storage_class
 from components.build.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.build.cluster import Cluster, ClusterArgs
 from components.build.device_plugin import DevicePlugin, DevicePluginArgs
+from components.build.gpu_metrics import DcgmExporter, DcgmExporterArgs
 from components.build.iam import NODE_POLICIES, ServiceRole, ServiceRoleArgs
 from components.build.network import Network, NetworkArgs
 from components.build.nodegroups import NodeGroup, NodeGroupArgs
@@ -40,6 +41,7 @@ class EksGpuStack(pulumi.ComponentResource):
     autoscaler: ClusterAutoscaler | None
     coredns: aws.eks.Addon
     addons: Addons
+    dcgm_exporter: DcgmExporter | None
     storage_class: k8s.storage.v1.StorageClass | None
 
     def __init__(self, name: str, design: StackDesign, opts: pulumi.ResourceOptions | None = None):
@@ -92,6 +94,7 @@ class EksGpuStack(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system]),
         )
         self.gpu_pools = {key: self._node_group(name, pool) for key, pool in design.gpu_pools.items()}
+        cloudwatch = design.gpu_metrics is not None and design.gpu_metrics.exporter == "cloudwatch"
         self.addons = Addons(
             f"{name}-addons",
             AddonsArgs(
@@ -100,9 +103,10 @@ class EksGpuStack(pulumi.ComponentResource):
                 partition=design.partition,
                 system_nodes=self.system,
                 gpu_taints=[t for pool in design.gpu_pools.values() for t in pool.taints],
-                pod_identity=design.ebs_csi_driver or design.autoscaler is not None,
+                pod_identity=design.ebs_csi_driver or design.autoscaler is not None or cloudwatch,
                 node_monitoring=design.node_monitoring,
                 ebs_csi_driver=design.ebs_csi_driver,
+                cloudwatch=cloudwatch,
                 storage_class=design.storage_class,
                 tags=design.tags,
             ),
@@ -146,6 +150,19 @@ class EksGpuStack(pulumi.ComponentResource):
                     # exactly the nodes it runs on: Bottlerocket pools' taints are none of its business
                     taints=[t for key in kube.device_plugin_pools for t in design.gpu_pools[key].taints],
                     provider=self.provider,
+                ),
+                opts=child,
+            )
+        self.dcgm_exporter = None
+        if design.gpu_metrics is not None and design.gpu_metrics.exporter == "dcgm-exporter":
+            self.dcgm_exporter = DcgmExporter(
+                f"{name}-dcgm-exporter",
+                DcgmExporterArgs(
+                    design=design.gpu_metrics,
+                    pools=list(design.gpu_pools),
+                    taints=[t for pool in design.gpu_pools.values() for t in pool.taints],
+                    provider=self.provider,
+                    depends_on=list(filter(None, [self.addons.node_monitoring])),  # its host engine first
                 ),
                 opts=child,
             )

@@ -292,6 +292,26 @@ class Storage(Model):
     orphaned volumes billing on) or ``Retain`` (keep checkpoints; delete the volume by hand)."""
 
 
+DCGM_EXPORTER_CHART_VERSION = "4.8.2"
+"""The ``dcgm-exporter`` chart (NVIDIA's ``dcgm-exporter`` Helm repository) by default."""
+GPU_METRICS_EXPORTERS = ("cloudwatch", "dcgm-exporter", "none")
+
+
+class GpuMetrics(Model):
+    """Per-GPU metrics (utilisation, memory, temperature, XID errors), per node and per pod."""
+
+    exporter: Annotated[Literal["cloudwatch", "dcgm-exporter", "none"], enum_field_values(GPU_METRICS_EXPORTERS)] = (
+        "cloudwatch"
+    )
+    """``cloudwatch`` (default: the ``amazon-cloudwatch-observability`` add-on, Container Insights with
+    GPU metrics, nothing to run yourself), ``dcgm-exporter`` (NVIDIA's chart, for a Prometheus you
+    run) or ``none``. One of them, so DCGM exporters never run twice on a node."""
+    chart_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] = DCGM_EXPORTER_CHART_VERSION
+    """The ``dcgm-exporter`` chart version, ``X.Y.Z`` (exporter ``dcgm-exporter`` only)."""
+    service_monitor: bool = False
+    """Create the chart's ``ServiceMonitor`` (needs the Prometheus operator's CRDs). Default false."""
+
+
 class Budget(Model):
     """What the stack may cost at most, checked by the policy pack against the plan's cost model."""
 
@@ -359,5 +379,7 @@ class StackConfig(Model):
     """The stack's cost ceiling."""
     node_monitoring: NodeMonitoring = NodeMonitoring()
     """Node health monitoring for auto-repair."""
+    gpu_metrics: GpuMetrics = GpuMetrics()
+    """Where GPU metrics go."""
     storage: Storage = Storage()
     """The EBS CSI driver and the default StorageClass."""

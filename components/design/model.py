@@ -47,6 +47,18 @@ class StorageClassDesign:
 
 
 @dataclass(frozen=True)
+class GpuMetricsDesign:
+    """GPU metrics: the CloudWatch add-on, or NVIDIA's dcgm-exporter chart."""
+
+    exporter: str
+    """``cloudwatch`` or ``dcgm-exporter``."""
+    chart_version: str
+    service_monitor: bool
+    shared_host_engine: bool
+    """dcgm-exporter reads the node monitoring agent's DCGM host engine rather than starting its own."""
+
+
+@dataclass(frozen=True)
 class NodeGroupDesign:
     """One managed node group, ready to build: the system group or a GPU pool."""
 
@@ -181,6 +193,8 @@ class StackDesign:
     """Install the EBS CSI driver add-on."""
     storage_class: StorageClassDesign | None
     """The default StorageClass, if one is made."""
+    gpu_metrics: GpuMetricsDesign | None
+    """Where GPU metrics go; None: nowhere."""
     network: NewNetwork | ExistingNetwork
     system: NodeGroupDesign
     gpu_pools: Mapping[str, NodeGroupDesign]

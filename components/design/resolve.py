@@ -33,6 +33,7 @@ from components.design.lookup import AwsFacts, InstanceFacts, lookup
 from components.design.model import (
     SYSTEM_KEY,
     ExistingNetwork,
+    GpuMetricsDesign,
     GpuSpec,
     NewNetwork,
     NodeGroupDesign,
@@ -128,6 +129,7 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
         node_monitoring=config.node_monitoring.enabled,
         ebs_csi_driver=config.storage.ebs_csi_driver,
         storage_class=storage_class,
+        gpu_metrics=_gpu_metrics(config),
         network=network,
         system=designs[SYSTEM_KEY],
         gpu_pools={k: designs[k] for k in config.gpu_node_groups},
@@ -135,6 +137,19 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
         autoscaler=autoscaler,
         warnings=tuple(warnings),
         notes=tuple(notes),
+    )
+
+
+def _gpu_metrics(config: StackConfig) -> GpuMetricsDesign | None:
+    """The exporter chosen; dcgm-exporter shares the node monitoring agent's host engine when it runs."""
+    metrics = config.gpu_metrics
+    if metrics.exporter == "none" or not config.gpu_node_groups:
+        return None
+    return GpuMetricsDesign(
+        exporter=metrics.exporter,
+        chart_version=metrics.chart_version,
+        service_monitor=metrics.service_monitor,
+        shared_host_engine=config.node_monitoring.enabled,
     )
 
 
