@@ -24,7 +24,7 @@ from typing import Any
 
 from components.config import POOL_LABEL, CapacityType
 from components.design.quotas import QuotaUse, quota_needs
-from policy.cost import POINTS, line_items, totals
+from policy.cost import POINTS, ebs_price_source, line_items, totals
 from policy.pricing import price_table
 
 from .aws import offline_account
@@ -273,6 +273,7 @@ def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, f
                     "count": dict(i.counts),
                     "usdPerHour": {p: i.usd_per_hour(p) for p in POINTS},
                     "estimate": i.estimate,
+                    "usageBased": i.usage_based,
                     "note": i.note,
                 }
                 for i in items
@@ -281,6 +282,7 @@ def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, f
             "priceDate": prices.date,
             "natPriceSource": prices.nat_source,
             "natPriceDate": prices.nat_date,
+            "ebsPriceSource": ebs_price_source(),
         },
         "policy": {
             "violations": [
@@ -362,8 +364,11 @@ def render_text(plan: Mapping[str, Any]) -> str:
         (
             (
                 i["item"] + (" (estimate)" if i["estimate"] else ""),
-                _usd(i["unitUsdPerHour"]),
-                *(f"{i['count'][p]} = {_usd(i['usdPerHour'][p])}" for p in POINTS),
+                "usage-based" if i.get("usageBased") else _usd(i["unitUsdPerHour"]),
+                *(
+                    "usage-based" if i.get("usageBased") else f"{i['count'][p]} = {_usd(i['usdPerHour'][p])}"
+                    for p in POINTS
+                ),
                 i["note"],
             )
             for i in cost["lineItems"]
@@ -375,6 +380,7 @@ def render_text(plan: Mapping[str, Any]) -> str:
     )
     out.append(f"prices: on-demand Linux from {cost['priceSource']} ({cost['priceDate']})")
     out.append(f"        NAT gateways from {cost['natPriceSource']} ({cost['natPriceDate']})")
+    out.append(f"        EBS gp3 from {cost['ebsPriceSource']}")
     policy = plan["policy"]
     out += ["", f"Policy: {policy['mandatory']} mandatory, {policy['advisory']} advisory violations"]
     out += [f"  [{v['level']}] {v['policy']} on {v['resource']}: {v['message']}" for v in policy["violations"]]

@@ -6,15 +6,23 @@ version calendar), NAT gateways, and each node group at the on-demand price of i
 type (the one EKS tries first). Spot and Capacity Block groups are marked as estimates. A price the
 bundled table lacks is ``None``, never a guess.
 
+Node volumes are priced per node-hour from their launch template (storage and provisioned throughput
+over gp3's free 125 MiB/s; ``data/ebs_gp3_prices.json``). What is billed by use (the volumes of
+PersistentVolumeClaims, CloudWatch Container Insights) is listed as *usage-based*: not zero, not in the
+totals, and not "unknown" either.
+
 It reads only what the program sends for its resources (type and inputs), so the same function
 serves the offline plan and ``pulumi preview --policy-pack policy``.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from components.facts.versions import calendar, check_version
@@ -27,7 +35,16 @@ NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
 CLUSTERS = ("eks:index:Cluster", "aws:eks/cluster:Cluster")
 """pulumi-eks's component (what the program sends) and the cluster it makes (what a preview shows)."""
 POOL_LABEL = "eks-gpu/node-group"
-"""The node label naming a node group's pool (``components.config.POOL_LABEL``)."""
+"""The node label naming a node group's pool (``components.config.POOL_LABEL``), and the tag the launch
+template puts on what it launches (``components.design.tags.NODE_GROUP_TAG``)."""
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+ADDON = "aws:eks/addon:Addon"
+STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+EBS_PRICES = Path(__file__).resolve().parent / "data" / "ebs_gp3_prices.json"
+USAGE_BASED = {
+    "amazon-cloudwatch-observability": "CloudWatch Container Insights (GPU metrics)",
+}
+"""Add-ons billed by what they send, not by the hour."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +57,8 @@ class LineItem:
     counts: Mapping[str, int]
     estimate: bool = False
     note: str = ""
+    usage_based: bool = False
+    """Billed by use: shown, not priced, not in the totals."""
 
     def usd_per_hour(self, point: str) -> float | None:
         """What the item costs per hour at ``point``."""
@@ -87,9 +106,67 @@ def line_items(
             )
         )
     groups = [props for type_, props in resources if type_ == NODE_GROUP]
+    volumes = _volumes_by_group(resources)
     for props in sorted(groups, key=lambda p: (p["labels"][POOL_LABEL] != "system", p["labels"][POOL_LABEL])):
-        items.append(_node_group_item(props, region, prices))
+        item = _node_group_item(props, region, prices)
+        items.append(item)
+        key = props["labels"][POOL_LABEL]
+        if key in volumes:
+            items.append(_volume_item(key, volumes[key], item.counts, region))
+    addons = {props.get("addonName") for type_, props in resources if type_ == ADDON}
+    usage = [label for addon, label in USAGE_BASED.items() if addon in addons]
+    if any(type_ == STORAGE_CLASS for type_, _ in resources):
+        usage.append("EBS volumes of PersistentVolumeClaims (gp3-encrypted)")
+    items += [
+        LineItem(item=u, unit_usd_per_hour=None, counts=dict.fromkeys(POINTS, 0), usage_based=True) for u in usage
+    ]
     return items
+
+
+@functools.cache
+def _ebs_prices() -> dict[str, Any]:
+    return dict(json.loads(EBS_PRICES.read_text()))
+
+
+def ebs_price_source() -> str:
+    """Where the bundled gp3 prices come from, and when."""
+    table = _ebs_prices()
+    return f"{table['source']} ({table['date']})"
+
+
+def _volumes_by_group(resources: list[tuple[str, Mapping[str, Any]]]) -> dict[str, list[Mapping[str, Any]]]:
+    """Pool key -> the EBS volumes of one of its nodes, from its launch template (found by the identity
+    tag it puts on what it launches)."""
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for type_, props in resources:
+        if type_ != LAUNCH_TEMPLATE:
+            continue
+        keys = {(spec.get("tags") or {}).get(POOL_LABEL) for spec in props.get("tagSpecifications") or []}
+        for key in keys - {None}:
+            out[str(key)] = [d.get("ebs") or {} for d in props.get("blockDeviceMappings") or []]
+    return out
+
+
+def _volume_item(key: str, volumes: list[Mapping[str, Any]], counts: Mapping[str, int], region: str) -> LineItem:
+    """A node's gp3 volumes per node-hour: storage, and throughput over the free baseline."""
+    table = _ebs_prices()
+    rates = table["regions"].get(region)
+    sizes = [_int(v["volumeSize"]) for v in volumes if v.get("volumeSize") is not None]
+    throughput = max((_int(v.get("throughput") or 0) for v in volumes), default=0)
+    iops = max((_int(v.get("iops") or 0) for v in volumes), default=0)
+    label = f"{_group_label(key)} volumes ({'+'.join(map(str, sizes))} GiB gp3"
+    label += f", {throughput} MiB/s)" if throughput else ")"
+    unit: float | None = None
+    notes = [f"storage + throughput over {table['regions'].get(region, {}).get('freeThroughputMibps', 125)} MiB/s"]
+    if rates is not None:
+        month = sum(sizes) * rates["storageUsdPerGibMonth"]
+        month += max(0, throughput - rates["freeThroughputMibps"]) * rates["throughputUsdPerMibpsMonth"]
+        unit = month / table["hoursPerMonth"]
+        if iops > rates["freeIops"]:
+            notes.insert(0, f"IOPS over {rates['freeIops']} not priced")
+    if any(v.get("volumeSize") is None for v in volumes):
+        notes.insert(0, "the AMI-sized OS volume not counted")
+    return LineItem(item=label, unit_usd_per_hour=unit, counts=dict(counts), note="; ".join(notes))
 
 
 def _node_group_item(props: Mapping[str, Any], region: str, prices: PriceTable) -> LineItem:
@@ -130,5 +207,5 @@ def totals(items: Iterable[LineItem]) -> dict[str, float]:
 
 
 def unpriced(items: Iterable[LineItem]) -> list[str]:
-    """The items the bundled tables hold no price for (their cost is missing from the totals)."""
-    return [i.item for i in items if i.unit_usd_per_hour is None]
+    """The hourly items the bundled tables hold no price for (their cost is missing from the totals)."""
+    return [i.item for i in items if i.unit_usd_per_hour is None and not i.usage_based]

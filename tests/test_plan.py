@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.config import GpuPool, SystemNodeGroup
 from components.facts.versions import calendar
 from offline import plan
 from policy.pricing import price_table
@@ -69,21 +70,42 @@ def test_cost_at_three_points(dev: dict[str, Any]) -> None:
     gpu_price = prices.on_demand(region, pool["instanceTypes"][0])
     assert nat is not None and sys_price is not None and gpu_price is not None
 
+    ebs = json.loads((ROOT / "policy" / "data" / "ebs_gp3_prices.json").read_text())
+    rates, hours = ebs["regions"][region], ebs["hoursPerMonth"]
+    sys_disk = system.get("diskSizeGiB", SystemNodeGroup.model_fields["disk_size_gib"].default)
+    sys_volume = sys_disk * rates["storageUsdPerGibMonth"] / hours
+    throughput = pool.get("volumeThroughputMiBps", GpuPool.model_fields["volume_throughput_mib_ps"].default)
+    extra_mibps = throughput - rates["freeThroughputMibps"]
+    gpu_volume = (
+        pool["diskSizeGiB"] * rates["storageUsdPerGibMonth"] + extra_mibps * rates["throughputUsdPerMibpsMonth"]
+    ) / hours
+
     def at(size: str) -> float:
-        return cal.standard_usd_per_hour + nat + system[size] * sys_price + pool[size] * gpu_price
+        return (
+            cal.standard_usd_per_hour
+            + nat
+            + system[size] * (sys_price + sys_volume)
+            + pool[size] * (gpu_price + gpu_volume)
+        )
 
     cost = dev["cost"]
-    assert cost["idleUsdPerHour"] == pytest.approx(at("minSize"))
-    assert cost["desiredUsdPerHour"] == pytest.approx(at("desiredSize"))
-    assert cost["maxUsdPerHour"] == pytest.approx(at("maxSize"))
+    # totals are rounded to 1/100 cent
+    assert cost["idleUsdPerHour"] == pytest.approx(at("minSize"), abs=5e-5)
+    assert cost["desiredUsdPerHour"] == pytest.approx(at("desiredSize"), abs=5e-5)
+    assert cost["maxUsdPerHour"] == pytest.approx(at("maxSize"), abs=5e-5)
     assert cost["idleUsdPerHour"] <= 0.20  # the dev stack idles at 20 cents an hour at most
     assert cost["priceSource"] == prices.source and cost["priceDate"] == prices.date
     assert [i["item"].split(" (")[0] for i in cost["lineItems"]] == [
         "EKS control plane",
         "NAT gateways",
         "system nodes",
+        "system volumes",
         "GPU pool inference nodes",
+        "GPU pool inference volumes",
+        "EBS volumes of PersistentVolumeClaims",
     ]
+    (claims,) = [i for i in cost["lineItems"] if i["usageBased"]]
+    assert claims["unitUsdPerHour"] is None and "usage-based" in plan.render_text(dev)
 
 
 def test_extended_support_bills_six_times(dev: dict[str, Any], tmp_path: Path) -> None:
@@ -102,7 +124,7 @@ def test_spot_is_marked_as_an_estimate(tmp_path: Path) -> None:
     stack["config"]["eks-gpu:gpuNodeGroups"]["inference"]["capacityType"] = "SPOT"
     (tmp_path / "Pulumi.spot.yaml").write_text(yaml.safe_dump(stack))
     spot = plan.build(tmp_path / "Pulumi.spot.yaml", today=calendar().updated)
-    (item,) = [i for i in spot["cost"]["lineItems"] if "inference" in i["item"]]
+    (item,) = [i for i in spot["cost"]["lineItems"] if "inference nodes" in i["item"]]
     assert item["estimate"] is True and "upper bound" in item["note"]
 
 
