@@ -202,3 +202,15 @@ def test_dcgm_exporter_is_nvidias_chart_at_its_pinned_version_after_the_host_eng
         addon(result, "eks-node-monitoring-agent").urn in result.one("eks-gpu:gpu_metrics:DcgmExporter").dependencies
         or addon(result, "eks-node-monitoring-agent").urn in release.dependencies
     )
+
+
+def test_prod_runs_every_operations_part_and_dev_keeps_idle_under_twenty_cents() -> None:
+    from offline import plan
+    from tests.helpers import ROOT, run_stack_file
+
+    prod = run_stack_file("prod")
+    assert {"eks-node-monitoring-agent", "aws-ebs-csi-driver", "amazon-cloudwatch-observability"} <= {
+        a.inputs["addonName"] for a in prod.of_type(ADDON)
+    }
+    assert prod.one(STORAGE_CLASS).inputs["reclaimPolicy"] == "Retain"
+    assert plan.build(ROOT / "Pulumi.dev.yaml")["cost"]["idleUsdPerHour"] <= 0.20
