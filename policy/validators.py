@@ -59,6 +59,9 @@ TAGGABLE_TYPES = frozenset(
         "aws:ec2/subnet:Subnet",
         "aws:ec2/vpc:Vpc",
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+        "aws:ec2/securityGroup:SecurityGroup",
+        "aws:ec2/placementGroup:PlacementGroup",
         "aws:eks/accessEntry:AccessEntry",
         "aws:eks/addon:Addon",
         "aws:eks/nodeGroup:NodeGroup",
@@ -66,7 +69,6 @@ TAGGABLE_TYPES = frozenset(
         "aws:iam/role:Role",
         "aws:kms/key:Key",
         # What pulumi-eks creates inside its Cluster component (tagged with the component's tags).
-        "aws:ec2/securityGroup:SecurityGroup",
         "aws:eks/cluster:Cluster",
         "aws:iam/instanceProfile:InstanceProfile",
         "aws:iam/openIdConnectProvider:OpenIdConnectProvider",

@@ -31,7 +31,8 @@ suffix is fixed here so names (and their 63-character truncation) come out as lo
 
 def folder_name(chart: str, version: str) -> str:
     """The folder of ``chart`` at ``version``: ``<chart>-<version>``, with the chart's version spelling."""
-    return f"{chart}-{FOLDER_VERSION_PREFIX.get(chart, '')}{version}"
+    prefix = FOLDER_VERSION_PREFIX.get(chart, "")
+    return f"{chart}-{'' if version.startswith(prefix) else prefix}{version}"
 
 
 def chart_dir(chart: str, version: str) -> Path:

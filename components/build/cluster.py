@@ -117,6 +117,8 @@ class Cluster(pulumi.ComponentResource):
     """pulumi-eks's kubeconfig, without the deployer's profile: the one to hand to users."""
     provider_kubeconfig: pulumi.Output[str]
     """The kubeconfig of the stack's Kubernetes provider: with ``aws:profile``, if set."""
+    security_group_id: pulumi.Output[str]
+    """The security group EKS creates for the cluster (control plane and managed nodes)."""
     api_access: list[pulumi.Resource]
     """What must exist before anything talks to the API: the ingress rules and admin entries."""
 
@@ -194,6 +196,7 @@ class Cluster(pulumi.ComponentResource):
         )
         cluster = self.eks.eks_cluster
         self.name = cluster.name
+        self.security_group_id = cluster.vpc_config.cluster_security_group_id
         self.kubeconfig_json = self.eks.kubeconfig_json
         self.provider_kubeconfig = kubeconfig(cluster, args.region, access.profile)
         self.api_access = self._api_access(name, cluster, args)

@@ -17,7 +17,7 @@ import pulumi_aws as aws
 
 from components.build.tagging import tag_slug
 from components.config import CapacityType
-from components.design import NodeGroupDesign
+from components.design import EfaDesign, NodeGroupDesign
 from components.design.tags import AsgTag
 
 IGNORE_DESIRED_SIZE = "scalingConfig.desiredSize"
@@ -47,6 +47,10 @@ class NodeGroupArgs:
     group's lifetime (a change rolls every node)."""
     depends_on: Sequence[pulumi.Resource]
     """Role policy attachments and the subnets' NAT routes: nodes need both to join."""
+    vpc_id: pulumi.Input[str] = ""
+    """The VPC, for an EFA pool's security group."""
+    cluster_security_group_id: pulumi.Input[str] = ""
+    """EKS's cluster security group: an EFA pool's interfaces name their groups, so it is listed too."""
     asg_tags: Mapping[str, AsgTag] = field(default_factory=dict)
     """Tags for the node group's Auto Scaling group (EKS does not copy the node group's there): the
     stack's, propagated to the instances it launches, and the autoscaler's."""
@@ -77,6 +81,23 @@ def block_devices(design: NodeGroupDesign) -> list[aws.ec2.LaunchTemplateBlockDe
     if design.ami_type.bottlerocket:
         return [volume("/dev/xvda", None, False), volume("/dev/xvdb", design.disk_size_gib, True)]
     return [volume("/dev/xvda", design.disk_size_gib, True)]
+
+
+def efa_interfaces(
+    count: int, security_groups: Sequence[pulumi.Input[str]]
+) -> list[aws.ec2.LaunchTemplateNetworkInterfaceArgs]:
+    """One interface per network card: card 0 an EFA with its ENA (device 0, the node's address), the
+    others EFA-only (device 1): terraform-aws-eks's ``enable_efa_only`` layout. No subnet: EKS sets it."""
+    return [
+        aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+            device_index=0 if card == 0 else 1,
+            network_card_index=card,
+            interface_type="efa" if card == 0 else "efa-only",
+            delete_on_termination="true",
+            security_groups=list(security_groups),
+        )
+        for card in range(count)
+    ]
 
 
 NODECONFIG_BOUNDARY = "==EKSGPU=="
@@ -157,6 +178,8 @@ class NodeGroup(pulumi.ComponentResource):
                     capacity_reservation_id=design.capacity_reservation_id
                 )
             )
+        if design.efa is not None:
+            self._efa(name, args, design.efa, template)
         launch_template = aws.ec2.LaunchTemplate(f"{name}-lt", template, opts=pulumi.ResourceOptions(parent=self))
         self.node_group = aws.eks.NodeGroup(
             f"{name}-ng",
@@ -194,3 +217,40 @@ class NodeGroup(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
         self.register_outputs({"name": self.name, "asgName": self.asg_name})
+
+    def _efa(self, name: str, args: NodeGroupArgs, efa: EfaDesign, template: aws.ec2.LaunchTemplateArgs) -> None:
+        """EFA: a security group open to itself, one interface per network card, a cluster placement group."""
+        design = args.design
+        child = pulumi.ResourceOptions(parent=self)
+        group = aws.ec2.SecurityGroup(
+            f"{name}-efa",
+            vpc_id=args.vpc_id,
+            description=f"EFA traffic between the nodes of node group {design.key}",
+            tags={**args.tags, "Name": f"{args.tags.get('Name', name)}-efa"},
+            opts=child,
+        )
+        # EFA needs all traffic to and from the group itself, both ways (EC2 User Guide, EFA security group).
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-efa-in",
+            security_group_id=group.id,
+            referenced_security_group_id=group.id,
+            ip_protocol="-1",
+            description="EFA: all traffic from the pool's own nodes",
+            tags=dict(args.tags),
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-efa-out",
+            security_group_id=group.id,
+            referenced_security_group_id=group.id,
+            ip_protocol="-1",
+            description="EFA: all traffic to the pool's own nodes",
+            tags=dict(args.tags),
+            opts=child,
+        )
+        template.network_interfaces = efa_interfaces(efa.interfaces, [args.cluster_security_group_id, group.id])
+        if efa.placement_group:
+            placement = aws.ec2.PlacementGroup(
+                f"{name}-placement", strategy="cluster", tags=dict(args.tags), opts=child
+            )
+            template.placement = aws.ec2.LaunchTemplatePlacementArgs(group_name=placement.name)

@@ -13,6 +13,7 @@ from components.build.addons import Addons, AddonsArgs, default_storage_class
 from components.build.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.build.cluster import Cluster, ClusterArgs
 from components.build.device_plugin import DevicePlugin, DevicePluginArgs
+from components.build.efa_device_plugin import EfaDevicePlugin, EfaDevicePluginArgs
 from components.build.gpu_metrics import DcgmExporter, DcgmExporterArgs
 from components.build.iam import NODE_POLICIES, ServiceRole, ServiceRoleArgs
 from components.build.network import Network, NetworkArgs
@@ -42,6 +43,7 @@ class EksGpuStack(pulumi.ComponentResource):
     coredns: aws.eks.Addon
     addons: Addons
     dcgm_exporter: DcgmExporter | None
+    efa_device_plugin: EfaDevicePlugin | None
     storage_class: k8s.storage.v1.StorageClass | None
 
     def __init__(self, name: str, design: StackDesign, opts: pulumi.ResourceOptions | None = None):
@@ -153,6 +155,14 @@ class EksGpuStack(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
+        efa_pools = [pool for pool in design.gpu_pools.values() if pool.efa is not None]
+        self.efa_device_plugin = None
+        if efa_pools:
+            self.efa_device_plugin = EfaDevicePlugin(
+                f"{name}-efa",
+                EfaDevicePluginArgs(taints=[t for pool in efa_pools for t in pool.taints], provider=self.provider),
+                opts=child,
+            )
         self.dcgm_exporter = None
         if design.gpu_metrics is not None and design.gpu_metrics.exporter == "dcgm-exporter":
             self.dcgm_exporter = DcgmExporter(
@@ -223,6 +233,8 @@ class EksGpuStack(pulumi.ComponentResource):
                 tags=tags_for(design.tags, f"{design.cluster_name}-{key}"),
                 depends_on=[*self.node_role.attachments, *(r for az in azs for r in self.network.egress.get(az, []))],
                 launch_tags=launch_tags(design.cluster_name, key),
+                vpc_id=self.network.vpc_id,
+                cluster_security_group_id=self.cluster.security_group_id,
                 asg_tags=node_group_asg_tags(group, design.cluster_name, design.tags, design.autoscaler is not None),
             ),
             opts=pulumi.ResourceOptions(parent=self),

@@ -101,4 +101,6 @@ GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
 """Label on every GPU node (``true``), the device plugin's and the pod's node affinity."""
 ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
 """Label with the GPU model (``nvidia-a10g``): the Cluster Autoscaler waits for the device plugin on it."""
-RESERVED_LABELS = (POOL_LABEL, GPU_PRESENT_LABEL, ACCELERATOR_LABEL)
+EFA_LABEL = "eks-gpu/efa"
+"""Label (``true``) on the nodes of EFA pools: the EFA device plugin selects them by it."""
+RESERVED_LABELS = (POOL_LABEL, GPU_PRESENT_LABEL, ACCELERATOR_LABEL, EFA_LABEL)

@@ -132,6 +132,9 @@ class GpuPool(Sizes):
     volume_iops: Annotated[int, Field(ge=GP3_IOPS[0], le=GP3_IOPS[1])] = GP3_IOPS[0]
     """Provisioned IOPS of that volume, 3000-80000 and at most 500 per GiB. Default 3000 (gp3's
     baseline, free)."""
+    efa: bool = False
+    """Multi-node training: one EFA interface per network card of the type, a ``cluster`` placement
+    group, one AZ, a security group open to itself, the EFA device plugin. Default false."""
     fast_image_pull: bool = True
     """AL2023 pools: nodeadm's ``FastImagePull`` feature gate (SOCI parallel pull and unpack of
     image layers). Default true. Bottlerocket pools ignore it."""

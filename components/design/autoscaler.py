@@ -14,6 +14,8 @@ from components.design.model import AutoscalerDesign, NodeGroupDesign
 from components.facts.releases import autoscaler_releases
 
 TAG_PREFIX = "k8s.io/cluster-autoscaler"
+EFA_RESOURCE = "vpc.amazonaws.com/efa"
+"""The extended resource the EFA device plugin advertises, one per EFA interface."""
 """The prefix of every tag the Cluster Autoscaler reads on an Auto Scaling group."""
 
 
@@ -34,6 +36,9 @@ def asg_tags(design: NodeGroupDesign, cluster_name: str) -> dict[str, str]:
         return tags
     template = f"{TAG_PREFIX}/node-template"
     tags[f"{template}/resources/nvidia.com/gpu"] = str(design.gpu.count)
+    if design.efa is not None:
+        # what the EFA device plugin advertises: a pod asking for EFA fits a node of this pool
+        tags[f"{template}/resources/{EFA_RESOURCE}"] = str(design.efa.interfaces)
     tags |= {f"{template}/label/{k}": v for k, v in design.labels.items()}
     tags |= {f"{template}/taint/{t.key}": f"{t.value}:{t.effect.kubernetes}" for t in design.taints}
     return tags

@@ -31,6 +31,11 @@ class InstanceFacts:
     """Default vCPUs per instance."""
     memory_mib: int
     """Memory per instance, MiB."""
+    efa_supported: bool = False
+    efa_max_interfaces: int = 0
+    """EFA interfaces the type takes (one per network card on the types with several)."""
+    network_cards: int = 1
+    """Network cards of the type (``maximum_network_cards``)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,9 @@ def instance_facts(instance_type: str) -> InstanceFacts:
         gpu_model=gpus[0].name if gpus else None,
         vcpus=int(result.default_vcpus),
         memory_mib=int(result.memory_size),
+        efa_supported=bool(result.efa_supported),
+        efa_max_interfaces=int(result.efa_maximum_interfaces or 0),
+        network_cards=int(result.maximum_network_cards or 1),
     )
 
 

@@ -59,6 +59,15 @@ class GpuMetricsDesign:
 
 
 @dataclass(frozen=True)
+class EfaDesign:
+    """A pool's EFA: one interface per network card (card 0 EFA with ENA, the others EFA-only)."""
+
+    interfaces: int
+    placement_group: bool
+    """A ``cluster`` placement group (none for Capacity Blocks: the reservation places them)."""
+
+
+@dataclass(frozen=True)
 class NodeGroupDesign:
     """One managed node group, ready to build: the system group or a GPU pool."""
 
@@ -81,6 +90,8 @@ class NodeGroupDesign:
     """Provisioned performance of the image volume; None: gp3's baseline (the system group)."""
     fast_image_pull: bool = False
     """Turn on nodeadm's ``FastImagePull`` (AL2023 only)."""
+    efa: EfaDesign | None = None
+    """EFA interfaces, placement group and self-open security group; None without ``efa``."""
 
     @property
     def single_az(self) -> bool:

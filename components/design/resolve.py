@@ -11,6 +11,7 @@ from components.config import (
     ACCELERATOR_LABEL,
     DEFAULT_GPU_AMI,
     DEFAULT_SYSTEM_AMI,
+    EFA_LABEL,
     GPU_PRESENT_LABEL,
     POOL_LABEL,
     AmiType,
@@ -28,10 +29,12 @@ from components.config import (
 )
 from components.design.access import design_access
 from components.design.autoscaler import design_autoscaler
+from components.design.efa import efa_az, efa_design
 from components.design.kubernetes import design_kubernetes
 from components.design.lookup import AwsFacts, InstanceFacts, lookup
 from components.design.model import (
     SYSTEM_KEY,
+    EfaDesign,
     ExistingNetwork,
     GpuMetricsDesign,
     GpuSpec,
@@ -89,6 +92,8 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
             usable = _pinned_az(group, pinned, network.azs, facts, problems)
         elif network is not None and not usable:
             problems.append(Problem(key_path(*group.prefix), _nowhere(group, facts, network.azs)))
+        elif group.efa is not None:
+            usable = efa_az(group.prefix, usable, notes)
         designs[group.key] = group.design(usable)
 
     config = parsed.config
@@ -201,12 +206,15 @@ class _Group:
     ami_type: AmiType
     gpu: GpuSpec | None
     offered: frozenset[str]
+    efa: EfaDesign | None = None
 
     def design(self, azs: tuple[str, ...]) -> NodeGroupDesign:
         cfg = self.config
         labels = {POOL_LABEL: self.key}
         if isinstance(cfg, GpuPool) and self.gpu is not None:
             labels |= {GPU_PRESENT_LABEL: "true", ACCELERATOR_LABEL: self.gpu.accelerator, **cfg.labels}
+        if self.efa is not None:
+            labels[EFA_LABEL] = "true"
         return NodeGroupDesign(
             key=self.key,
             instance_types=cfg.instance_types,
@@ -225,6 +233,7 @@ class _Group:
             if isinstance(cfg, GpuPool)
             else None,
             fast_image_pull=isinstance(cfg, GpuPool) and cfg.fast_image_pull and not self.ami_type.bottlerocket,
+            efa=self.efa,
         )
 
 
@@ -326,6 +335,7 @@ def _group(
         ami_type=ami,
         gpu=gpu,
         offered=frozenset.intersection(*(facts.offerings[i.instance_type] for i in found)),
+        efa=efa_design(prefix, cfg, found, problems) if isinstance(cfg, GpuPool) else None,
     )
 
 

@@ -1,0 +1,63 @@
+"""The EFA device plugin, from AWS's ``eks-charts``: it advertises ``vpc.amazonaws.com/efa`` on EFA nodes.
+
+Only on the EFA pools' nodes (selected by their ``eks-gpu/efa`` label), tolerating their taints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.build.scheduling import tolerations
+from components.config import EFA_LABEL, Taint
+
+CHART = "aws-efa-k8s-device-plugin"
+REPOSITORY = "https://aws.github.io/eks-charts"
+"""AWS's ``eks-charts`` Helm repository."""
+CHART_VERSION = "v0.5.30"
+"""The chart's version as the repository spells it (with its ``v``)."""
+NAMESPACE = "kube-system"
+RESOURCES = {"requests": {"cpu": "10m", "memory": "20Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
+"""The chart's requests, and limits for a daemon that only registers devices with the kubelet."""
+
+
+@dataclass(frozen=True)
+class EfaDevicePluginArgs:
+    """What the plugin tolerates."""
+
+    taints: Sequence[Taint]
+    """Every taint of every EFA pool."""
+    provider: k8s.Provider
+
+
+def values(args: EfaDevicePluginArgs) -> dict[str, Any]:
+    """The chart values: the EFA pools' nodes only, their taints tolerated, requests and limits."""
+    return {
+        "nodeSelector": {EFA_LABEL: "true"},
+        "tolerations": tolerations(args.taints),
+        "resources": RESOURCES,
+    }
+
+
+class EfaDevicePlugin(pulumi.ComponentResource):
+    """The ``aws-efa-k8s-device-plugin`` Helm release."""
+
+    release: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: EfaDevicePluginArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("eks-gpu:efa_device_plugin:EfaDevicePlugin", name, None, opts)
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            chart=CHART,
+            version=CHART_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=REPOSITORY),
+            namespace=NAMESPACE,
+            values=values(args),
+            cleanup_on_fail=True,
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+        )
+        self.register_outputs({"chartVersion": CHART_VERSION})
