@@ -24,6 +24,7 @@ from typing import Any
 
 from components.config import POOL_LABEL, CapacityType
 from components.design.quotas import QuotaUse, quota_needs
+from components.design.tags import NODE_GROUP_TAG
 from policy.cost import POINTS, ebs_price_source, line_items, totals
 from policy.pricing import price_table
 
@@ -117,14 +118,29 @@ class NodeGroupRow:
     sizes: Mapping[str, int]
     """Cost point -> node count."""
     availability_zones: tuple[str, ...]
+    efa_interfaces: int = 0
+    """EFA interfaces per node (0: no EFA)."""
+    placement_group: bool = False
 
 
 def _int(value: Any) -> int:
     return int(float(value))
 
 
+def _templates_by_pool(run: ProgramRun) -> dict[str, Mapping[str, Any]]:
+    """Pool key -> its launch template's inputs, found by the identity tag it puts on what it launches."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for lt in run.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        for spec in lt.inputs.get("tagSpecifications") or []:
+            key = (spec.get("tags") or {}).get(NODE_GROUP_TAG)
+            if key:
+                out[key] = lt.inputs
+    return out
+
+
 def node_groups(run: ProgramRun, facts: Mapping[str, Mapping[str, Any]], azs: Mapping[str, str]) -> list[NodeGroupRow]:
     """The node groups of ``run``; ``facts`` are the instance types' records, ``azs`` subnet -> AZ."""
+    templates = _templates_by_pool(run)
     rows = []
     for ng in run.of_type(NODE_GROUP):
         i = ng.inputs
@@ -148,6 +164,12 @@ def node_groups(run: ProgramRun, facts: Mapping[str, Mapping[str, Any]], azs: Ma
                     "max": _int(scaling["maxSize"]),
                 },
                 availability_zones=tuple(sorted({azs[s] for s in i["subnetIds"] if s in azs})),
+                efa_interfaces=sum(
+                    1
+                    for nic in templates.get(i["labels"][POOL_LABEL], {}).get("networkInterfaces") or []
+                    if nic.get("interfaceType") in ("efa", "efa-only")
+                ),
+                placement_group="placement" in templates.get(i["labels"][POOL_LABEL], {}),
             )
         )
     return sorted(rows, key=lambda r: (r.key != "system", r.key))
@@ -258,6 +280,8 @@ def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, f
                 "desiredSize": row.sizes["desired"],
                 "maxSize": row.sizes["max"],
                 "availabilityZones": list(row.availability_zones),
+                "efaInterfaces": row.efa_interfaces,
+                "placementGroup": row.placement_group,
             }
             for row in rows
         ],
@@ -333,7 +357,7 @@ def render_text(plan: Mapping[str, Any]) -> str:
     walk(None, 1)
     out += ["", "Node groups"]
     out += _table(
-        ("group", "instance types", "GPU", "GPUs/node", "vCPUs/node", "min/desired/max", "capacity", "AZs"),
+        ("group", "instance types", "GPU", "GPUs/node", "vCPUs/node", "min/desired/max", "capacity", "EFA", "AZs"),
         (
             (
                 g["key"],
@@ -343,7 +367,8 @@ def render_text(plan: Mapping[str, Any]) -> str:
                 g["vcpusPerNode"],
                 f"{g['minSize']}/{g['desiredSize']}/{g['maxSize']}",
                 g["capacityType"],
-                ",".join(g["availabilityZones"]),
+                f"{g['efaInterfaces']}{' + cluster PG' if g['placementGroup'] else ''}" if g["efaInterfaces"] else "-",
+                ",".join(g["availabilityZones"]) + (" (one AZ)" if len(g["availabilityZones"]) == 1 else ""),
             )
             for g in plan["nodeGroups"]
         ),

@@ -217,3 +217,18 @@ def test_a_quota_given_on_the_command_line_is_the_accounts_answer() -> None:
     assert done.returncode == 1
     assert "eks-gpu:systemNodeGroup.desiredSize" in done.stderr and "quota in us-east-1 is 0" in done.stderr
     assert run_plan("--quota", "L-1216C47A").returncode == 2
+
+
+def test_the_node_group_table_shows_efa_placement_and_one_az() -> None:
+    from tests import aws_data
+
+    prod = plan.build(ROOT / "Pulumi.prod.yaml", today=calendar().updated)
+    rows = {g["key"]: g for g in prod["nodeGroups"]}
+    net = aws_data.catalogue()["p5.48xlarge"]["NetworkInfo"]
+    assert (rows["training"]["efaInterfaces"], rows["training"]["placementGroup"]) == (
+        net["EfaInfo"]["MaximumEfaInterfaces"],
+        True,
+    )
+    assert len(rows["training"]["availabilityZones"]) == 1
+    assert (rows["inference"]["efaInterfaces"], rows["inference"]["placementGroup"]) == (0, False)
+    assert "32 + cluster PG" in plan.render_text(prod) and "(one AZ)" in plan.render_text(prod)
