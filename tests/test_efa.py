@@ -223,3 +223,42 @@ def test_the_efa_chart_validates_and_is_hardened_as_far_as_it_allows(efa: Progra
     (release,) = [r for r in releases if r.inputs["chart"] == "aws-efa-k8s-device-plugin"]
     (daemon,) = [o for o in render(release) if o["kind"] == "DaemonSet"]
     assert test_charts.findings(daemon["spec"]["template"]["spec"]) == set(EFA_PLUGIN_NEEDS)
+
+
+# --- capacity reservations -----------------------------------------------------------------
+
+ODCR = "cr-0123456789abcdef0"
+GROUP = "arn:aws:resource-groups:us-west-2:111122223333:group/training-reservations"
+
+
+@pytest.mark.parametrize(
+    ("target", "field"),
+    [(ODCR, "capacityReservationId"), (GROUP, "capacityReservationResourceGroupArn")],
+)
+def test_an_on_demand_pool_launches_into_its_reservation_in_its_az_without_a_forced_placement_group(
+    target: str, field: str
+) -> None:
+    az = sorted(aws_data.offerings(REGION)["p5.48xlarge"])[0]
+    other = sorted(aws_data.offerings(REGION)["g5.xlarge"] - {az})[0]
+    pool = gpu_pool("p5.48xlarge", efa=True, capacityReservation=target, availabilityZone=az)
+    result = run(config({"r": pool}, vpc={"cidr": "10.0.0.0/16", "availabilityZones": [az, other]}))
+    lt = launch_template(result, "r")
+    assert lt["capacityReservationSpecification"] == {"capacityReservationTarget": {field: target}}
+    assert result.of_type("aws:ec2/placementGroup:PlacementGroup") == []  # the reservation places them
+    subnets = {s.id: s.inputs["availabilityZone"] for s in result.of_type("aws:ec2/subnet:Subnet")}
+    assert {subnets[s] for s in node_group(result, "r")["subnetIds"]} == {az}
+    assert node_group(result, "r")["capacityType"] == "ON_DEMAND"
+
+
+def test_a_reservation_needs_on_demand_one_type_and_its_az() -> None:
+    spot = gpu_pool("p4d.24xlarge", "p4de.24xlarge", capacityType="SPOT", capacityReservation=ODCR)
+    found = problems_of(config({"r": spot}))
+    assert "capacityType must be ON_DEMAND, not SPOT" in found["eks-gpu:gpuNodeGroups.r.capacityReservation"]
+    assert "exactly one instance type" in found["eks-gpu:gpuNodeGroups.r.instanceTypes"]
+    assert "is required with capacityReservation" in found["eks-gpu:gpuNodeGroups.r.availabilityZone"]
+    assert (
+        "string should match pattern"
+        in problems_of(config({"r": gpu_pool(capacityReservation="odcr-1")}))[
+            "eks-gpu:gpuNodeGroups.r.capacityReservation"
+        ]
+    )

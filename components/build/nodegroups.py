@@ -178,6 +178,15 @@ class NodeGroup(pulumi.ComponentResource):
                     capacity_reservation_id=design.capacity_reservation_id
                 )
             )
+        if design.capacity_reservation is not None:
+            target = design.capacity_reservation
+            by_group = target.startswith("arn:")
+            template.capacity_reservation_specification = aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
+                capacity_reservation_target=aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
+                    capacity_reservation_id=None if by_group else target,
+                    capacity_reservation_resource_group_arn=target if by_group else None,
+                )
+            )
         if design.efa is not None:
             self._efa(name, args, design.efa, template)
         launch_template = aws.ec2.LaunchTemplate(f"{name}-lt", template, opts=pulumi.ResourceOptions(parent=self))

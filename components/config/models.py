@@ -108,6 +108,13 @@ class GpuPool(Sizes):
     """``ON_DEMAND`` (default), ``SPOT`` or ``CAPACITY_BLOCK`` (needs ``capacityReservationId``)."""
     capacity_reservation_id: Annotated[str | None, Field(pattern=r"^cr-[0-9a-f]{8,17}$")] = None
     """The Capacity Block reservation (``cr-...``); only with ``capacityType: CAPACITY_BLOCK``."""
+    capacity_reservation: Annotated[
+        str | None,
+        Field(pattern=r"^(cr-[0-9a-f]{8,17}|arn:aws[a-z-]*:resource-groups:[a-z0-9-]+:\d{12}:group/[\w.-]{1,128})$"),
+    ] = None
+    """An On-Demand Capacity Reservation (``cr-...``) or a capacity reservation resource group's ARN
+    the pool's instances launch into; ``ON_DEMAND`` pools only, with ``availabilityZone`` (the
+    reservation's). Default none (open: any matching reservation is used)."""
     availability_zone: str | None = None
     """The one AZ (by name) the pool's nodes live in, one of the VPC's. Default: every VPC AZ that
     offers the pool's types. Required with ``CAPACITY_BLOCK``: the reservation's AZ."""

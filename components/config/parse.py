@@ -368,6 +368,36 @@ def _check_pool(key: str, pool: GpuPool) -> list[Problem]:
                 f"only applies to capacityType CAPACITY_BLOCK, not {pool.capacity_type.value}",
             )
         )
+    if pool.capacity_reservation is not None:
+        if pool.capacity_type != CapacityType.ON_DEMAND:
+            problems.append(
+                Problem(
+                    key_path(*prefix, "capacityReservation"),
+                    f"targets an On-Demand Capacity Reservation, so capacityType must be ON_DEMAND, not "
+                    f"{pool.capacity_type.value}"
+                    + (
+                        " (a Capacity Block goes in capacityReservationId)"
+                        if pool.capacity_type == CapacityType.CAPACITY_BLOCK
+                        else ""
+                    ),
+                )
+            )
+        if len(pool.instance_types) != 1:
+            problems.append(
+                Problem(
+                    key_path(*prefix, "instanceTypes"),
+                    "a pool with capacityReservation has exactly one instance type, the reservation's: launches "
+                    "that target a reservation must match its instance type",
+                )
+            )
+        if pool.availability_zone is None:
+            problems.append(
+                Problem(
+                    key_path(*prefix, "availabilityZone"),
+                    "is required with capacityReservation: a reservation lives in one AZ, and the pool may use only "
+                    "that AZ's subnets (name the AZ the reservation shows)",
+                )
+            )
     problems += _check_volume(prefix, pool)
     if not any(t.key == GPU_TAINT_KEY and t.effect != TaintEffect.PREFER_NO_SCHEDULE for t in pool.taints):
         problems.append(

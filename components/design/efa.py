@@ -57,9 +57,12 @@ def efa_design(
     first = instances[0]
     return EfaDesign(
         interfaces=first.efa_max_interfaces,
-        # A Capacity Block already decides where its instances are: a forced placement group can make
-        # its launches fail (terraform-aws-eks PR #3730), so such a pool gets none.
-        placement_group=pool.capacity_type != CapacityType.CAPACITY_BLOCK,
+        # A reservation (a Capacity Block, an On-Demand Capacity Reservation) already decides where its
+        # instances are: a reservation serves launches into a cluster placement group only if it was
+        # made in that group (EC2 User Guide, "Capacity Reservations in cluster placement groups"), and
+        # this group is new, so forcing it would make the reserved launches fail (terraform-aws-eks PR
+        # #3730). Such a pool gets no placement group.
+        placement_group=pool.capacity_type != CapacityType.CAPACITY_BLOCK and pool.capacity_reservation is None,
     )
 
 

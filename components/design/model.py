@@ -86,6 +86,9 @@ class NodeGroupDesign:
     """The AZs of the VPC that offer every instance type of the group."""
     gpu: GpuSpec | None
     capacity_reservation_id: str | None = None
+    """The Capacity Block's reservation (``CAPACITY_BLOCK`` pools)."""
+    capacity_reservation: str | None = None
+    """An On-Demand Capacity Reservation id or resource group ARN the pool launches into."""
     volume: VolumePerformance | None = None
     """Provisioned performance of the image volume; None: gp3's baseline (the system group)."""
     fast_image_pull: bool = False

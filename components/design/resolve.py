@@ -229,6 +229,7 @@ class _Group:
             availability_zones=azs,
             gpu=self.gpu,
             capacity_reservation_id=cfg.capacity_reservation_id if isinstance(cfg, GpuPool) else None,
+            capacity_reservation=cfg.capacity_reservation if isinstance(cfg, GpuPool) else None,
             volume=VolumePerformance(cfg.volume_iops, cfg.volume_throughput_mib_ps)
             if isinstance(cfg, GpuPool)
             else None,
