@@ -73,7 +73,6 @@ class Addons(pulumi.ComponentResource):
     pod_identity_agent: aws.eks.Addon | None
     node_monitoring: aws.eks.Addon | None
     ebs_csi_driver: aws.eks.Addon | None
-    ebs_csi_role: ServiceRole | None
     cloudwatch: aws.eks.Addon | None
 
     def __init__(self, name: str, args: AddonsArgs, opts: pulumi.ResourceOptions | None = None):
@@ -85,34 +84,18 @@ class Addons(pulumi.ComponentResource):
             self.node_monitoring = self._addon(
                 name, "eks-node-monitoring-agent", configuration_values=node_monitoring_values(args.gpu_taints)
             )
-        self.ebs_csi_driver = self.ebs_csi_role = None
-        if args.ebs_csi_driver:
-            self.ebs_csi_role = ServiceRole(
-                f"{name}-ebs-csi",
-                ServiceRoleArgs(
-                    service="pods.eks.amazonaws.com",
-                    trust_actions=("sts:AssumeRole", "sts:TagSession"),
-                    managed_policies=(EBS_CSI_POLICY,),
-                    partition=args.partition,
-                    tags={**args.tags, "Name": f"{args.cluster_name}-ebs-csi"},
-                ),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            self.ebs_csi_driver = self._addon(
+        self.ebs_csi_driver = (
+            self._with_role(
                 name,
                 "aws-ebs-csi-driver",
+                EBS_CSI_POLICY,
+                EBS_CSI_SERVICE_ACCOUNT,
                 # Its node DaemonSet mounts volumes for pods on every node, the tainted GPU nodes too.
                 configuration_values={"node": {"tolerateAllTaints": True}},
-                pod_identity_associations=[
-                    aws.eks.AddonPodIdentityAssociationArgs(
-                        role_arn=self.ebs_csi_role.role.arn, service_account=EBS_CSI_SERVICE_ACCOUNT
-                    )
-                ],
-                depends_on=[
-                    *self.ebs_csi_role.attachments,
-                    *([self.pod_identity_agent] if self.pod_identity_agent else []),
-                ],
             )
+            if args.ebs_csi_driver
+            else None
+        )
         self.cloudwatch = (
             self._with_role(name, "amazon-cloudwatch-observability", CLOUDWATCH_POLICY, CLOUDWATCH_SERVICE_ACCOUNT)
             if args.cloudwatch
@@ -120,7 +103,14 @@ class Addons(pulumi.ComponentResource):
         )
         self.register_outputs({})
 
-    def _with_role(self, name: str, addon: str, policy: str, service_account: str) -> aws.eks.Addon:
+    def _with_role(
+        self,
+        name: str,
+        addon: str,
+        policy: str,
+        service_account: str,
+        configuration_values: Mapping[str, object] | None = None,
+    ) -> aws.eks.Addon:
         """An add-on whose service account gets a Pod Identity role with one AWS managed policy."""
         args = self._args
         role = ServiceRole(
@@ -137,6 +127,7 @@ class Addons(pulumi.ComponentResource):
         return self._addon(
             name,
             addon,
+            configuration_values=configuration_values,
             pod_identity_associations=[
                 aws.eks.AddonPodIdentityAssociationArgs(role_arn=role.role.arn, service_account=service_account)
             ],
