@@ -115,7 +115,8 @@ class EksGpuStack(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self._in_cluster(name)
-        self.register_outputs({"clusterName": self.cluster.name})
+        # Stack policies see a component's outputs (its inputs, too, in a preview): both carry the budget.
+        self.register_outputs({"clusterName": self.cluster.name, **policy_inputs})
 
     def _in_cluster(self, name: str) -> None:
         """The Kubernetes side: one explicit provider, the namespace, the device plugin, the pod."""
