@@ -52,6 +52,10 @@ def test_node_monitoring_agent_runs_its_dcgm_server_on_every_tainted_gpu_node(op
     assert len(tolerations) == len(expected)
     system = ops.one("aws:eks/nodeGroup:NodeGroup", "-system-ng")
     assert system.urn in nma.dependencies
+    # every add-on waits for the system nodes and CoreDNS: their pods must run, and resolve AWS's names
+    for a in ops.of_type(ADDON):
+        if a.inputs["addonName"] != "coredns":
+            assert {system.urn, addon(ops, "coredns").urn} <= set(a.dependencies), a.inputs["addonName"]
     assert [
         a
         for a in run(config(nodeMonitoring={"enabled": False})).of_type(ADDON)

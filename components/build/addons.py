@@ -51,6 +51,8 @@ class AddonsArgs:
     partition: str
     system_nodes: pulumi.Resource
     """Add-ons become ACTIVE only once their pods run: the system nodes come first."""
+    dns: pulumi.Resource
+    """CoreDNS: the controllers resolve the AWS APIs' names before they turn ready."""
     gpu_taints: Sequence[Taint]
     """Every taint of every GPU pool: the node monitoring agent's DCGM server tolerates them."""
     pod_identity: bool
@@ -153,7 +155,7 @@ class Addons(pulumi.ComponentResource):
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             tags={**args.tags, "Name": f"{args.cluster_name}-{addon}"},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.system_nodes, *depends_on]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.system_nodes, args.dns, *depends_on]),
         )
 
 

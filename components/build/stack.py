@@ -104,6 +104,7 @@ class EksGpuStack(pulumi.ComponentResource):
                 cluster_name=design.cluster_name,
                 partition=design.partition,
                 system_nodes=self.system,
+                dns=self.coredns,
                 gpu_taints=[t for pool in design.gpu_pools.values() for t in pool.taints],
                 pod_identity=design.ebs_csi_driver or design.autoscaler is not None or cloudwatch,
                 node_monitoring=design.node_monitoring,
