@@ -24,12 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from components.config import POOL_LABEL
+
 RULES_FILE = Path(__file__).resolve().parent / "data" / "replacement_rules.json"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 EKS_CLUSTER = "eks:index:Cluster"
 KMS_KEY = "aws:kms/key:Key"
-POOL_LABEL = "eks-gpu/node-group"
 
 Action = Literal["create", "update", "replace", "delete"]
 

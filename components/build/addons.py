@@ -60,7 +60,6 @@ class AddonsArgs:
     ebs_csi_driver: bool
     cloudwatch: bool
     """Install the CloudWatch observability add-on (GPU metrics to Container Insights)."""
-    storage_class: StorageClassDesign | None
     tags: Mapping[str, str]
 
 

@@ -20,6 +20,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.build.helm import release
 from components.build.iam import ServiceRole, ServiceRoleArgs
 from components.config import POOL_LABEL
 from components.design import SYSTEM_KEY, AutoscalerDesign
@@ -197,18 +198,15 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=pulumi.ResourceOptions(parent=self, depends_on=self.role.attachments),
         )
-        self.release = k8s.helm.v3.Release(
-            f"{name}-release",
+        self.release = release(
+            name,
             chart=CHART,
             version=args.design.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=REPOSITORY),
+            repository=REPOSITORY,
             namespace=NAMESPACE,
             values=values(args),
-            cleanup_on_fail=True,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                provider=args.provider,
-                depends_on=[*filter(None, [agent]), association, args.system_nodes, args.dns],
-            ),
+            provider=args.provider,
+            parent=self,
+            depends_on=[*filter(None, [agent]), association, args.system_nodes, args.dns],
         )
         self.register_outputs({"roleArn": self.role.role.arn})

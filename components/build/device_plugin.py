@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.build.helm import release
 from components.build.scheduling import gpu_pools_affinity, tolerations
 from components.config import Taint
 
@@ -85,14 +86,14 @@ class DevicePlugin(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DevicePluginArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-gpu:device_plugin:DevicePlugin", name, None, opts)
-        self.release = k8s.helm.v3.Release(
-            f"{name}-release",
+        self.release = release(
+            name,
             chart=CHART,
             version=args.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=REPOSITORY),
+            repository=REPOSITORY,
             namespace=NAMESPACE,
             values=values(args),
-            cleanup_on_fail=True,
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            provider=args.provider,
+            parent=self,
         )
         self.register_outputs({"chartVersion": args.chart_version})

@@ -12,6 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.build.helm import release
 from components.build.scheduling import tolerations
 from components.config import EFA_LABEL, Taint
 
@@ -50,14 +51,14 @@ class EfaDevicePlugin(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EfaDevicePluginArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-gpu:efa_device_plugin:EfaDevicePlugin", name, None, opts)
-        self.release = k8s.helm.v3.Release(
-            f"{name}-release",
+        self.release = release(
+            name,
             chart=CHART,
             version=CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=REPOSITORY),
+            repository=REPOSITORY,
             namespace=NAMESPACE,
             values=values(args),
-            cleanup_on_fail=True,
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            provider=args.provider,
+            parent=self,
         )
         self.register_outputs({"chartVersion": CHART_VERSION})

@@ -16,6 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.build.helm import release
 from components.build.scheduling import gpu_pools_affinity, tolerations
 from components.config import Taint
 from components.design import GpuMetricsDesign
@@ -77,14 +78,15 @@ class DcgmExporter(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DcgmExporterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-gpu:gpu_metrics:DcgmExporter", name, None, opts)
-        self.release = k8s.helm.v3.Release(
-            f"{name}-release",
+        self.release = release(
+            name,
             chart=CHART,
             version=args.design.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=REPOSITORY),
+            repository=REPOSITORY,
             namespace=NAMESPACE,
             values=values(args),
-            cleanup_on_fail=True,
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.depends_on)),
+            provider=args.provider,
+            parent=self,
+            depends_on=args.depends_on,
         )
         self.register_outputs({"chartVersion": args.design.chart_version})

@@ -83,6 +83,18 @@ def block_devices(design: NodeGroupDesign) -> list[aws.ec2.LaunchTemplateBlockDe
     return [volume("/dev/xvda", design.disk_size_gib, True)]
 
 
+def reservation_target(target: str) -> aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs:
+    """Launch into one reservation (``cr-...``: a Capacity Block or an On-Demand Capacity Reservation)
+    or into a capacity reservation resource group (its ARN)."""
+    by_group = target.startswith("arn:")
+    return aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
+        capacity_reservation_target=aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
+            capacity_reservation_id=None if by_group else target,
+            capacity_reservation_resource_group_arn=target if by_group else None,
+        )
+    )
+
+
 def efa_interfaces(
     count: int, security_groups: Sequence[pulumi.Input[str]]
 ) -> list[aws.ec2.LaunchTemplateNetworkInterfaceArgs]:
@@ -173,20 +185,9 @@ class NodeGroup(pulumi.ComponentResource):
             template.instance_market_options = aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(
                 market_type="capacity-block"
             )
-            template.capacity_reservation_specification = aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
-                capacity_reservation_target=aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
-                    capacity_reservation_id=design.capacity_reservation_id
-                )
-            )
+            template.capacity_reservation_specification = reservation_target(str(design.capacity_reservation_id))
         if design.capacity_reservation is not None:
-            target = design.capacity_reservation
-            by_group = target.startswith("arn:")
-            template.capacity_reservation_specification = aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
-                capacity_reservation_target=aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
-                    capacity_reservation_id=None if by_group else target,
-                    capacity_reservation_resource_group_arn=target if by_group else None,
-                )
-            )
+            template.capacity_reservation_specification = reservation_target(design.capacity_reservation)
         if design.efa is not None:
             self._efa(name, args, design.efa, template)
         launch_template = aws.ec2.LaunchTemplate(f"{name}-lt", template, opts=pulumi.ResourceOptions(parent=self))
@@ -239,24 +240,19 @@ class NodeGroup(pulumi.ComponentResource):
             opts=child,
         )
         # EFA needs all traffic to and from the group itself, both ways (EC2 User Guide, EFA security group).
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-efa-in",
-            security_group_id=group.id,
-            referenced_security_group_id=group.id,
-            ip_protocol="-1",
-            description="EFA: all traffic from the pool's own nodes",
-            tags=dict(args.tags),
-            opts=child,
-        )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-efa-out",
-            security_group_id=group.id,
-            referenced_security_group_id=group.id,
-            ip_protocol="-1",
-            description="EFA: all traffic to the pool's own nodes",
-            tags=dict(args.tags),
-            opts=child,
-        )
+        for rule, suffix, way in (
+            (aws.vpc.SecurityGroupIngressRule, "in", "from"),
+            (aws.vpc.SecurityGroupEgressRule, "out", "to"),
+        ):
+            rule(
+                f"{name}-efa-{suffix}",
+                security_group_id=group.id,
+                referenced_security_group_id=group.id,
+                ip_protocol="-1",
+                description=f"EFA: all traffic {way} the pool's own nodes",
+                tags=dict(args.tags),
+                opts=child,
+            )
         template.network_interfaces = efa_interfaces(efa.interfaces, [args.cluster_security_group_id, group.id])
         if efa.placement_group:
             placement = aws.ec2.PlacementGroup(

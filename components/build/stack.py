@@ -22,6 +22,7 @@ from components.build.scheduling import pool_selector, tolerations
 from components.build.smoke_test import GpuSmokeTest, GpuSmokeTestArgs
 from components.build.tagging import tags_for
 from components.build.workloads import GpuNamespace, GpuNamespaceArgs
+from components.config import Taint
 from components.design import NodeGroupDesign, StackDesign
 from components.design.tags import launch_tags, node_group_asg_tags
 
@@ -105,12 +106,11 @@ class EksGpuStack(pulumi.ComponentResource):
                 partition=design.partition,
                 system_nodes=self.system,
                 dns=self.coredns,
-                gpu_taints=[t for pool in design.gpu_pools.values() for t in pool.taints],
+                gpu_taints=self._gpu_taints(),
                 pod_identity=design.ebs_csi_driver or design.autoscaler is not None or cloudwatch,
                 node_monitoring=design.node_monitoring,
                 ebs_csi_driver=design.ebs_csi_driver,
                 cloudwatch=cloudwatch,
-                storage_class=design.storage_class,
                 tags=design.tags,
             ),
             opts=pulumi.ResourceOptions(parent=self),
@@ -172,7 +172,7 @@ class EksGpuStack(pulumi.ComponentResource):
                 DcgmExporterArgs(
                     design=design.gpu_metrics,
                     pools=list(design.gpu_pools),
-                    taints=[t for pool in design.gpu_pools.values() for t in pool.taints],
+                    taints=self._gpu_taints(),
                     provider=self.provider,
                     depends_on=list(filter(None, [self.addons.node_monitoring])),  # its host engine first
                 ),
@@ -219,6 +219,10 @@ class EksGpuStack(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
+
+    def _gpu_taints(self) -> list[Taint]:
+        """Every taint of every GPU pool: what a DaemonSet on every GPU node tolerates."""
+        return [t for pool in self.design.gpu_pools.values() for t in pool.taints]
 
     def _node_group(self, name: str, group: NodeGroupDesign) -> NodeGroup:
         design = self.design
