@@ -16,6 +16,7 @@ from components.build.device_plugin import DevicePlugin, DevicePluginArgs
 from components.build.efa_device_plugin import EfaDevicePlugin, EfaDevicePluginArgs
 from components.build.gpu_metrics import DcgmExporter, DcgmExporterArgs
 from components.build.iam import NODE_POLICIES, ServiceRole, ServiceRoleArgs
+from components.build.nccl_test import NcclTest, NcclTestArgs
 from components.build.network import Network, NetworkArgs
 from components.build.nodegroups import NodeGroup, NodeGroupArgs
 from components.build.scheduling import pool_selector, tolerations
@@ -45,6 +46,7 @@ class EksGpuStack(pulumi.ComponentResource):
     addons: Addons
     dcgm_exporter: DcgmExporter | None
     efa_device_plugin: EfaDevicePlugin | None
+    nccl_test: NcclTest | None
     storage_class: k8s.storage.v1.StorageClass | None
 
     def __init__(self, name: str, design: StackDesign, opts: pulumi.ResourceOptions | None = None):
@@ -220,6 +222,23 @@ class EksGpuStack(pulumi.ComponentResource):
                 opts=child,
             )
 
+        self.nccl_test = None
+        if kube.nccl_test is not None:
+            # its pods need the plugins that advertise GPUs and EFA, and the autoscaler to start nodes
+            waits = [self.device_plugin, self.efa_device_plugin, self.autoscaler]
+            self.nccl_test = NcclTest(
+                f"{name}-nccl-test",
+                NcclTestArgs(
+                    design=kube.nccl_test,
+                    taints=design.gpu_pools[kube.nccl_test.pool].taints,
+                    kubernetes_version=design.kubernetes_version,
+                    provider=self.provider,
+                    operator_depends_on=[self.system],
+                    job_depends_on=[r for r in waits if r is not None],
+                ),
+                opts=child,
+            )
+
     def _gpu_taints(self) -> list[Taint]:
         """Every taint of every GPU pool: what a DaemonSet on every GPU node tolerates."""
         return [t for pool in self.design.gpu_pools.values() for t in pool.taints]
@@ -275,6 +294,8 @@ class EksGpuStack(pulumi.ComponentResource):
             "gpuNamespace": self.namespace.name,
             "gpuSmokeTestJob": self.smoke_test.job_name if self.smoke_test else None,
             "gpuSmokeTestUrn": self.smoke_test.job_urn if self.smoke_test else None,
+            "ncclTestJob": self.nccl_test.job_name if self.nccl_test else None,
+            "ncclTestUrn": self.nccl_test.job_urn if self.nccl_test else None,
             "devicePluginChartVersion": self.design.kubernetes.device_plugin_version,
             "autoscalerRoleArn": self.autoscaler.role.role.arn if self.autoscaler else None,
             "autoscalerChartVersion": self.design.autoscaler.chart_version if self.design.autoscaler else None,

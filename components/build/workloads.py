@@ -31,6 +31,16 @@ class GpuNamespaceArgs:
     provider: k8s.Provider
 
 
+def psa_labels(level: str, kubernetes_version: str) -> dict[str, str]:
+    """Pod Security Admission labels: ``level`` enforced, audited and warned on, pinned to the
+    standard of ``kubernetes_version`` (``v1.35``) so an upgrade does not change what is admitted."""
+    return {
+        f"pod-security.kubernetes.io/{mode}{suffix}": value
+        for mode in ("enforce", "audit", "warn")
+        for suffix, value in (("", level), ("-version", f"v{kubernetes_version}"))
+    }
+
+
 class GpuNamespace(pulumi.ComponentResource):
     """Namespace, ResourceQuota on GPUs, LimitRange, default-deny NetworkPolicy."""
 
@@ -39,17 +49,9 @@ class GpuNamespace(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GpuNamespaceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-gpu:workloads:GpuNamespace", name, None, opts)
-        psa_version = f"v{args.kubernetes_version}"
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
-            metadata={
-                "name": args.name,
-                "labels": {
-                    f"pod-security.kubernetes.io/{mode}{suffix}": value
-                    for mode in ("enforce", "audit", "warn")
-                    for suffix, value in (("", PSA_LEVEL), ("-version", psa_version))
-                },
-            },
+            metadata={"name": args.name, "labels": psa_labels(PSA_LEVEL, args.kubernetes_version)},
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
         )
         self.name = self.namespace.metadata.apply(lambda m: m.name or args.name)

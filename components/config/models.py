@@ -254,6 +254,26 @@ class GpuPod(Model):
     """The command. Default ``nvidia-smi``."""
 
 
+NCCL_TESTS_IMAGE = "public.ecr.aws/hpc-cloud/nccl-tests:efa1.43.2-ofiv1.16.3-ncclv2.27.7-1-testsv2.16.9"
+"""AWS's NCCL tests image: the one aws-samples/awsome-distributed-training (``micro-benchmarks/nccl-tests``)
+publishes on ``public.ecr.aws/hpc-cloud/nccl-tests``, tagged by what it builds (EFA installer 1.43.2,
+aws-ofi-nccl v1.16.3, NCCL v2.27.7-1, nccl-tests v2.16.9, CUDA 12.8 on Ubuntu 22.04, OpenMPI and
+sshd for the MPI Operator)."""
+
+
+class NcclTest(Model):
+    """A two-node NCCL all-reduce over EFA (an MPIJob of the Kubeflow MPI Operator): proof that a
+    training pool gets the network it is paid for."""
+
+    enabled: bool = False
+    """Install the MPI Operator and run the test. Default false: it starts two nodes of the pool
+    (p5.48xlarge: about $110 per hour for both) until it ends, at most an hour."""
+    node_group: str | None = None
+    """The EFA pool (a ``gpuNodeGroups`` key with ``efa: true``) to run on. Default the only EFA pool."""
+    image: Annotated[str, AfterValidator(_pinned_image)] = NCCL_TESTS_IMAGE
+    """NCCL tests image with OpenMPI, sshd, libfabric and aws-ofi-nccl, pinned. Default AWS's."""
+
+
 def _duration(value: str) -> str:
     if not re.match(r"^\d+(s|m|h)$", value):
         raise fail("duration", f"'{value}' is not a duration such as 10m, 600s or 1h")
@@ -383,6 +403,8 @@ class StackConfig(Model):
     """The namespace for GPU workloads."""
     gpu_pod: GpuPod = GpuPod()
     """The GPU smoke-test pod."""
+    nccl_test: NcclTest = NcclTest()
+    """The two-node NCCL all-reduce test of an EFA pool."""
     autoscaler: Autoscaler = Autoscaler()
     """The Cluster Autoscaler."""
     budget: Budget = Budget()

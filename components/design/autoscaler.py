@@ -11,12 +11,23 @@ from components.config import (
     key_path,
 )
 from components.design.model import AutoscalerDesign, NodeGroupDesign
+from components.facts.aws_limits import EFA_DRIVER_HUGEPAGES_2MI
 from components.facts.releases import autoscaler_releases
 
 TAG_PREFIX = "k8s.io/cluster-autoscaler"
+"""The prefix of every tag the Cluster Autoscaler reads on an Auto Scaling group."""
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
 """The extended resource the EFA device plugin advertises, one per EFA interface."""
-"""The prefix of every tag the Cluster Autoscaler reads on an Auto Scaling group."""
+HUGEPAGES_RESOURCE = "hugepages-2Mi"
+"""The resource the kubelet advertises for 2 MiB huge pages, which EFA jobs request."""
+
+
+def efa_hugepages(design: NodeGroupDesign) -> str | None:
+    """The ``hugepages-2Mi`` a node of an EFA pool brings (``10256Mi``), or None where no source says:
+    pools without EFA, and Bottlerocket, which sizes its own pool."""
+    if design.efa is None or design.ami_type.bottlerocket:
+        return None
+    return f"{EFA_DRIVER_HUGEPAGES_2MI * 2}Mi"
 
 
 def discovery_tags(cluster_name: str) -> dict[str, str]:
@@ -39,6 +50,10 @@ def asg_tags(design: NodeGroupDesign, cluster_name: str) -> dict[str, str]:
     if design.efa is not None:
         # what the EFA device plugin advertises: a pod asking for EFA fits a node of this pool
         tags[f"{template}/resources/{EFA_RESOURCE}"] = str(design.efa.interfaces)
+    hugepages = efa_hugepages(design)
+    if hugepages is not None:
+        # what the EFA driver pre-allocates: a pod asking for huge pages fits a node not yet started
+        tags[f"{template}/resources/{HUGEPAGES_RESOURCE}"] = hugepages
     tags |= {f"{template}/label/{k}": v for k, v in design.labels.items()}
     tags |= {f"{template}/taint/{t.key}": f"{t.value}:{t.effect.kubernetes}" for t in design.taints}
     return tags

@@ -1,4 +1,5 @@
-"""What the program puts in the cluster: namespace quota, device plugin pools, the smoke test."""
+"""What the program puts in the cluster: namespace quota, device plugin pools, the smoke test, the
+NCCL test."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from components.config import (
     StackConfig,
     key_path,
 )
-from components.design.model import GpuPodDesign, KubernetesDesign, NodeGroupDesign
+from components.design.model import GpuPodDesign, KubernetesDesign, NcclTestDesign, NodeGroupDesign
+
+NCCL_WORKERS = 2
+"""Nodes the NCCL test spans: two is the fewest that puts traffic on EFA."""
 
 
 def design_kubernetes(
@@ -63,4 +67,63 @@ def design_kubernetes(
         device_plugin_version=config.device_plugin.chart_version if plugin_pools else None,
         device_plugin_pools=plugin_pools,
         gpu_pod=pod_design,
+        nccl_test=_nccl_test(config, pools, problems),
+    )
+
+
+def _nccl_test(
+    config: StackConfig, pools: Mapping[str, NodeGroupDesign], problems: list[Problem]
+) -> NcclTestDesign | None:
+    """The NCCL test on its EFA pool; problems name the key to change."""
+    test = config.nccl_test
+    if not test.enabled:
+        return None
+    efa_pools = [key for key, pool in config.gpu_node_groups.items() if pool.efa]
+    key = test.node_group or (efa_pools[0] if len(efa_pools) == 1 else None)
+    if key is None or key not in efa_pools:
+        shown = ", ".join(efa_pools) or "none (set efa: true on a pool)"
+        why = (
+            "is required with several EFA pools"
+            if key is None and efa_pools
+            else "names no EFA pool"
+            if key is None
+            else f"'{key}' is not a pool with efa: true"
+        )
+        problems.append(Problem(key_path("ncclTest", "nodeGroup"), f"{why}; the EFA pools are: {shown}"))
+        return None
+    pool = pools.get(key)
+    if pool is None or pool.efa is None or pool.gpu is None:
+        return None  # the pool's own problems are reported already
+    prefix = ("gpuNodeGroups", key)
+    if pool.ami_type.bottlerocket:
+        problems.append(
+            Problem(
+                key_path(*prefix, "amiType"),
+                f"is {pool.ami_type.value} while eks-gpu:ncclTest runs on this pool: the test asks for the "
+                "2 MiB huge pages the AL2023 NVIDIA AMI's EFA driver pre-allocates, and how many Bottlerocket "
+                "sets aside is not known here; use an AL2023 NVIDIA AMI or disable the test",
+            )
+        )
+    if pool.max_size < NCCL_WORKERS:
+        problems.append(
+            Problem(
+                key_path(*prefix, "maxSize"),
+                f"is {pool.max_size} while eks-gpu:ncclTest needs {NCCL_WORKERS} nodes of this pool; "
+                f"set it to {NCCL_WORKERS} or more, or disable the test",
+            )
+        )
+    elif pool.desired_size < NCCL_WORKERS and not config.autoscaler.enabled:
+        problems.append(
+            Problem(
+                key_path(*prefix, "desiredSize"),
+                f"is {pool.desired_size} while eks-gpu:ncclTest needs {NCCL_WORKERS} nodes and the autoscaler is "
+                "disabled: nothing would start them; enable eks-gpu:autoscaler, raise desiredSize, or disable the test",
+            )
+        )
+    return NcclTestDesign(
+        pool=key,
+        image=test.image,
+        workers=NCCL_WORKERS,
+        gpus_per_worker=pool.gpu.count,
+        efa_per_worker=pool.efa.interfaces,
     )

@@ -139,6 +139,20 @@ class GpuPodDesign:
 
 
 @dataclass(frozen=True)
+class NcclTestDesign:
+    """The two-node NCCL all-reduce: which EFA pool, what each worker takes of its node."""
+
+    pool: str
+    image: str
+    workers: int
+    """Nodes (one MPI worker pod each)."""
+    gpus_per_worker: int
+    """Every GPU of a node (from the catalogue)."""
+    efa_per_worker: int
+    """Every EFA interface of a node (from the catalogue)."""
+
+
+@dataclass(frozen=True)
 class KubernetesDesign:
     """What the program puts in the cluster."""
 
@@ -150,6 +164,8 @@ class KubernetesDesign:
     device_plugin_pools: tuple[str, ...]
     """The pools the device plugin runs on: those with an AL2023 NVIDIA AMI."""
     gpu_pod: GpuPodDesign | None
+    nccl_test: NcclTestDesign | None = None
+    """The NCCL test, if ``ncclTest.enabled``."""
 
 
 @dataclass(frozen=True)

@@ -41,3 +41,15 @@ SSD volumes")."""
 GP3_MAX_MIBPS_PER_IOPS = 0.25
 """gp3: at most 0.25 MiB/s of provisioned throughput per provisioned IOPS (Amazon EBS User Guide,
 "General Purpose SSD volumes")."""
+
+EFA_DRIVER_HUGEPAGES_2MI = 5128
+"""2 MiB huge pages an instance with the EFA driver installed pre-allocates, which pods request as
+``hugepages-2Mi`` (libfabric's EFA provider puts its bounce buffers there). Source: EKS User Guide,
+"Machine learning training using Elastic Fabric Adapter" (awsdocs/amazon-eks-user-guide,
+``node-efa``): "Amazon EC2 instances with the EFA driver installed pre-allocate 5128 2M Huge Pages".
+The EKS AL2023 NVIDIA AMIs carry the driver ("Manage EFA devices on Amazon EKS": "EKS-optimized
+AL2023 accelerated AMIs (NVIDIA and Neuron) and all Bottlerocket AMIs include the host-level
+components needed to use EFA"; awslabs/amazon-eks-ami ``templates/al2023/provisioners/install-efa.sh``
+runs ``efa_installer.sh --minimal``), so the program sets nothing on the node for it. Bottlerocket
+sizes its own pool when it finds an EFA device (bottlerocket-core-kit PR #141, ``corndog
+generate-hugepages-setting``), a number no source here gives."""
