@@ -2,13 +2,16 @@
 # make plan: what `pulumi up` would build for a stack, its cost per hour and its policy results,
 #            offline (STACK=prod make plan; make plan ARGS=--json; make plan ARGS="--diagram arch.mmd").
 # make bench: time and peak memory of the plan for 1, 10 and 50 GPU pools.
+# make mutation: mutmut over components/ with the offline suite (slow: hours; MUTANTS="components.design.tags*"
+#                runs only the mutants whose names match; README "Mutation testing").
 # make charts: fetch the pinned Helm charts into .charts/ (online; tests fall back to ../shared/charts).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 ARGS ?=
+MUTANTS ?=
 
-.PHONY: test lint plan bench charts venv clean
+.PHONY: test lint plan bench charts venv clean mutation
 
 venv: $(VENV)/.installed
 
@@ -31,8 +34,13 @@ plan: venv
 bench: venv
 	@$(PY) -m offline.bench
 
+mutation: venv
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-mutation.txt
+	EKS_GPU_SHARED_CHARTS=$(abspath ../shared/charts) $(VENV)/bin/mutmut run --max-children 2 $(MUTANTS)
+	$(VENV)/bin/mutmut results
+
 charts: venv
 	@$(PY) -m tests.fetch_charts
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) mutants .pytest_cache .mypy_cache .ruff_cache

@@ -20,8 +20,9 @@ from offline import RegisteredResource
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".charts"
 """The repository's own chart cache (gitignored): ``<chart>-<version>/`` folders."""
-SHARED = ROOT.parent / "shared" / "charts"
-"""The chart sources at their release tags, shared between worktrees (its README names the tags)."""
+SHARED = Path(os.environ.get("EKS_GPU_SHARED_CHARTS") or ROOT.parent / "shared" / "charts")
+"""The chart sources at their release tags, shared between worktrees (its README names the tags);
+``EKS_GPU_SHARED_CHARTS`` points elsewhere (``make mutation`` runs the suite from a copy in ``mutants/``)."""
 FOLDER_VERSION_PREFIX = {"aws-efa-k8s-device-plugin": "v"}
 """Charts whose folder spells the version with a ``v`` (the EFA chart's tags do)."""
 AUTONAME_SUFFIX = "-0000000"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +71,22 @@ def problems_of(cfg: dict[str, Any], **kwargs: Any) -> dict[str, str]:
     for p in err.value.problems:
         found.setdefault(p.key, []).append(p.message)
     return {k: "\n".join(v) for k, v in found.items()}
+
+
+PLAN_ON_SUITE_DATE = (
+    "import sys, time_machine\n"
+    "from components.facts.versions import calendar\n"
+    "from offline import plan\n"
+    "with time_machine.travel(calendar().updated.isoformat() + 'T12:00:00Z', tick=False):\n"
+    "    code = plan.main(sys.argv[1:])\n"
+    "sys.exit(code)\n"
+)
+"""``make plan`` in a child process on the suite's fixed date (conftest's ``calendar_day``), so that
+its verdicts on the Kubernetes version do not change with the real calendar."""
+
+
+def run_plan(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python -m offline.plan ARGS`` as ``make plan`` runs it, on the suite's fixed date."""
+    return subprocess.run(
+        [sys.executable, "-c", PLAN_ON_SUITE_DATE, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )

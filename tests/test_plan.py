@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,18 +14,12 @@ from components.config import GpuPool, SystemNodeGroup
 from components.facts.versions import calendar
 from offline import plan
 from policy.pricing import price_table
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_plan
 
 
 @pytest.fixture(scope="module")
 def dev() -> dict[str, Any]:
     return plan.build(ROOT / "Pulumi.dev.yaml", today=calendar().updated)
-
-
-def run_plan(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "offline.plan", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
 
 
 def test_plan_shows_the_tree_node_groups_cost_and_policy(dev: dict[str, Any]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from components.facts.quotas import quota_for
 from offline import AwsAccount, ProgramRun, plan
 from offline.diff import Change, diff, rules
 from tests import aws_data
-from tests.helpers import LAUNCH_TEMPLATE, NODE_GROUP, ROOT, config, gpu_pool, problems_of, run
+from tests.helpers import LAUNCH_TEMPLATE, NODE_GROUP, ROOT, config, gpu_pool, problems_of, run, run_plan
 
 TAG = "aws:autoscaling/tag:Tag"
 
@@ -231,7 +230,7 @@ def test_fail_on_replace_exits_non_zero_for_ci(base: dict[str, Any], tmp_path: P
 
     def plan_of(stack_file: Path, *more: str) -> subprocess.CompletedProcess[str]:
         args = ["--stack-file", str(stack_file), "--against", str(old), "--fail-on", "replace", *more]
-        return subprocess.run([sys.executable, "-m", "offline.plan", *args], cwd=ROOT, capture_output=True, text=True)
+        return run_plan(*args)
 
     done = plan_of(tmp_path / "new" / "Pulumi.dev.yaml", "--json")
     assert done.returncode == 3 and "eks-gpu-inference-ng" in done.stderr
