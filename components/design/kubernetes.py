@@ -82,13 +82,12 @@ def _nccl_test(
     key = test.node_group or (efa_pools[0] if len(efa_pools) == 1 else None)
     if key is None or key not in efa_pools:
         shown = ", ".join(efa_pools) or "none (set efa: true on a pool)"
-        why = (
-            "is required with several EFA pools"
-            if key is None and efa_pools
-            else "names no EFA pool"
-            if key is None
-            else f"'{key}' is not a pool with efa: true"
-        )
+        if key is not None:
+            why = f"'{key}' is not a pool with efa: true"
+        elif efa_pools:
+            why = "is required with several EFA pools"
+        else:
+            why = "names no EFA pool"
         problems.append(Problem(key_path("ncclTest", "nodeGroup"), f"{why}; the EFA pools are: {shown}"))
         return None
     pool = pools.get(key)
