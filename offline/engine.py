@@ -48,6 +48,7 @@ from pulumi.runtime.stack import Stack, massage, run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await  # as MockMonitor uses them
 
 from .aws import AwsAccount, AwsError, JsonDict, UnsupportedError, digest, go_json, offline_account
+from .diff import rules
 
 REPO = Path(__file__).resolve().parent.parent
 """The repository holding this package: the default program is its `__main__.py`."""
@@ -417,7 +418,15 @@ class AccountMocks(Mocks):
         }
 
     def _launch_template(self, req: ResourceRequest, values: JsonDict) -> JsonDict:
-        return {"id": "lt-" + digest("id", req.urn)[:17], "latestVersion": 1, "defaultVersion": 1}
+        # EC2 numbers a template's versions from 1 (CreateLaunchTemplate) and adds one for each
+        # CreateLaunchTemplateVersion (botocore's ec2 examples-1.json: LatestVersionNumber 1 for a new
+        # template, 2 for "my-template" after one more version). An offline run has no history, so the
+        # number stands for one: made up from the inputs that make a new version (rules().new_version),
+        # it moves when they change and stays put on a tags-only edit, and a node group that named a
+        # literal version instead of the template's own would not match it.
+        versioned = {k: values[k] for k in rules().new_version if k in values}
+        number = 1 + int(digest("version", json.dumps(versioned, sort_keys=True, default=str)), 16) % 97
+        return {"id": "lt-" + digest("id", req.urn)[:17], "latestVersion": number, "defaultVersion": number}
 
     def _security_group(self, req: ResourceRequest, values: JsonDict) -> JsonDict:
         return {"id": "sg-" + digest("id", req.urn)[:17], "ownerId": self.account.account_id}
@@ -530,12 +539,16 @@ class AccountMocks(Mocks):
             "kubeconfig": config,
             "kubeconfigJson": json.dumps(config, separators=(",", ":")),
             "clusterSecurityGroupId": cluster["vpcConfig"]["clusterSecurityGroupId"],
-            "nodeSecurityGroupId": "sg-" + digest("node-sg", child_urn)[:17],
             "oidcIssuer": issuer,
             "oidcProviderUrl": oidc_url,
             "oidcProviderArn": self.account.arn("iam", f"oidc-provider/{oidc_url}", regional=False),
             "eksCluster": {SIG_KEY: RESOURCE_REF_SIG, "urn": child_urn, "id": name},
         }
+        if not plain.get("skipDefaultSecurityGroups"):
+            # pulumi-eks makes its cluster and node security groups only when not told to skip them
+            # (its v3 migration guide, "Default Security Groups can now be disabled"; nodejs/eks/cluster.ts
+            # `else if (!args.skipDefaultSecurityGroups)`): a program that skips them gets no node group id.
+            outputs["nodeSecurityGroupId"] = "sg-" + digest("node-sg", child_urn)[:17]
         return "", {**req.inputs, **outputs}
 
 

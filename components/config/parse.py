@@ -292,8 +292,10 @@ def _check_sizes(prefix: tuple[str, ...], raw: Any, model: type[Sizes]) -> list[
     if lo is not None and desired is not None and 0 <= desired < lo:
         problems.append(Problem(key_path(*prefix, "desiredSize"), f"{desired} is below minSize {lo}; {rule}"))
     if hi is not None and desired is not None and 0 <= hi < desired:
-        problems.append(Problem(key_path(*prefix, "maxSize"), f"{hi} is below desiredSize {desired}; {rule}"))
-    elif hi is not None and lo is not None and 0 <= hi < lo and "desiredSize" in raw:
+        # an unset desiredSize is minSize: name the key the stack set
+        below = f"desiredSize {desired}" if "desiredSize" in raw else f"minSize {lo}"
+        problems.append(Problem(key_path(*prefix, "maxSize"), f"{hi} is below {below}; {rule}"))
+    elif hi is not None and lo is not None and 0 <= hi < lo:
         problems.append(Problem(key_path(*prefix, "maxSize"), f"{hi} is below minSize {lo}; {rule}"))
     if hi == 0:
         problems.append(Problem(key_path(*prefix, "maxSize"), "must be at least 1 (EKS rejects a node group of 0)"))
