@@ -3,13 +3,16 @@
 #            offline (STACK=prod make plan; make plan ARGS=--json; make plan ARGS="--diagram arch.mmd").
 # make bench: time and peak memory of the plan for 1, 10 and 50 GPU pools.
 # make mutation: mutmut over components/ with the offline suite (slow: hours; MUTANTS="components.design.tags*"
-#                runs only the mutants whose names match; README "Mutation testing").
+#                runs only the mutants whose names match; SAMPLE=100 a seeded random sample, scored;
+#                README "Mutation testing").
 # make charts: fetch the pinned Helm charts into .charts/ (online; tests fall back to ../shared/charts).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 ARGS ?=
 MUTANTS ?=
+SAMPLE ?=
+SEED ?= 12
 
 .PHONY: test lint plan bench charts venv clean mutation
 
@@ -36,8 +39,12 @@ bench: venv
 
 mutation: venv
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-mutation.txt
+ifdef SAMPLE
+	EKS_GPU_SHARED_CHARTS=$(abspath ../shared/charts) $(PY) -m tests.mutation_sample --sample $(SAMPLE) --seed $(SEED)
+else
 	EKS_GPU_SHARED_CHARTS=$(abspath ../shared/charts) $(VENV)/bin/mutmut run --max-children 2 $(MUTANTS)
 	$(VENV)/bin/mutmut results
+endif
 
 charts: venv
 	@$(PY) -m tests.fetch_charts
