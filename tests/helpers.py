@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,30 @@ def node_group(result: ProgramRun, key: str) -> dict[str, Any]:
 def launch_template(result: ProgramRun, key: str) -> dict[str, Any]:
     """The inputs of the launch template of pool ``key``."""
     return result.one(LAUNCH_TEMPLATE, f"-{key}-lt").inputs
+
+
+def iam_document(document: str) -> dict[str, Any]:
+    """An IAM policy document the program sent, parsed, with each statement's ``Action`` list sorted:
+    IAM reads a statement's actions as a set (the provider writes them in its own order)."""
+    parsed: dict[str, Any] = json.loads(document)
+    for statement in parsed.get("Statement", []):
+        if isinstance(statement.get("Action"), list):
+            statement["Action"] = sorted(statement["Action"])
+    return parsed
+
+
+POD_IDENTITY_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Principal": {"Service": "pods.eks.amazonaws.com"},
+        }
+    ],
+}
+"""The trust policy of a role handed out by EKS Pod Identity (EKS User Guide, "pod-id-role": principal
+``pods.eks.amazonaws.com``, actions ``sts:AssumeRole`` and ``sts:TagSession``), as :func:`iam_document` reads it."""
 
 
 def problems_of(cfg: dict[str, Any], **kwargs: Any) -> dict[str, str]:

@@ -5,6 +5,7 @@ hardening the values ask for. What a chart's function rules out is listed per ch
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -155,18 +156,35 @@ def gpu_groups(result: ProgramRun) -> dict[str, dict[str, Any]]:
     return {k: g for k, g in node_groups(result).items() if k != SYSTEM}
 
 
-def test_every_helm_release_renders_and_validates_for_the_cluster_version(stack: ProgramRun) -> None:
-    version = f"{stack.one(CLUSTER).inputs['version']}.0"
+def configured_pools(result: ProgramRun) -> dict[str, dict[str, Any]]:
+    """The GPU pools of the stack's config (what the run was given, not what the program made of it)."""
+    pools: dict[str, dict[str, Any]] = json.loads(result.config["eks-gpu:gpuNodeGroups"])
+    return pools
+
+
+def al2023_pools(result: ProgramRun) -> list[str]:
+    """The configured pools on an AL2023 NVIDIA AMI: every pool that names no Bottlerocket AMI (AL2023 is the
+    README's default ``amiType``)."""
+    return sorted(k for k, p in configured_pools(result).items() if p.get("amiType") not in BOTTLEROCKET)
+
+
+def renders_and_validates(result: ProgramRun, charts: list[str]) -> None:
+    """Every Helm release of ``result`` (exactly ``charts``) renders, each object valid for the cluster's version."""
+    version = f"{result.one(CLUSTER).inputs['version']}.0"
     shipped = kubernetes_validate.utils.all_versions()
     if version not in shipped:
         pytest.fail(f"kubernetes-validate ships no schema for {version} (it has {sorted(set(shipped))})")
-    releases = stack.of_type(RELEASE)
-    assert {r.inputs["chart"] for r in releases} >= {"cluster-autoscaler", "nvidia-device-plugin"}
+    releases = result.of_type(RELEASE)
+    assert sorted(r.inputs["chart"] for r in releases) == charts
     for release in releases:
         objects = render(release)
         assert objects, f"{release.inputs['chart']} rendered nothing"
         for obj in objects:
             kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_every_helm_release_renders_and_validates_for_the_cluster_version(stack: ProgramRun) -> None:
+    renders_and_validates(stack, ["cluster-autoscaler", "nvidia-device-plugin"])
 
 
 def test_autoscaler_service_account_is_the_one_pod_identity_names(stack: ProgramRun) -> None:
@@ -187,6 +205,8 @@ def test_autoscaler_runs_on_the_system_nodes_and_tolerates_no_gpu_taint(stack: P
     assert "affinity" not in spec
     groups = node_groups(stack)
     assert runs_on(spec, groups[SYSTEM])
+    assert sorted(gpu_groups(stack)) == sorted(configured_pools(stack))
+    assert all(node_taints(g) for g in gpu_groups(stack).values())  # every GPU pool is tainted
     for key, group in gpu_groups(stack).items():
         assert not runs_on(spec, group), key
         for taint in node_taints(group):
@@ -198,7 +218,7 @@ def test_device_plugin_tolerates_exactly_the_taints_of_the_pools_it_runs_on(stac
     spec = daemon_set(objects, PLUGIN_CONTAINER)
     taints: list[dict[str, str]] = []
     al2023 = {k: g for k, g in gpu_groups(stack).items() if g["amiType"].startswith("AL2023_")}
-    assert al2023  # and in the mixed stack fewer than all: it has a Bottlerocket pool
+    assert sorted(al2023) == al2023_pools(stack)  # in the mixed stack fewer than all: it has a Bottlerocket pool
     for group in al2023.values():
         taints.extend(t for t in node_taints(group) if t not in taints)
     expected = [{**t, "operator": "Equal"} for t in taints]
@@ -214,9 +234,9 @@ def canonical(d: dict[str, Any]) -> list[tuple[str, Any]]:
 def test_device_plugin_runs_on_the_al2023_gpu_nodes_only(stack: ProgramRun) -> None:
     objects = manifests(stack, PLUGIN)
     spec = daemon_set(objects, PLUGIN_CONTAINER)
-    for key, group in node_groups(stack).items():
-        wanted = key != SYSTEM and group["amiType"] not in BOTTLEROCKET
-        assert runs_on(spec, group) is wanted, key
+    assert sorted(node_groups(stack)) == sorted([*configured_pools(stack), SYSTEM])
+    on = [key for key, group in node_groups(stack).items() if runs_on(spec, group)]
+    assert sorted(on) == al2023_pools(stack)
 
 
 def test_device_plugin_chart_makes_nothing_else_that_runs(stack: ProgramRun) -> None:
@@ -316,7 +336,8 @@ def test_autoscaler_is_hardened(stack: ProgramRun) -> None:
     assert findings(spec) == set()
     (container,) = spec["containers"]
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
-    assert spec["securityContext"]["runAsUser"] != 0
+    # the non-root user of the chart's own values.yaml example (9.59.0: "runAsUser: 65534")
+    assert (spec["securityContext"]["runAsUser"], spec["securityContext"]["runAsGroup"]) == (65534, 65534)
 
 
 def test_device_plugin_is_hardened_as_far_as_its_function_allows(stack: ProgramRun) -> None:
@@ -380,13 +401,13 @@ def dcgm() -> ProgramRun:
 
 
 def test_dcgm_exporter_renders_and_validates(dcgm: ProgramRun) -> None:
-    test_every_helm_release_renders_and_validates_for_the_cluster_version(dcgm)
+    renders_and_validates(dcgm, ["cluster-autoscaler", "dcgm-exporter", "nvidia-device-plugin"])
 
 
 def test_dcgm_exporter_runs_on_every_gpu_node_and_reads_the_agents_host_engine(dcgm: ProgramRun) -> None:
     spec = daemon_set(manifests(dcgm, DCGM), "exporter")
-    for key, group in node_groups(dcgm).items():
-        assert runs_on(spec, group) == (key != "system"), key
+    on = [key for key, group in node_groups(dcgm).items() if runs_on(spec, group)]
+    assert sorted(on) == sorted(MIXED_POOLS)
     taints: list[dict[str, str]] = []
     for group in gpu_groups(dcgm).values():
         taints.extend(t for t in node_taints(group) if t not in taints)

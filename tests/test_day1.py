@@ -13,9 +13,8 @@ import pulumi
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from components.build.cluster import ADMIN_POLICY, no_creator_admin
+from components.build.cluster import no_creator_admin
 from components.config import ConfigError
-from components.design.autoscaler import TAG_PREFIX
 from components.facts.aws_limits import ASG_MAX_TAGS, EKS_OWNED_ASG_TAGS, UNSUPPORTED_CONTROL_PLANE_AZ_IDS
 from offline import AwsAccount, ProgramRun, offline_account, run_program
 from tests import aws_data
@@ -31,6 +30,13 @@ EAST = "us-east-1"
 NO_CONTROL_PLANE_ID = "use1-az3"
 NO_CONTROL_PLANE_AZ = aws_data.az_of_zone_id(EAST, NO_CONTROL_PLANE_ID)
 """The AZ name moto's account gives the us-east-1 zone id EKS cannot host a control plane in."""
+ASG_TAG_LIMIT = 50
+"""Amazon EC2 Auto Scaling User Guide, "Tag Auto Scaling groups and instances": "You can add up to 50
+tags to each Auto Scaling group"."""
+EKS_ASG_TAGS = ("eks:cluster-name", "eks:nodegroup-name", "kubernetes.io/cluster/<cluster>")
+"""The tags EKS itself puts on a managed node group's Auto Scaling group besides the autoscaler's two, as
+a real one lists them (DescribeTags, e.g. https://pastebin.com/FG8hZS4Y; its ``aws:`` tags are AWS's own
+and do not count toward the 50)."""
 
 
 def cluster_security_group(result: ProgramRun) -> str:
@@ -89,11 +95,12 @@ def test_each_admin_gets_an_access_entry_with_the_cluster_admin_policy() -> None
     entries = {e.inputs["principalArn"]: e for e in result.of_type(ACCESS_ENTRY)}
     assert sorted(entries) == sorted(admins)
     assert {e.inputs["type"] for e in entries.values()} == {"STANDARD"}
-    assert {e.inputs["clusterName"] for e in entries.values()} == {result.outputs["clusterName"]}
+    assert {e.inputs["clusterName"] for e in entries.values()} == {"eks-gpu-dev"}
     associations = result.of_type(ASSOCIATION)
     assert sorted(a.inputs["principalArn"] for a in associations) == sorted(admins)
     for association in associations:
-        assert association.inputs["policyArn"] == f"arn:aws:eks::aws:cluster-access-policy/{ADMIN_POLICY}"
+        # EKS User Guide, "access-policy-permissions": cluster-admin on every namespace
+        assert association.inputs["policyArn"] == "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
         assert association.inputs["accessScope"] == {"type": "cluster"}
         # the policy is attached to the entry, so it waits for it
         entry = entries[association.inputs["principalArn"]]
@@ -132,7 +139,9 @@ def test_a_creator_without_admin_must_list_the_identity_running_pulumi() -> None
     assert result.one(CLUSTER).transforms == 1
     assert result.warnings == []
     warned = run_program(config(clusterAdmins=[deployer]), account_setup=_as_deployer)
-    assert any("creating a second one fails" in w for w in warned.warnings)
+    (warning,) = warned.warnings
+    assert warning.startswith(f"eks-gpu:clusterAdmins: lists the identity running pulumi ({session})")
+    assert "creating a second one fails (ResourceInUseException)" in warning
 
 
 def test_the_creator_admin_transform_turns_bootstrap_access_off() -> None:
@@ -159,8 +168,10 @@ def test_the_creator_admin_transform_turns_bootstrap_access_off() -> None:
 
 
 def test_the_unsupported_list_names_zone_ids_the_offline_account_has() -> None:
-    assert NO_CONTROL_PLANE_ID in UNSUPPORTED_CONTROL_PLANE_AZ_IDS
-    assert NO_CONTROL_PLANE_AZ.startswith(EAST)
+    # EKS User Guide, "network-reqs": "us-east-1 use1-az3, us-west-1 usw1-az2, ca-central-1 cac1-az3"
+    assert sorted(UNSUPPORTED_CONTROL_PLANE_AZ_IDS) == ["cac1-az3", "use1-az3", "usw1-az2"]
+    # ... and the id is one of the AZs AWS's offerings data has for the region
+    assert NO_CONTROL_PLANE_AZ in {az for zones in aws_data.offerings(EAST).values() for az in zones}
 
 
 def test_a_pinned_az_where_eks_cannot_run_is_refused_by_its_id() -> None:
@@ -180,7 +191,12 @@ def test_chosen_azs_skip_zone_ids_eks_cannot_use() -> None:
     assert used == every - {NO_CONTROL_PLANE_AZ}
     # asking for every AZ of the region is then one too many
     found = problems_of(config(vpc={"cidr": "10.0.0.0/16", "azCount": len(every)}) | {"aws:region": EAST})
-    assert "eks-gpu:vpc.azCount" in found
+    assert found == {
+        "eks-gpu:vpc.azCount": (
+            f"{len(every)} AZs asked, but {EAST} has {len(every) - 1} available where EKS can run a control plane "
+            f"({', '.join(sorted(every - {NO_CONTROL_PLANE_AZ}))})"
+        )
+    }
 
 
 def test_an_existing_vpc_subnet_where_eks_cannot_run_is_refused() -> None:
@@ -196,9 +212,9 @@ def test_an_existing_vpc_subnet_where_eks_cannot_run_is_refused() -> None:
             ],
         )
         ids = list(vpc.private_subnet_ids)
-        with pytest.raises(Exception) as err:
+        with pytest.raises(ConfigError) as err:
             run_program(config(vpc={"id": vpc.vpc_id, "privateSubnetIds": ids}) | {"aws:region": EAST}, account=account)
-    problems = {p.key: p.message for p in getattr(err.value, "problems", ())}
+    problems = {p.key: p.message for p in err.value.problems}
     assert list(problems) == ["eks-gpu:vpc.privateSubnetIds[2]"]
     assert (
         f"'{ids[2]}': '{NO_CONTROL_PLANE_AZ}' is AZ id {NO_CONTROL_PLANE_ID}"
@@ -217,15 +233,17 @@ def _pool_asg_tags(result: ProgramRun, key: str) -> dict[str, str]:
 
 
 def test_a_pool_within_the_asg_tag_limit_builds_and_one_more_label_is_refused() -> None:
+    # the program's limits are the documented ones
+    assert (ASG_MAX_TAGS, EKS_OWNED_ASG_TAGS) == (ASG_TAG_LIMIT, EKS_ASG_TAGS)
     base = _pool_asg_tags(run(config()), "inference")
-    assert f"{TAG_PREFIX}/enabled" in base
-    room = ASG_MAX_TAGS - len(EKS_OWNED_ASG_TAGS) - len(base)
+    assert base["k8s.io/cluster-autoscaler/enabled"] == "true"
+    room = ASG_TAG_LIMIT - len(EKS_ASG_TAGS) - len(base)
     labels = {f"team.example.com/l{i}": "x" for i in range(room)}
     full = _pool_asg_tags(run(config({"inference": gpu_pool(labels=labels)})), "inference")
-    assert len(full) + len(EKS_OWNED_ASG_TAGS) == ASG_MAX_TAGS
+    assert len(full) + len(EKS_ASG_TAGS) == ASG_TAG_LIMIT
     over = {**labels, "team.example.com/one-more": "x"}
     message = problems_of(config({"inference": gpu_pool(labels=over)}))["eks-gpu:gpuNodeGroups.inference"]
-    assert f"needs {ASG_MAX_TAGS + 1} tags on its Auto Scaling group" in message
+    assert f"needs {ASG_TAG_LIMIT + 1} tags on its Auto Scaling group" in message
     assert "drop 1 of its labels" in message and "team.example.com/one-more" in message
 
 
@@ -254,7 +272,8 @@ def test_a_pinned_pool_az_must_be_in_the_vpc_and_offer_its_types() -> None:
 def test_the_control_plane_log_group_exists_first_with_its_retention() -> None:
     result = run(config(logRetentionDays=30))
     log_group = result.one(LOG_GROUP)
-    assert log_group.inputs["name"] == f"/aws/eks/{result.outputs['clusterName']}/cluster"
+    # EKS User Guide, "control-plane-logs": /aws/eks/<cluster name>/cluster
+    assert log_group.inputs["name"] == "/aws/eks/eks-gpu-dev/cluster"
     assert log_group.inputs["retentionInDays"] == 30
     assert log_group.urn in result.one(CLUSTER).dependencies
     assert run(config()).one(LOG_GROUP).inputs["retentionInDays"] == 90

@@ -42,7 +42,7 @@ def test_one_efa_interface_per_network_card_as_the_catalogue_has_them(
 ) -> None:
     count, cards = catalogue_layout(instance_type)
     interfaces = launch_template(efa, key)["networkInterfaces"]
-    assert len(interfaces) == count == len(cards)
+    assert len(interfaces) == count == len(cards) > 1
     for i, (nic, supported) in enumerate(zip(interfaces, cards, strict=True)):
         assert (nic["networkCardIndex"], nic["deviceIndex"]) == (i, 0 if i == 0 else 1)
         assert nic["interfaceType"] == ("efa" if i == 0 else "efa-only")
@@ -68,7 +68,9 @@ def test_every_catalogue_type_this_layout_takes_supports_it_on_every_card() -> N
 def test_the_interfaces_are_in_the_cluster_group_and_a_group_open_to_itself(efa: ProgramRun) -> None:
     (group,) = [g for g in efa.of_type("aws:ec2/securityGroup:SecurityGroup") if g.name.endswith("-train-efa")]
     cluster_group = efa.one("eks:index:Cluster").outputs["clusterSecurityGroupId"]
-    for nic in launch_template(efa, "train")["networkInterfaces"]:
+    nics = launch_template(efa, "train")["networkInterfaces"]
+    assert len(nics) == catalogue_layout("p5.48xlarge")[0]
+    for nic in nics:
         assert nic["securityGroups"] == [cluster_group, group.id]
     for kind in ("Ingress", "Egress"):
         (rule,) = [
@@ -173,7 +175,7 @@ def _facts(instance_type: str) -> InstanceFacts:
         instance_type,
         (),
         gpus,
-        "NVIDIA",
+        aws_data.catalogue()[instance_type]["GpuInfo"]["Gpus"][0]["Manufacturer"],
         model,
         vcpus,
         memory,
@@ -218,7 +220,7 @@ EFA_PLUGIN_NEEDS = {
 
 
 def test_the_efa_chart_validates_and_is_hardened_as_far_as_it_allows(efa: ProgramRun) -> None:
-    test_charts.test_every_helm_release_renders_and_validates_for_the_cluster_version(efa)
+    test_charts.renders_and_validates(efa, ["aws-efa-k8s-device-plugin", "cluster-autoscaler", "nvidia-device-plugin"])
     releases = efa.of_type("kubernetes:helm.sh/v3:Release")
     (release,) = [r for r in releases if r.inputs["chart"] == "aws-efa-k8s-device-plugin"]
     (daemon,) = [o for o in render(release) if o["kind"] == "DaemonSet"]

@@ -13,8 +13,10 @@ def test_fifty_pools_run_and_grow_linearly() -> None:
     pools = [r for r in result.of_type("aws:eks/nodeGroup:NodeGroup") if not r.name.endswith("-system-ng")]
     assert len(pools) == 50
     one = run_program(with_deployer(stack_with_pools(1)["config"])[0])
-    per_pool = (len(result.resources) - len(one.resources)) / 49
-    assert per_pool == int(per_pool)  # every pool adds the same resources
+    two = run_program(with_deployer(stack_with_pools(2)["config"])[0])
+    per_pool = len(two.resources) - len(one.resources)
+    assert per_pool > 0
+    assert len(result.resources) - len(one.resources) == 49 * per_pool  # every pool adds the same resources
 
 
 def test_consecutive_runs_do_not_leak_into_each_other() -> None:

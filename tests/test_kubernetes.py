@@ -8,7 +8,6 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from components.config import CUDA_IMAGE, DEVICE_PLUGIN_CHART_VERSION
 from offline import ProgramRun
 from tests import aws_data
 from tests.helpers import CLUSTER, config, gpu_pool, node_group, problems_of, run
@@ -22,6 +21,10 @@ CUSTOM_TAINTS = [
     {"key": "dedicated", "effect": "PREFER_NO_SCHEDULE"},
 ]
 K8S_EFFECT = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+TRAINING_GPUS = aws_data.gpus("p5.48xlarge")[0]
+"""The GPUs of one training node (AWS's catalogue): the smoke test asks for all of them."""
+PLUGIN_CHART_VERSION = "0.19.0"
+"""The ``nvidia-device-plugin`` chart by default (README, config table; ../shared/charts holds its sources)."""
 
 
 def with_pod(pools: dict[str, Any] | None = None, **pod: Any) -> dict[str, Any]:
@@ -36,7 +39,7 @@ def mixed() -> ProgramRun:
         "training": gpu_pool("p5.48xlarge", desiredSize=1, maxSize=2, taints=CUSTOM_TAINTS),
         "rocket": gpu_pool("g6.xlarge", amiType="BOTTLEROCKET_x86_64_NVIDIA", maxSize=4),
     }
-    return run(with_pod(pools, nodeGroup="training", gpus=8))
+    return run(with_pod(pools, nodeGroup="training", gpus=TRAINING_GPUS))
 
 
 def expected_toleration(taint: dict[str, str]) -> dict[str, str]:
@@ -99,7 +102,7 @@ def test_one_explicit_provider_for_every_kubernetes_resource(mixed: ProgramRun) 
 def test_device_plugin_tolerates_every_taint_and_runs_on_al2023_gpu_nodes_only(mixed: ProgramRun) -> None:
     release = mixed.one(RELEASE, PLUGIN).inputs
     assert release["chart"] == "nvidia-device-plugin"
-    assert release["version"] == DEVICE_PLUGIN_CHART_VERSION
+    assert release["version"] == PLUGIN_CHART_VERSION
     assert release["repositoryOpts"] == {"repo": "https://nvidia.github.io/k8s-device-plugin"}
     assert release["namespace"] == "kube-system"
     values = release["values"]
@@ -124,7 +127,7 @@ def test_device_plugin_tolerates_every_taint_and_runs_on_al2023_gpu_nodes_only(m
         }
     ]
     assert values["priorityClassName"] == "system-node-critical"
-    assert mixed.outputs["devicePluginChartVersion"] == DEVICE_PLUGIN_CHART_VERSION
+    assert mixed.outputs["devicePluginChartVersion"] == PLUGIN_CHART_VERSION
 
 
 def node_group_taints(result: ProgramRun, key: str) -> list[dict[str, str]]:
@@ -184,8 +187,8 @@ def test_pod_tolerates_its_pools_taints_and_selects_its_pool(mixed: ProgramRun) 
     assert spec["nodeSelector"] == {"eks-gpu/node-group": "training"}
     assert node_group(mixed, "training")["labels"]["eks-gpu/node-group"] == "training"
     (container,) = spec["containers"]
-    assert container["resources"]["limits"]["nvidia.com/gpu"] == "8"
-    assert container["resources"]["requests"]["nvidia.com/gpu"] == "8"
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == str(TRAINING_GPUS)
+    assert container["resources"]["requests"]["nvidia.com/gpu"] == str(TRAINING_GPUS)
 
 
 def pod_spec(result: ProgramRun) -> dict[str, Any]:
@@ -210,7 +213,8 @@ def test_pod_is_hardened(mixed: ProgramRun) -> None:
         "capabilities": {"drop": ["ALL"]},
     }
     assert c["imagePullPolicy"] == "IfNotPresent"
-    assert c["image"] == CUDA_IMAGE and c["command"] == ["nvidia-smi"]
+    # the README's default gpuPod.image: CUDA 13.0 on the AMIs' R580 driver, a tag NVIDIA keeps
+    assert c["image"] == "nvidia/cuda:13.0.2-base-ubuntu24.04" and c["command"] == ["nvidia-smi"]
     assert {"cpu", "memory"} <= set(c["resources"]["requests"]) and {"cpu", "memory"} <= set(c["resources"]["limits"])
     assert "livenessProbe" not in c and "probes" in pod["metadata"]["annotations"]["eks-gpu/probes"]
     for forbidden in ("hostNetwork", "hostPID", "hostIPC", "volumes"):

@@ -28,12 +28,14 @@ def test_every_pool_that_can_be_served_is_served(region: str) -> None:
     offers = aws_data.offerings(region)
     pools = [(t,) for t in ("g5.xlarge", "g6.xlarge", "p5.48xlarge", "p5e.48xlarge", "g6e.xlarge") if t in offers]
     want = needs(region, *pools)
+    assert want and all(want.values())  # each pool is offered somewhere in the region
+    assert len(available(region)) >= 3
     for count in range(2, len(available(region)) + 1):
         chosen = choose_azs(available(region), want, count)
         assert len(chosen) == count and list(chosen) == sorted(chosen)
         # each greedy step serves at least one more pool: with as many AZs as pools, all are served
-        if count >= len(want):
-            assert all(set(chosen) & azs for azs in want.values()), (region, count, chosen)
+        served = [name for name, azs in want.items() if set(chosen) & azs]
+        assert len(served) >= min(count, len(want)), (region, count, chosen)
 
 
 def test_scarce_type_pulls_its_only_az_in() -> None:

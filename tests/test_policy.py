@@ -22,7 +22,7 @@ import pulumi_aws
 import pytest
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
-from components.config import DEFAULT_GPU_TAINTS, GPU_PRESENT_LABEL
+from components.config import GPU_PRESENT_LABEL
 from offline import ProgramRun, RegisteredResource
 from policy import validators
 from policy.budget import STACK_POLICIES
@@ -45,6 +45,20 @@ POD_SPEC = ("spec", "template", "spec")
 GPU_LIMIT = (*POD_SPEC, "containers", 0, "resources", "limits", "nvidia.com/gpu")
 CONTAINER_CONTEXT = (*POD_SPEC, "containers", 0, "securityContext")
 POD_CONTEXT = (*POD_SPEC, "securityContext")
+LEVELS = {
+    "gpu-node-group-nvidia-ami-and-taint": "mandatory",
+    "launch-template-imdsv2-encrypted-ebs": "mandatory",
+    "eks-secrets-encrypted": "mandatory",
+    "eks-audit-log-enabled": "mandatory",
+    "eks-public-endpoint-restricted-prod": "mandatory",
+    "eks-public-endpoint-restricted": "advisory",
+    "required-tags": "advisory",
+    "iam-no-wildcard-actions": "mandatory",
+    "gpu-pod-limits-and-hardening": "mandatory",
+    "stack-budget": "mandatory",
+    "stack-budget-headroom": "advisory",
+}
+"""Each policy of the pack and its enforcement level, in the order the README lists them ("Policy as code")."""
 REMOVE = object()
 """An edit's value that deletes the key instead of setting it (a callable value computes the new value from the old)."""
 
@@ -189,8 +203,7 @@ def test_policy_fires_on_one_broken_property(
     assert judged(good.type, good.inputs, good.urn, proxied) == []
     violations = judged(good.type, bad, good.urn, proxied)
     assert {v.policy for v in violations} == {policy}
-    level = next(p.enforcement_level for p in POLICIES if p.name == policy)
-    assert all(v.level == level and v.urn == good.urn for v in violations)
+    assert all(v.level == LEVELS[policy] and v.urn == good.urn for v in violations)
     # whole sentences that say what is expected
     assert all(v.message[0].isupper() and v.message.endswith(".") and ";" in v.message for v in violations)
 
@@ -304,7 +317,7 @@ def test_required_tags_come_from_the_policy_config(dev: ProgramRun) -> None:
     assert evaluate(vpc.type, vpc.inputs, vpc.urn, {"required-tags": {"requiredTags": ["Environment", "team"]}}) == []
     (violation,) = evaluate(vpc.type, vpc.inputs, vpc.urn, {"required-tags": {"requiredTags": ["CostCenter"]}})
     assert violation.policy == "required-tags" and "CostCenter" in violation.message
-    assert validators.REQUIRED_TAGS.config() == {"requiredTags": list(validators.DEFAULT_REQUIRED_TAGS)}
+    assert validators.REQUIRED_TAGS.config() == {"requiredTags": ["Environment"]}  # the README's default
 
 
 def _pulumi_aws_class(type_token: str) -> Any:
@@ -323,12 +336,15 @@ def test_taggable_types_are_those_pulumi_aws_tags(dev: ProgramRun) -> None:
     assert all(_taggable(t) for t in validators.TAGGABLE_TYPES)
 
 
-def test_the_policies_speak_the_programs_language() -> None:
-    assert validators.GPU_PRESENT_LABEL == GPU_PRESENT_LABEL
-    (gpu_taint,) = DEFAULT_GPU_TAINTS
-    assert gpu_taint.key == validators.GPU_RESOURCE and gpu_taint.effect.value in validators.REPELLING_TAINT_EFFECTS
-    names = [p.name for p in POLICIES]
-    assert len(set(names)) == len(names)
+def test_the_policies_speak_the_programs_language(dev: ProgramRun) -> None:
+    # the label NVIDIA's GPU feature discovery sets, and the one the program puts on GPU nodes
+    assert validators.GPU_PRESENT_LABEL == GPU_PRESENT_LABEL == "nvidia.com/gpu.present"
+    # the taint the program's GPU node groups carry is one the policy counts as keeping other pods off
+    (gpu_taint,) = dev.one(NODE_GROUP, "-inference-ng").inputs["taints"]
+    assert (gpu_taint["key"], gpu_taint["effect"]) == ("nvidia.com/gpu", "NO_SCHEDULE")
+    assert validators.GPU_RESOURCE == "nvidia.com/gpu"
+    assert sorted(validators.REPELLING_TAINT_EFFECTS) == ["NO_EXECUTE", "NO_SCHEDULE"]
+    assert [*(p.name for p in POLICIES), *(p.name for p in STACK_POLICIES)] == list(LEVELS)
 
 
 def test_validators_import_nothing_of_the_policy_sdk() -> None:
@@ -402,7 +418,7 @@ def test_the_pack_assembles_every_policy_without_serving(dev: ProgramRun) -> Non
         [
             p.name,
             p.description,
-            p.enforcement_level,
+            LEVELS[p.name],
             dict(p.config_schema) or None,
             [
                 [s["urn"], m]
@@ -414,7 +430,7 @@ def test_the_pack_assembles_every_policy_without_serving(dev: ProgramRun) -> Non
     ]
     triples = [(r.type, r.inputs, r.urn) for r in over.resources]
     expected += [
-        [p.name, p.description, p.enforcement_level, None, [[u, m] for m, u in p.check(triples, date.today())]]
+        [p.name, p.description, LEVELS[p.name], None, [[u, m] for m, u in p.check(triples, date.today())]]
         for p in STACK_POLICIES
     ]
     assert pack["policies"] == expected

@@ -48,16 +48,25 @@ def test_declared_keys_are_model_fields_with_the_same_defaults() -> None:
     assert list(cfg.endpoint_public_access_cidrs) == declared["endpointPublicAccessCidrs"]["default"]
     assert cfg.cluster_name == "eks-gpu-dev" and cfg.environment == "dev"
     assert cfg.protect is declared["protect"]["default"]
-    for key, field in fields.items():
-        if key in scalar and key not in reach and key not in ("clusterName", "environment"):
-            assert declared[key]["default"] == (
-                list(field.default) if isinstance(field.default, tuple) else field.default
-            ), key
+    compared = [k for k in fields if k in scalar and k not in reach and k not in ("clusterName", "environment")]
+    assert len(compared) == len(scalar) - len(reach) - 2
+    for key in compared:
+        field = fields[key]
+        assert declared[key]["default"] == (
+            list(field.default) if isinstance(field.default, tuple) else field.default
+        ), key
+    # ... and they are the README's (config table)
+    assert {k: declared[k]["default"] for k in ("kubernetesVersion", "protect", "clusterCreatorAdmin")} == {
+        "kubernetesVersion": "1.35",
+        "protect": False,
+        "clusterCreatorAdmin": True,
+    }
+    assert declared["logRetentionDays"]["default"] == 90
 
 
 def test_default_version_is_in_standard_support_when_the_calendar_was_written() -> None:
     cal = calendar()
-    assert project()["config"]["kubernetesVersion"]["default"] == DEFAULT_KUBERNETES_VERSION
+    assert project()["config"]["kubernetesVersion"]["default"] == DEFAULT_KUBERNETES_VERSION == "1.35"  # README
     verdict = check_version(DEFAULT_KUBERNETES_VERSION, cal.updated)
     assert (verdict.error, verdict.warning) == (None, None)
 

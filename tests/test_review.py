@@ -43,6 +43,7 @@ def test_a_tags_only_edit_changes_no_launch_template_and_reaches_new_instances()
     after = run(config(pools, tags={"team": "vision", "costCenter": "cc-42"}, environment="staging"))
     assert _templates(after) == _templates(before)
     # and so no node group's launch template version moves
+    assert len(after.of_type(NODE_GROUP)) == len(pools) + 1  # and the system group
     for ng in after.of_type(NODE_GROUP):
         assert ng.inputs["launchTemplate"] == before.one(NODE_GROUP, ng.name).inputs["launchTemplate"]
     for key in ("inference", "training", "system"):
@@ -130,7 +131,7 @@ def test_a_quota_that_cannot_be_read_is_a_warning_never_a_failure() -> None:
     found = [w for w in result.warnings if "could not be read" in w]
     assert {w.split()[3] for w in found} == {G_ON_DEMAND, STANDARD}
     assert all("AccessDenied" in w for w in found)
-    assert result.of_type(NODE_GROUP)
+    assert sorted(ng.name for ng in result.of_type(NODE_GROUP)) == ["eks-gpu-inference-ng", "eks-gpu-system-ng"]
 
 
 # --- 2. the change, resource by resource -----------------------------------------------------
@@ -188,7 +189,7 @@ def test_a_max_size_change_is_an_update_in_place(base: dict[str, Any], tmp_path:
     ng = changes["eks-gpu-inference-ng"]
     assert (ng.action, ng.causes, ng.rolls_nodes) == ("update", ["scalingConfig.maxSize"], False)
     assert not any(c.action == "replace" for c in changes.values())
-    assert not any("node group" in w for w in warnings)
+    assert warnings == []
 
 
 def test_a_disk_size_change_is_a_new_template_version_that_rolls_the_nodes(
@@ -203,13 +204,19 @@ def test_a_disk_size_change_is_a_new_template_version_that_rolls_the_nodes(
 
 
 def test_an_added_az_is_flagged_for_the_cluster(base: dict[str, Any], tmp_path: Path) -> None:
-    changes, warnings = _changes(
-        base, tmp_path, lambda c: c["eks-gpu:vpc"].update(availabilityZones=["us-east-1a", "us-east-1b", "us-east-1c"])
-    )
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    region, azs = stack["aws:region"], stack["eks-gpu:vpc"]["availabilityZones"]
+    # the first other AZ that offers the pool's and the system group's types and can host the control plane
+    # (not use1-az3: EKS User Guide, "network-reqs")
+    pool, system = stack["eks-gpu:gpuNodeGroups"]["inference"], stack["eks-gpu:systemNodeGroup"]
+    types = [*pool["instanceTypes"], *system["instanceTypes"]]
+    offered = frozenset.intersection(*(aws_data.offerings(region)[t] for t in types))
+    added = sorted(offered - set(azs) - {aws_data.az_of_zone_id(region, "use1-az3")})[0]
+    changes, warnings = _changes(base, tmp_path, lambda c: c["eks-gpu:vpc"].update(availabilityZones=[*azs, added]))
     assert changes["eks-gpu-cluster-eks"].action == "update"
     assert "privateSubnetIds" in changes["eks-gpu-cluster-eks"].causes
     (az,) = [w for w in warnings if "AZs" in w]
-    assert az.startswith("the cluster's subnets move into AZs us-east-1c: EKS only accepts subnets in the AZs")
+    assert az.startswith(f"the cluster's subnets move into AZs {added}: EKS only accepts subnets in the AZs")
 
 
 def test_renaming_a_protected_cluster_is_flagged_first(tmp_path: Path) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Any
 
 import pytest
 
 from components import design
-from components.config import ConfigError, GpuPool
+from components.config import ConfigError
 from offline import load_stack_file, offline_account, run_program
 from offline.deployer import with_deployer
 from tests import aws_data
@@ -22,6 +21,7 @@ from tests.helpers import (
     ROOT,
     config,
     gpu_pool,
+    iam_document,
     launch_template,
     node_group,
     problems_of,
@@ -91,6 +91,7 @@ def test_vpc_subnets_and_egress(dev: Any) -> None:
     subnets = dev.of_type("aws:ec2/subnet:Subnet")
     public = [s.inputs for s in subnets if "-public-" in s.name]
     private = [s.inputs for s in subnets if "-private-" in s.name]
+    assert len(public) == len(private) == len(DEV["eks-gpu:vpc"]["availabilityZones"])
     assert all(s["tags"]["kubernetes.io/role/elb"] == "1" for s in public)
     assert all(s["tags"]["kubernetes.io/role/internal-elb"] == "1" for s in private)
     assert sorted(s["availabilityZone"] for s in private) == DEV["eks-gpu:vpc"]["availabilityZones"]
@@ -115,10 +116,11 @@ def test_per_az_nat_gateways() -> None:
 
 def test_node_role_trusts_ec2_and_has_the_three_policies(dev: Any) -> None:
     role = dev.one("aws:iam/role:Role", "eks-gpu-node-role")
-    trust = json.loads(role.inputs["assumeRolePolicy"])
-    assert trust["Statement"] == [
-        {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "ec2.amazonaws.com"}}
-    ]
+    # EKS User Guide, "create-node-role": EC2 assumes the node role
+    assert iam_document(role.inputs["assumeRolePolicy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "ec2.amazonaws.com"}}],
+    }
     attached = sorted(
         a.inputs["policyArn"]
         for a in dev.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
@@ -140,13 +142,29 @@ def test_cluster_role_is_another_role_trusting_eks(dev: Any) -> None:
     cluster_role = dev.one("aws:iam/role:Role", "eks-gpu-cluster-service-role")
     assert cluster_role.urn != node_role.urn
     assert cluster["serviceRole"] == cluster_role.id
-    assert json.loads(cluster_role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
-        "Service": "eks.amazonaws.com"
+    # EKS User Guide, "cluster-iam-role": EKS assumes the cluster role
+    assert iam_document(cluster_role.inputs["assumeRolePolicy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "eks.amazonaws.com"}}],
     }
+    attached = [
+        a.inputs["policyArn"]
+        for a in dev.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.parent == dev.named("eks-gpu-cluster-service").urn
+    ]
+    assert attached == ["arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"]
     kms = dev.one("aws:iam/rolePolicy:RolePolicy", "-secrets-kms").inputs
-    statement = json.loads(kms["policy"])["Statement"][0]
-    assert statement["Resource"] == dev.one("aws:kms/key:Key").outputs["arn"]
-    assert "kms:Decrypt" in statement["Action"]
+    # what terraform-aws-eks's cluster_encryption policy grants the cluster role, on the secrets key only
+    assert iam_document(kms["policy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:ListGrants"],
+                "Resource": dev.one("aws:kms/key:Key").outputs["arn"],
+            }
+        ],
+    }
 
 
 def test_cluster_properties(dev: Any) -> None:
@@ -198,7 +216,7 @@ def test_system_node_group(dev: Any) -> None:
     system = DEV["eks-gpu:systemNodeGroup"]
     assert ng["amiType"] == "AL2023_x86_64_STANDARD"
     assert ng["capacityType"] == "ON_DEMAND"
-    assert "taints" not in ng or ng["taints"] == []
+    assert ng["taints"] == []
     assert ng["instanceTypes"] == system["instanceTypes"]
     assert ng["scalingConfig"] == sizes(system)
     assert ng["labels"] == {"eks-gpu/node-group": "system"}
@@ -241,10 +259,12 @@ def test_node_groups_wait_for_policies_and_nat_routes(dev: Any) -> None:
     attachments = {
         a.urn for a in dev.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if "-node-" in a.name
     }
+    assert len(attachments) == 3  # the node role's three policies
     for key in ("system", "inference"):
         deps = set(dev.one(NODE_GROUP, f"-{key}-ng").dependencies)
         assert attachments <= deps
         subnets = set(node_group(dev, key)["subnetIds"])
+        routed = set()
         for az_route in [r for r in dev.of_type("aws:ec2/route:Route") if "-private-" in r.name]:
             rt = az_route.inputs["routeTableId"]
             assoc = next(
@@ -254,6 +274,8 @@ def test_node_groups_wait_for_policies_and_nat_routes(dev: Any) -> None:
             )
             if assoc.inputs["subnetId"] in subnets:
                 assert {az_route.urn, assoc.urn} <= deps
+                routed.add(assoc.inputs["subnetId"])
+        assert routed == subnets, key  # every subnet of the group had its route checked
 
 
 def test_launch_template_imdsv2_and_encrypted_gp3(dev: Any) -> None:
@@ -269,9 +291,9 @@ def test_launch_template_imdsv2_and_encrypted_gp3(dev: Any) -> None:
             "ebs": {
                 "volumeType": "gp3",
                 "volumeSize": float(DEV["eks-gpu:gpuNodeGroups"]["inference"]["diskSizeGiB"]),
-                # the pool's defaults: gp3 baseline IOPS, 500 MiB/s for image pulls
-                "iops": float(GpuPool.model_fields["volume_iops"].default),
-                "throughput": float(GpuPool.model_fields["volume_throughput_mib_ps"].default),
+                # the pool's defaults (README, config table): gp3 baseline IOPS, 500 MiB/s for image pulls
+                "iops": 3000.0,
+                "throughput": 500.0,
                 "encrypted": "true",
                 "deleteOnTermination": "true",
             },
@@ -352,6 +374,9 @@ def test_every_enum_value_sent_is_one_the_aws_api_accepts() -> None:
         aws_data.eks_enum("TaintEffect"),
     )
     instance_types = aws_data.ec2_instance_types()
+    assert len(result.of_type(NODE_GROUP)) == len(pools) + 1  # and the system group
+    with_type = [lt.name for lt in result.of_type(LAUNCH_TEMPLATE) if "instanceType" in lt.inputs]
+    assert with_type == ["eks-gpu-c-lt"]  # only the Capacity Block's template names its type
     for ng in result.of_type(NODE_GROUP):
         assert ng.inputs["amiType"] in ami_types
         assert ng.inputs["capacityType"] in capacity
@@ -387,6 +412,14 @@ def test_capacity_block_pool_puts_type_and_reservation_in_the_launch_template() 
 
 def test_tags_on_every_taggable_resource(dev: Any) -> None:
     taggable = [r for r in dev.resources if r.custom and r.type.startswith("aws:") and "tags" in r.inputs]
+    assert {r.type for r in taggable} >= {
+        "aws:ec2/vpc:Vpc",
+        "aws:ec2/subnet:Subnet",
+        "aws:iam/role:Role",
+        "aws:kms/key:Key",
+        NODE_GROUP,
+        LAUNCH_TEMPLATE,
+    }
     for r in taggable:
         assert r.inputs["tags"]["Environment"] == "dev", r.name
         assert r.inputs["tags"]["team"] == "ml-platform", r.name
@@ -415,7 +448,11 @@ def test_outputs(dev: Any) -> None:
         == dev.one(NODE_GROUP, "-inference-ng").outputs["nodeGroupName"]
     )
     assert out["gpuNodeGroups"]["inference"]["singleAz"] is False
-    assert out["systemNodeGroup"]["asgName"]
+    system = dev.one(NODE_GROUP, "-system-ng").outputs
+    assert out["systemNodeGroup"] == {
+        "nodeGroupName": system["nodeGroupName"],
+        "asgName": system["resources"][0]["autoscalingGroups"][0]["name"],
+    }
 
 
 def test_runs_are_deterministic() -> None:
@@ -545,7 +582,9 @@ def test_errors_come_before_any_resource() -> None:
 
 def test_extended_support_version_warns() -> None:
     result = run(config(kubernetesVersion="1.32"))
-    assert any("extended support" in w and "$0.60/h" in w for w in result.warnings)
+    (warning,) = result.warnings
+    assert warning.startswith("eks-gpu:kubernetesVersion: Kubernetes 1.32 left EKS standard support on ")
+    assert "bills extended support at $0.60/h instead of $0.10/h (6x)" in warning
 
 
 def test_missing_region_is_a_config_error() -> None:
@@ -680,6 +719,7 @@ def test_an_az_keeps_its_cidr_when_the_chosen_azs_change() -> None:
     before = private_subnets(run(config({"common": gpu_pool("g6.xlarge")})))
     after = private_subnets(run(config({"common": gpu_pool("g6.xlarge"), "scarce": gpu_pool(itype)})))
     assert before != after  # the scarce type pulled another AZ in
+    assert len(before.keys() & after.keys()) == 1  # it took the place of one AZ of two; the other stayed
     for name in before.keys() & after.keys():
         assert before[name] == after[name]
 
@@ -706,9 +746,7 @@ def test_prod_stack_differs_where_production_should() -> None:
     assert not dev_run_protects()
     training = prod.outputs["gpuNodeGroups"]["training"]
     assert (
-        training["gpusPerNode"]
-        == aws_data.gpus(prod_cfg["eks-gpu:gpuNodeGroups"]["training"]["instanceTypes"][0])[0]
-        == 8
+        training["gpusPerNode"] == aws_data.gpus(prod_cfg["eks-gpu:gpuNodeGroups"]["training"]["instanceTypes"][0])[0]
     )
     assert node_group(prod, "training")["scalingConfig"]["minSize"] == 0
     assert "eks-gpu:endpointPublicAccessCidrs" not in prod_cfg  # the runner's address is the deployer's to set
