@@ -67,6 +67,8 @@ def test_every_catalogue_type_this_layout_takes_supports_it_on_every_card() -> N
 
 def test_the_interfaces_are_in_the_cluster_group_and_a_group_open_to_itself(efa: ProgramRun) -> None:
     (group,) = [g for g in efa.of_type("aws:ec2/securityGroup:SecurityGroup") if g.name.endswith("-train-efa")]
+    # the console shows a group by its Name tag: the pool's nodes' name with -efa
+    assert group.inputs["tags"]["Name"] == f"{launch_template(efa, 'train')['tags']['Name']}-efa"
     cluster_group = efa.one("eks:index:Cluster").outputs["clusterSecurityGroupId"]
     nics = launch_template(efa, "train")["networkInterfaces"]
     assert len(nics) == catalogue_layout("p5.48xlarge")[0]

@@ -104,8 +104,17 @@ def test_the_launcher_runs_one_rank_per_gpu_of_both_nodes_over_efa(nccl: Program
     assert command[command.index("-np") + 1] == str(2 * gpus)
     assert command[command.index("-N") + 1] == str(gpus)
     passed = [command[i + 1] for i, arg in enumerate(command) if arg == "-x"]
-    assert "FI_PROVIDER=efa" in passed and "NCCL_DEBUG=INFO" in passed
-    assert {"PATH", "LD_LIBRARY_PATH"} <= set(passed)  # sshd-started ranks do not inherit the image's env
+    # sshd-started ranks do not inherit the image's env (PATH, LD_LIBRARY_PATH); libfabric on EFA, never
+    # TCP; NCCL's log names the network it chose; the buffer and chunk sizes of AWS's nccl-tests examples
+    assert passed == [
+        "PATH",
+        "LD_LIBRARY_PATH",
+        "FI_PROVIDER=efa",
+        "FI_EFA_FORK_SAFE=1",
+        "NCCL_DEBUG=INFO",
+        "NCCL_BUFFSIZE=8388608",
+        "NCCL_P2P_NET_CHUNKSIZE=524288",
+    ]
     assert {e["name"] for e in container["env"]} == {"PATH", "LD_LIBRARY_PATH"}
     binary = command.index("/opt/nccl-tests/build/all_reduce_perf")
     assert command[binary + 1 :] == ["-b", "8", "-e", "8G", "-f", "2", "-g", "1", "-c", "1", "-n", "100"]
@@ -118,6 +127,10 @@ def test_the_job_waits_for_its_workers_ends_within_an_hour_and_keeps_the_launche
     assert spec["runPolicy"] == {"cleanPodPolicy": "Running", "backoffLimit": 3, "activeDeadlineSeconds": 3600}
     assert job.inputs["metadata"]["namespace"] == "nccl-tests"
     assert job.inputs["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+    assert job.inputs["metadata"]["labels"] == {
+        "app.kubernetes.io/name": "nccl-tests",
+        "app.kubernetes.io/part-of": "eks-gpu",
+    }
     assert "name" not in job.inputs["metadata"]  # auto-named: a replacement creates before it deletes
     assert job.inputs["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["image"] == (
         "public.ecr.aws/hpc-cloud/nccl-tests:efa1.43.2-ofiv1.16.3-ncclv2.27.7-1-testsv2.16.9"

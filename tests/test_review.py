@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.facts.quotas import quota_for
+from components.facts.quotas import families_in, quota_for
 from offline import AwsAccount, ProgramRun, plan
 from offline.diff import Change, diff, rules
 from tests import aws_data
@@ -71,6 +71,23 @@ def _with_quotas(**quotas: float) -> Callable[[AwsAccount], None]:
         account.quotas.update({code.replace("_", "-"): value for code, value in quotas.items()})
 
     return setup
+
+
+@pytest.mark.parametrize(
+    ("name", "families"),
+    [
+        # Service Quotas' own names for EC2's vCPU quotas (aws service-quotas list-service-quotas --service-code ec2)
+        ("Running On-Demand G and VT instances", {"g", "vt"}),
+        ("Running On-Demand P instances", {"p"}),
+        ("All G and VT Spot Instance Requests", {"g", "vt"}),
+        (
+            "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances",
+            {"a", "c", "d", "h", "i", "m", "r", "t", "z"},
+        ),
+    ],
+)
+def test_a_quota_name_lists_its_instance_families(name: str, families: set[str]) -> None:
+    assert families_in(name) == families
 
 
 def test_every_nvidia_type_in_the_catalogue_counts_against_a_bundled_quota() -> None:
