@@ -8,10 +8,11 @@ from __future__ import annotations
 import pytest
 
 from offline import ProgramRun
-from tests.helpers import NODE_GROUP, config, run
+from tests.helpers import NODE_GROUP, config, gpu_pool, run
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 ADDON = "aws:eks/addon:Addon"
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +71,26 @@ def test_the_autoscaler_release_waits_for_identity_nodes_and_dns(stack: ProgramR
         stack.one(NODE_GROUP, "-system-ng").urn,
     }
     assert wanted <= set(release.dependencies)
+
+
+@pytest.mark.parametrize("addon_name", ["aws-ebs-csi-driver", "amazon-cloudwatch-observability"])
+def test_a_pod_identity_addon_waits_for_its_roles_policy(stack: ProgramRun, addon_name: str) -> None:
+    # What uses a role depends on its policy attachments (ServiceRole): the add-on's association
+    # hands out the role's credentials, and before the AWS managed policy is attached the
+    # controller's first calls are denied. The association's input is the role, not the attachment.
+    addon = stack.by_urn(_addon(stack, addon_name))
+    role = stack.one("eks-gpu:iam:ServiceRole", f"-{addon_name}")
+    (attachment,) = [r for r in stack.children_of(role.urn) if r.type == ATTACHMENT]
+    assert attachment.urn in addon.dependencies
+    assert attachment.urn not in addon.property_dependencies.get("podIdentityAssociations", ())
+
+
+def test_the_smoke_test_waits_for_the_quota_and_limits_of_its_namespace() -> None:
+    # The Job names the namespace by its output, which orders it after the Namespace alone; the
+    # namespace's ResourceQuota and LimitRange are checked at admission only, on pods created after
+    # them, so a smoke test created first would escape the GPU quota every other workload meets.
+    result = run(config({"inference": gpu_pool(desiredSize=1)}, gpuPod={"enabled": True}))
+    job = result.one("kubernetes:batch/v1:Job")
+    for resource in [result.one("kubernetes:core/v1:ResourceQuota"), result.one("kubernetes:core/v1:LimitRange")]:
+        assert resource.urn in job.dependencies, resource.name
+        assert resource.urn not in job.property_dependencies.get("metadata", ())
