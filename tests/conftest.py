@@ -6,6 +6,7 @@ runs on the day the calendar was last updated, so its verdicts do not drift with
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,3 +25,20 @@ from components.facts.versions import calendar  # noqa: E402
 def calendar_day() -> Iterator[None]:
     with time_machine.travel(calendar().updated.isoformat() + "T12:00:00Z", tick=False):
         yield
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches_while_mutmut_maps() -> None:
+    """While mutmut maps tests to functions (``MUTANT_UNDER_TEST=stats``), empty ``components/``'s
+    caches before each test, so every test that needs a cached result is seen computing it.
+
+    Otherwise only the first test to call, say, ``vcpu_quotas()`` would be mapped to ``families_in``,
+    and a mutant there would be run against that test alone (README "Mutation testing").
+    """
+    if os.environ.get("MUTANT_UNDER_TEST") != "stats":
+        return
+    for name, module in list(sys.modules.items()):
+        if name.startswith("components."):
+            for value in vars(module).values():
+                if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == name:
+                    value.cache_clear()

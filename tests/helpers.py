@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -21,6 +22,17 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 CLUSTER = "eks:index:Cluster"
 CLIENT_CIDR = "198.18.0.20/32"
 """A client address for the public endpoint (RFC 2544 benchmarking space, not a documentation range)."""
+
+
+def program_scope(fixture_name: str, config: pytest.Config) -> Literal["function", "module"]:
+    """The scope of a fixture that runs the program once for a test file: ``module``, except while
+    mutmut collects its stats (``MUTANT_UNDER_TEST=stats``), when each test runs the program itself.
+
+    mutmut maps a function to the tests during which it ran; a module-scoped run happens in the first
+    test's setup only, so every later test of the file would be left out of the mutants' test lists.
+    """
+    del fixture_name, config
+    return "function" if os.environ.get("MUTANT_UNDER_TEST") == "stats" else "module"
 
 
 def gpu_pool(*types: str, **overrides: Any) -> dict[str, Any]:

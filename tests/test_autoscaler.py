@@ -16,6 +16,7 @@ from tests.helpers import (
     iam_document,
     node_group,
     problems_of,
+    program_scope,
     run,
 )
 
@@ -44,7 +45,7 @@ POOLS = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=program_scope)
 def scaled() -> ProgramRun:
     return run(config(POOLS, vpc={"azCount": 3}))
 

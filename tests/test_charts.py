@@ -16,7 +16,7 @@ import yaml
 from components.config import POOL_LABEL
 from offline import ProgramRun
 from tests.charts import chart_dir, render
-from tests.helpers import CLUSTER, NODE_GROUP, config, gpu_pool, run, run_stack_file
+from tests.helpers import CLUSTER, NODE_GROUP, config, gpu_pool, program_scope, run, run_stack_file
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
@@ -54,12 +54,12 @@ MIXED_POOLS = {
 PRIORITIES = {"inference": 20, "training": 10, "rocket": 5}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=program_scope)
 def dev() -> ProgramRun:
     return run_stack_file("dev")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=program_scope)
 def mixed() -> ProgramRun:
     """:data:`MIXED_POOLS` with the priority expander: its values carry the node groups' names (outputs)."""
     return run(config(MIXED_POOLS, autoscaler={"expander": "priority", "priorities": PRIORITIES}))
@@ -394,7 +394,7 @@ DCGM_NEEDS = {
 """What the dcgm-exporter DaemonSet cannot have, and why."""
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=program_scope)
 def dcgm() -> ProgramRun:
     """:data:`MIXED_POOLS` with NVIDIA's exporter instead of CloudWatch, beside the node monitoring agent."""
     return run(config(MIXED_POOLS, gpuMetrics={"exporter": "dcgm-exporter"}))

@@ -13,7 +13,7 @@ from components.design.lookup import InstanceFacts
 from offline import ProgramRun
 from tests import aws_data, test_charts
 from tests.charts import render
-from tests.helpers import REGION, config, gpu_pool, launch_template, node_group, problems_of, run
+from tests.helpers import REGION, config, gpu_pool, launch_template, node_group, problems_of, program_scope, run
 
 TRAINING = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
 JOBS = {"key": "workload", "value": "training", "effect": "NO_EXECUTE"}
@@ -26,7 +26,7 @@ def catalogue_layout(instance_type: str) -> tuple[int, list[list[str]]]:
     return net["EfaInfo"]["MaximumEfaInterfaces"], [c["InterfaceTypes"] for c in cards]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=program_scope)
 def efa() -> ProgramRun:
     pools = {
         "train": gpu_pool("p5.48xlarge", efa=True, maxSize=2, taints=[TRAINING, JOBS]),

@@ -10,7 +10,7 @@ import pytest
 
 from offline import ProgramRun
 from tests import aws_data
-from tests.helpers import CLUSTER, config, gpu_pool, node_group, problems_of, run
+from tests.helpers import CLUSTER, config, gpu_pool, node_group, problems_of, program_scope, run
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 PLUGIN = "-nvidia-release"
@@ -31,7 +31,7 @@ def with_pod(pools: dict[str, Any] | None = None, **pod: Any) -> dict[str, Any]:
     return config(pools or {"inference": gpu_pool(desiredSize=1)}, gpuPod={"enabled": True, **pod})
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=program_scope)
 def mixed() -> ProgramRun:
     """AL2023 and Bottlerocket pools, custom taints, the pod on the training pool."""
     pools = {

@@ -11,7 +11,7 @@ import pytest
 
 from offline import ProgramRun
 from tests import aws_data
-from tests.helpers import config, gpu_pool, problems_of, run
+from tests.helpers import config, gpu_pool, problems_of, program_scope, run
 from tests.test_kubernetes import integral
 
 MPIJOB = "kubernetes:kubeflow.org/v2beta1:MPIJob"
@@ -34,7 +34,7 @@ def pools(**train: Any) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=program_scope)
 def nccl() -> ProgramRun:
     return run(config(pools(), vpc={"cidr": "10.0.0.0/16", "azCount": 3}, ncclTest={"enabled": True}))
 

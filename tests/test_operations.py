@@ -11,7 +11,16 @@ import pytest
 import yaml
 
 from offline import ProgramRun
-from tests.helpers import POD_IDENTITY_TRUST, config, gpu_pool, iam_document, launch_template, problems_of, run
+from tests.helpers import (
+    POD_IDENTITY_TRUST,
+    config,
+    gpu_pool,
+    iam_document,
+    launch_template,
+    problems_of,
+    program_scope,
+    run,
+)
 
 ADDON = "aws:eks/addon:Addon"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
@@ -29,7 +38,7 @@ POOLS = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=program_scope)
 def ops() -> ProgramRun:
     return run(config(POOLS))
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 import pytest
 
 from offline import ProgramRun
-from tests.helpers import NODE_GROUP, config, gpu_pool, run
+from tests.helpers import NODE_GROUP, config, gpu_pool, program_scope, run
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 ADDON = "aws:eks/addon:Addon"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=program_scope)
 def stack() -> ProgramRun:
     return run(config())
 

@@ -13,14 +13,14 @@ import yaml
 from components.facts.versions import calendar
 from offline import plan
 from policy.pricing import price_table
-from tests.helpers import ROOT, run_plan
+from tests.helpers import ROOT, program_scope, run_plan
 
 CONTROL_PLANE_USD_PER_HOUR = 0.10
 EXTENDED_CONTROL_PLANE_USD_PER_HOUR = 0.60
 """EKS pricing: a cluster in standard support, and one in extended support (EKS User Guide, "kubernetes-versions")."""
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=program_scope)
 def dev() -> dict[str, Any]:
     return plan.build(ROOT / "Pulumi.dev.yaml", today=calendar().updated)
 

@@ -35,6 +35,7 @@ from tests.helpers import (
     ROOT,
     config,
     problems_of,
+    program_scope,
     run,
     run_stack_file,
 )
@@ -66,7 +67,7 @@ Path = tuple[str | int, ...]
 Edit = tuple[Path, Any]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=program_scope)
 def dev() -> ProgramRun:
     return run_stack_file("dev")
 

@@ -15,7 +15,7 @@ from components.facts.quotas import families_in, quota_for
 from offline import AwsAccount, ProgramRun, plan
 from offline.diff import Change, diff, rules
 from tests import aws_data
-from tests.helpers import LAUNCH_TEMPLATE, NODE_GROUP, ROOT, config, gpu_pool, problems_of, run, run_plan
+from tests.helpers import LAUNCH_TEMPLATE, NODE_GROUP, ROOT, config, gpu_pool, problems_of, program_scope, run, run_plan
 
 TAG = "aws:autoscaling/tag:Tag"
 
@@ -165,7 +165,7 @@ def _plan(tmp_path: Path, name: str, edit: Callable[[dict[str, Any]], None], sta
     return json.loads(json.dumps(plan.build(path)))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=program_scope)
 def base(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return _plan(tmp_path_factory.mktemp("base"), "base", lambda c: None)
 

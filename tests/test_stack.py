@@ -25,6 +25,7 @@ from tests.helpers import (
     launch_template,
     node_group,
     problems_of,
+    program_scope,
     run,
     run_stack_file,
 )
@@ -37,7 +38,7 @@ AZS_WITH_P5 = sorted({P5_AZ, *sorted(aws_data.offerings(REGION)["g5.xlarge"] - {
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=program_scope)
 def dev() -> Any:
     return run_stack_file("dev")
 

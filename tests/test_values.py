@@ -21,7 +21,17 @@ from __future__ import annotations
 import pytest
 
 from offline import ProgramRun
-from tests.helpers import CLUSTER, LAUNCH_TEMPLATE, NODE_GROUP, config, gpu_pool, launch_template, node_group, run
+from tests.helpers import (
+    CLUSTER,
+    LAUNCH_TEMPLATE,
+    NODE_GROUP,
+    config,
+    gpu_pool,
+    launch_template,
+    node_group,
+    program_scope,
+    run,
+)
 
 ADDON = "aws:eks/addon:Addon"
 TAG = "aws:autoscaling/tag:Tag"
@@ -32,7 +42,7 @@ POOLS = {
 SYSTEM = {"minSize": 2, "desiredSize": 3, "maxSize": 4}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=program_scope)
 def sized() -> ProgramRun:
     return run(config(POOLS, systemNodeGroup=SYSTEM))
 
