@@ -11,6 +11,9 @@ Usage (from the repository root, mutmut installed from requirements-mutation.txt
     python -m tests.mutation_sample --sample 100 [--seed 12] [--max-children 2]
     python -m tests.mutation_sample --sample 100 --score-only   # the last run's results again
 
+A run can be stopped: the next one runs only the sampled mutants that have no result yet (``--rerun``
+runs them all again). ``--sample 50`` after a stopped ``--sample 100`` is the first half of its draw.
+
 It prints the sampled mutants that survived (``mutmut show NAME`` shows the change) and the score:
 killed / (sample - no tests), with a 95 % Wilson interval.
 """
@@ -74,14 +77,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=12, help="the sample's seed (default 12)")
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--score-only", action="store_true", help="do not run; score the last results")
+    parser.add_argument("--rerun", action="store_true", help="run mutants that have a result again too")
     args = parser.parse_args(argv)
 
     if not exit_codes():
         generate()
-    names = sorted(exit_codes())
+    before = exit_codes()
+    names = sorted(before)
     sample = sorted(sorted(names, key=lambda n: rank(n, args.seed))[: args.sample])
-    if not args.score_only:
-        run = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), *sample]
+    # mutmut runs every mutant it is named, so name only those without a result (mutmut itself clears
+    # results it can no longer trust: mutated code, tests or its settings changed): a stopped run goes
+    # on where it was.
+    todo = [n for n in sample if args.rerun or before[n] is None]
+    if todo and not args.score_only:
+        run = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), *todo]
         subprocess.run(run, check=False)
 
     status_by_exit_code = importlib.import_module("mutmut.stats").status_by_exit_code
