@@ -42,7 +42,7 @@ mutation: venv
 ifdef SAMPLE
 	EKS_GPU_SHARED_CHARTS=$(abspath ../shared/charts) $(PY) -m tests.mutation_sample --sample $(SAMPLE) --seed $(SEED)
 else
-	EKS_GPU_SHARED_CHARTS=$(abspath ../shared/charts) $(VENV)/bin/mutmut run --max-children 2 $(MUTANTS)
+	env -u PYTHONDONTWRITEBYTECODE EKS_GPU_SHARED_CHARTS=$(abspath ../shared/charts) $(VENV)/bin/mutmut run --max-children 2 $(MUTANTS)
 	$(VENV)/bin/mutmut results
 endif
 
