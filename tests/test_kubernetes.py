@@ -285,3 +285,28 @@ def test_the_provider_authenticates_with_the_deployers_profile() -> None:
             "user"
         ]["exec"]["args"]
     )
+
+
+def test_every_in_cluster_feature_uses_the_one_provider() -> None:
+    """With every chart and object the program can install, none falls back to ~/.kube/config."""
+    from tests.test_nccl_test import pools
+
+    result = run(
+        config(
+            pools(),
+            vpc={"azCount": 3},
+            ncclTest={"enabled": True},
+            gpuMetrics={"exporter": "dcgm-exporter"},
+            gpuPod={"enabled": True, "nodeGroup": "serve"},
+        )
+    )
+    (provider,) = result.of_type("pulumi:providers:kubernetes")
+    releases = result.of_type(RELEASE)
+    assert sorted(r.inputs["chart"] for r in releases) == [
+        "aws-efa-k8s-device-plugin",
+        "cluster-autoscaler",
+        "dcgm-exporter",
+        "nvidia-device-plugin",
+    ]
+    for r in [*kubernetes_objects(result), *releases]:
+        assert r.provider == f"{provider.urn}::{provider.id}", r.name
