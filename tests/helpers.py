@@ -54,6 +54,18 @@ def config(pools: dict[str, Any] | None = None, **keys: Any) -> dict[str, Any]:
     return base
 
 
+def every_feature() -> dict[str, Any]:
+    """A stack with every component the program can build: an EFA training pool with the NCCL test,
+    the DCGM exporter, the GPU pod on a second pool (and the autoscaler, on by default)."""
+    return config(
+        {"train": gpu_pool("p5.48xlarge", efa=True, maxSize=2), "serve": gpu_pool()},
+        vpc={"azCount": 3},
+        ncclTest={"enabled": True},
+        gpuMetrics={"exporter": "dcgm-exporter"},
+        gpuPod={"enabled": True, "nodeGroup": "serve"},
+    )
+
+
 def run(cfg: dict[str, Any], **kwargs: Any) -> ProgramRun:
     """Run the real program offline with ``cfg``."""
     return run_program(cfg, **kwargs)

@@ -10,7 +10,7 @@ import pytest
 
 from offline import ProgramRun
 from tests import aws_data
-from tests.helpers import CLUSTER, config, gpu_pool, node_group, problems_of, program_scope, run
+from tests.helpers import CLUSTER, config, every_feature, gpu_pool, node_group, problems_of, program_scope, run
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 PLUGIN = "-nvidia-release"
@@ -289,17 +289,7 @@ def test_the_provider_authenticates_with_the_deployers_profile() -> None:
 
 def test_every_in_cluster_feature_uses_the_one_provider() -> None:
     """With every chart and object the program can install, none falls back to ~/.kube/config."""
-    from tests.test_nccl_test import pools
-
-    result = run(
-        config(
-            pools(),
-            vpc={"azCount": 3},
-            ncclTest={"enabled": True},
-            gpuMetrics={"exporter": "dcgm-exporter"},
-            gpuPod={"enabled": True, "nodeGroup": "serve"},
-        )
-    )
+    result = run(every_feature())
     (provider,) = result.of_type("pulumi:providers:kubernetes")
     releases = result.of_type(RELEASE)
     assert sorted(r.inputs["chart"] for r in releases) == [

@@ -20,6 +20,7 @@ from tests.helpers import (
     REGION,
     ROOT,
     config,
+    every_feature,
     gpu_pool,
     iam_document,
     launch_template,
@@ -756,3 +757,27 @@ def test_prod_stack_differs_where_production_should() -> None:
 def dev_run_protects() -> bool:
     dev = run_stack_file("dev")
     return dev.one(CLUSTER).protect or dev.one("aws:kms/key:Key").protect
+
+
+def test_component_type_tokens_stay_as_documented() -> None:
+    """A component's type token is part of every child's URN: renaming one makes `pulumi up` replace
+    everything under it (the VPC, the cluster). The tokens are the README's, written out here."""
+    tokens = [
+        "eks-gpu:addons:Addons",
+        "eks-gpu:autoscaler:ClusterAutoscaler",
+        "eks-gpu:cluster:Cluster",
+        "eks-gpu:device_plugin:DevicePlugin",
+        "eks-gpu:efa_device_plugin:EfaDevicePlugin",
+        "eks-gpu:gpu_metrics:DcgmExporter",
+        "eks-gpu:iam:ServiceRole",
+        "eks-gpu:nccl_test:NcclTest",
+        "eks-gpu:network:Network",
+        "eks-gpu:nodegroups:NodeGroup",
+        "eks-gpu:smoke_test:GpuSmokeTest",
+        "eks-gpu:stack:EksGpuStack",
+        "eks-gpu:workloads:GpuNamespace",
+    ]
+    result = run(every_feature())
+    assert sorted({r.type for r in result.resources if r.type.startswith("eks-gpu:")}) == tokens
+    readme = (ROOT / "README.md").read_text()
+    assert [t for t in tokens if f"| `{t}`" not in readme] == []
