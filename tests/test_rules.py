@@ -1341,3 +1341,18 @@ def test_a_stack_without_a_region_is_refused_before_aws_is_asked() -> None:
     assert [(p.key, p.message) for p in err.value.problems] == [
         ("aws:region", "is required: the AWS region to build in, e.g. us-west-2")
     ]
+
+
+ENUM_RULES = [r for r in RULES if "is not allowed; use one of" in r.values[2] and not r.values[2].endswith(",")]
+assert len(ENUM_RULES) == 6, "the rules above lost their enum cases"  # an empty list would run nothing
+
+
+@pytest.mark.parametrize(("stack", "key", "message"), ENUM_RULES)
+def test_a_value_outside_its_set_gets_exactly_the_allowed_list(
+    stack: dict[str, Any] | Stack, key: str, message: str
+) -> None:
+    """The whole reason, nothing appended: the generic "(got ...)" suffix is for pydantic's own errors."""
+    case = stack if isinstance(stack, Stack) else Stack(stack)
+    with offline_account(case.config["aws:region"]) as account:
+        found = problems_of(case.config, account=account, stack=case.name)
+    assert found == {key: message}
