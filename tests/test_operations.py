@@ -232,3 +232,15 @@ def test_prod_runs_every_operations_part_and_dev_keeps_idle_under_twenty_cents()
     }
     assert prod.one(STORAGE_CLASS).inputs["reclaimPolicy"] == "Retain"
     assert plan.build(ROOT / "Pulumi.dev.yaml")["cost"]["idleUsdPerHour"] <= 0.20
+
+
+def test_every_addon_overwrites_conflicts_on_create_and_update(ops: ProgramRun) -> None:
+    """Without it an add-on's version bump can fail on a field EKS manages that differs (botocore eks
+    ``UpdateAddonRequest.resolveConflicts``: with None "the update might fail"), so each says OVERWRITE."""
+    names = sorted(a.inputs["addonName"] for a in ops.of_type(ADDON))
+    assert "coredns" in names and "aws-ebs-csi-driver" in names
+    for a in ops.of_type(ADDON):
+        assert (a.inputs["resolveConflictsOnCreate"], a.inputs["resolveConflictsOnUpdate"]) == (
+            "OVERWRITE",
+            "OVERWRITE",
+        ), a.inputs["addonName"]
