@@ -6,7 +6,6 @@ runs on the day the calendar was last updated, so its verdicts do not drift with
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from components.facts.versions import calendar  # noqa: E402
+from tests.helpers import mutmut_is_mapping  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +35,7 @@ def fresh_caches_while_mutmut_maps() -> None:
     Otherwise only the first test to call, say, ``vcpu_quotas()`` would be mapped to ``families_in``,
     and a mutant there would be run against that test alone (README "Mutation testing").
     """
-    if os.environ.get("MUTANT_UNDER_TEST") != "stats":
+    if not mutmut_is_mapping():
         return
     for name, module in list(sys.modules.items()):
         if name.startswith("components."):

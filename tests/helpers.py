@@ -24,6 +24,11 @@ CLIENT_CIDR = "198.18.0.20/32"
 """A client address for the public endpoint (RFC 2544 benchmarking space, not a documentation range)."""
 
 
+def mutmut_is_mapping() -> bool:
+    """True while mutmut runs the suite to map tests to the functions they reach (its "stats" pass)."""
+    return os.environ.get("MUTANT_UNDER_TEST") == "stats"
+
+
 def program_scope(fixture_name: str, config: pytest.Config) -> Literal["function", "module"]:
     """The scope of a fixture that runs the program once for a test file: ``module``, except while
     mutmut collects its stats (``MUTANT_UNDER_TEST=stats``), when each test runs the program itself.
@@ -32,7 +37,7 @@ def program_scope(fixture_name: str, config: pytest.Config) -> Literal["function
     test's setup only, so every later test of the file would be left out of the mutants' test lists.
     """
     del fixture_name, config
-    return "function" if os.environ.get("MUTANT_UNDER_TEST") == "stats" else "module"
+    return "function" if mutmut_is_mapping() else "module"
 
 
 def gpu_pool(*types: str, **overrides: Any) -> dict[str, Any]:

@@ -92,9 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     before = exit_codes()
     names = sorted(before)
     sample = sorted(sorted(names, key=lambda n: rank(n, args.seed))[: args.sample])
-    # mutmut runs every mutant it is named, so name only those without a result (mutmut itself clears
-    # results it can no longer trust: mutated code, tests or its settings changed): a stopped run goes
-    # on where it was.
+    # mutmut runs every mutant it is named, so name only those without a result (mutmut resets the
+    # results of changed code and settings itself): a stopped run goes on where it was.
     todo = [n for n in sample if args.rerun or before[n] is None]
     if todo and not args.score_only:
         run = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), *todo]

@@ -1322,12 +1322,17 @@ def test_the_base_stack_runs_clean() -> None:
     assert result.warnings == []
 
 
-@pytest.mark.parametrize(("stack", "key", "message"), RULES)
-def test_each_rule_alone_names_its_key_and_reason(stack: dict[str, Any] | Stack, key: str, message: str) -> None:
+def _problems(stack: dict[str, Any] | Stack) -> dict[str, str]:
+    """The problems the program reports for ``stack``, in an offline account prepared for it."""
     case = stack if isinstance(stack, Stack) else Stack(stack)
     with offline_account(case.config["aws:region"]) as account:
         extra = case.prepare(account) if case.prepare else {}
-        found = problems_of({**case.config, **extra}, account=account, stack=case.name)
+        return problems_of({**case.config, **extra}, account=account, stack=case.name)
+
+
+@pytest.mark.parametrize(("stack", "key", "message"), RULES)
+def test_each_rule_alone_names_its_key_and_reason(stack: dict[str, Any] | Stack, key: str, message: str) -> None:
+    found = _problems(stack)
     assert list(found) == [key]
     assert message in found[key]
 
@@ -1352,7 +1357,4 @@ def test_a_value_outside_its_set_gets_exactly_the_allowed_list(
     stack: dict[str, Any] | Stack, key: str, message: str
 ) -> None:
     """The whole reason, nothing appended: the generic "(got ...)" suffix is for pydantic's own errors."""
-    case = stack if isinstance(stack, Stack) else Stack(stack)
-    with offline_account(case.config["aws:region"]) as account:
-        found = problems_of(case.config, account=account, stack=case.name)
-    assert found == {key: message}
+    assert _problems(stack) == {key: message}
