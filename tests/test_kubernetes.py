@@ -163,15 +163,72 @@ def test_namespace_is_restricted_and_capped() -> None:
     expected = 3 * aws_data.gpus("g5.xlarge")[0] + 2 * aws_data.gpus("g5.12xlarge")[0]
     assert quota["spec"]["hard"] == {"requests.nvidia.com/gpu": str(expected)}
     assert quota["metadata"]["namespace"] == "gpu-workloads"
-    limits = result.one("kubernetes:core/v1:LimitRange").inputs["spec"]["limits"][0]
-    assert limits["type"] == "Container" and set(limits["default"]) == set(limits["defaultRequest"]) == {
-        "cpu",
-        "memory",
+    # requests for containers without any, and no default limit: a job that requests more than a
+    # default limit (and sets none) would be refused at admission (tests/test_workloads.py runs them)
+    (limits,) = result.one("kubernetes:core/v1:LimitRange").inputs["spec"]["limits"]
+    assert limits == {"type": "Container", "defaultRequest": {"cpu": "250m", "memory": "512Mi"}}
+    assert network_policies(result) == {
+        "default-deny": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+        "allow-dns": {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }
+                    ],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                }
+            ],
+        },
+        "allow-same-namespace": {
+            "podSelector": {},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [{"podSelector": {}}]}],
+            "egress": [{"to": [{"podSelector": {}}]}],
+        },
+        "allow-pod-identity": {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {"to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}], "ports": [{"protocol": "TCP", "port": 80}]}
+            ],
+        },
+        "allow-egress": {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}],
+        },
     }
-    policy = result.one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs["spec"]
-    assert policy == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     assert result.one(CLUSTER).inputs["vpcCniOptions"]["enableNetworkPolicy"] is True
     assert result.outputs["gpuNamespace"] == "gpu-workloads"
+
+
+def network_policies(result: ProgramRun) -> dict[str, Any]:
+    """The namespace's NetworkPolicies: name -> spec."""
+    found = result.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    return {p.inputs["metadata"]["name"]: p.inputs["spec"] for p in found}
+
+
+def test_egress_narrows_to_the_configured_cidrs_or_to_nothing() -> None:
+    narrowed = network_policies(run(config(gpuNamespace={"egressCidrs": ["10.20.0.0/16", "52.216.0.0/15"]})))
+    assert narrowed["allow-egress"]["egress"] == [
+        {"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}, {"ipBlock": {"cidr": "52.216.0.0/15"}}]}
+    ]
+    closed = network_policies(run(config(gpuNamespace={"egressCidrs": []})))
+    # DNS, the namespace's own pods and the Pod Identity agent stay reachable
+    assert sorted(closed) == ["allow-dns", "allow-pod-identity", "allow-same-namespace", "default-deny"]
+
+
+@pytest.mark.parametrize("level", ["baseline", "privileged"])
+def test_the_pod_security_level_is_config(level: str) -> None:
+    labels = run(config(gpuNamespace={"podSecurity": level})).one("kubernetes:core/v1:Namespace").inputs["metadata"]
+    assert {k: v for k, v in labels["labels"].items() if not k.endswith("-version")} == {
+        f"pod-security.kubernetes.io/{mode}": level for mode in ("enforce", "audit", "warn")
+    }
 
 
 def test_namespace_name_and_quota_from_config() -> None:

@@ -46,7 +46,7 @@ def test_the_namespace_objects_wait_for_the_namespace(stack: ProgramRun) -> None
     assert sorted(r.type for r in inside) == [
         "kubernetes:core/v1:LimitRange",
         "kubernetes:core/v1:ResourceQuota",
-        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        *["kubernetes:networking.k8s.io/v1:NetworkPolicy"] * 5,  # the deny and its four allows
     ]
     for resource in inside:
         assert namespace in resource.dependencies, resource.name

@@ -121,6 +121,43 @@ def test_a_pool_at_zero_beyond_its_quota_at_max_is_a_warning() -> None:
     assert f"need {3 * vcpus} vCPUs" in warning and f"quota in us-west-2 is {vcpus}" in warning
 
 
+def test_the_smoke_test_on_a_pool_at_zero_counts_as_one_node_of_its_quota() -> None:
+    vcpus = aws_data.shape("g5.xlarge")[0]
+    smoke = config({"inference": gpu_pool()}, gpuPod={"enabled": True})
+    found = problems_of(smoke, account_setup=_with_quotas(L_DB2E81BA=vcpus - 1))
+    message = found["eks-gpu:gpuPod.enabled"]
+    assert message.startswith(
+        f"starting 1 g5.xlarge of pool inference for eks-gpu:gpuPod needs {vcpus} vCPUs of "
+        f"'Running On-Demand G and VT instances' ({G_ON_DEMAND}; node groups inference), "
+        f"but the account's quota in us-west-2 is {vcpus - 1}: pulumi up would wait"
+    )
+    assert f"--quota-code {G_ON_DEMAND} --desired-value {2 * vcpus} --region us-west-2" in message
+    assert message.endswith("or disable eks-gpu:gpuPod until the quota is raised")
+    # one node's worth of quota starts it; without the test a pool at zero needs none
+    assert run(smoke, account_setup=_with_quotas(L_DB2E81BA=vcpus)).of_type("kubernetes:batch/v1:Job")
+    assert run(config({"inference": gpu_pool()}), account_setup=_with_quotas(L_DB2E81BA=0))
+
+
+def test_the_nccl_test_counts_as_two_nodes_of_its_efa_pool() -> None:
+    vcpus = aws_data.shape("p5.48xlarge")[0]
+    cfg = config({"train": gpu_pool("p5.48xlarge", efa=True)}, vpc={"azCount": 3}, ncclTest={"enabled": True})
+    found = problems_of(cfg, account_setup=_with_quotas(L_417A185B=2 * vcpus - 1))
+    assert (
+        f"starting 2 p5.48xlarge of pool train for eks-gpu:ncclTest needs {2 * vcpus} vCPUs"
+        in (found["eks-gpu:ncclTest.enabled"])
+    )
+    assert run(cfg, account_setup=_with_quotas(L_417A185B=2 * vcpus)).of_type("kubernetes:kubeflow.org/v2beta1:MPIJob")
+
+
+def test_a_pool_already_running_its_tests_nodes_needs_no_more() -> None:
+    vcpus = aws_data.shape("g5.xlarge")[0]
+    cfg = config({"inference": gpu_pool(minSize=1, desiredSize=1)}, gpuPod={"enabled": True})
+    # the smoke test runs on the node the pool starts anyway: one node, not two
+    assert run(cfg, account_setup=_with_quotas(L_DB2E81BA=vcpus)).of_type("kubernetes:batch/v1:Job")
+    found = problems_of(cfg, account_setup=_with_quotas(L_DB2E81BA=vcpus - 1))
+    assert "eks-gpu:gpuNodeGroups.inference.desiredSize" in found
+
+
 def test_pools_share_a_quota_and_spot_has_its_own() -> None:
     vcpus = aws_data.shape("g5.xlarge")[0]
     pools = {"a": gpu_pool(desiredSize=1, minSize=1), "b": gpu_pool(desiredSize=1, minSize=1)}

@@ -1181,6 +1181,18 @@ def _rules() -> list[Any]:
             id="namespace-name-length",
         ),
         pytest.param(
+            config(gpuNamespace={"podSecurity": "Restricted"}),
+            "eks-gpu:gpuNamespace.podSecurity",
+            "'Restricted' is not allowed; use one of restricted, baseline, privileged",
+            id="namespace-pod-security-level",
+        ),
+        pytest.param(
+            config(gpuNamespace={"egressCidrs": ["10.0.0.1/8"]}),
+            "eks-gpu:gpuNamespace.egressCidrs[0]",
+            "'10.0.0.1/8' is not an IPv4 CIDR block with zero host bits",
+            id="namespace-egress-cidr",
+        ),
+        pytest.param(
             config(gpuPod={"image": "nvidia/cuda:latest"}),
             "eks-gpu:gpuPod.image",
             "'nvidia/cuda:latest' is not pinned: name a tag (not latest) or a digest, e.g. ",
@@ -1349,7 +1361,7 @@ def test_a_stack_without_a_region_is_refused_before_aws_is_asked() -> None:
 
 
 ENUM_RULES = [r for r in RULES if "is not allowed; use one of" in r.values[2] and not r.values[2].endswith(",")]
-assert len(ENUM_RULES) == 6, "the rules above lost their enum cases"  # an empty list would run nothing
+assert len(ENUM_RULES) == 7, "the rules above lost their enum cases"  # an empty list would run nothing
 
 
 @pytest.mark.parametrize(("stack", "key", "message"), ENUM_RULES)

@@ -142,6 +142,8 @@ class EksGpuStack(pulumi.ComponentResource):
                 name=kube.namespace,
                 gpu_quota=kube.gpu_quota,
                 kubernetes_version=design.kubernetes_version,
+                pod_security=kube.pod_security,
+                egress_cidrs=kube.egress_cidrs,
                 provider=self.provider,
             ),
             opts=child,

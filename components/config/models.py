@@ -230,13 +230,28 @@ class DevicePlugin(Model):
     """``nvidia-device-plugin`` chart version, ``X.Y.Z``. Default the tested one."""
 
 
+POD_SECURITY_LEVELS = ("restricted", "baseline", "privileged")
+"""The Pod Security Standards' levels (Kubernetes docs, "Pod Security Standards"), strictest first."""
+ANYWHERE = "0.0.0.0/0"
+
+
 class GpuNamespace(Model):
-    """The namespace GPU workloads run in: restricted Pod Security, a GPU quota, default limits."""
+    """The namespace GPU workloads run in: its Pod Security level, GPU quota, default requests and
+    network policies (README, "Running your workloads")."""
 
     name: Annotated[str, Field(max_length=63, pattern=rf"^{DNS_LABEL}$")] = "gpu-workloads"
     """Namespace name, a DNS label. Default ``gpu-workloads``."""
     gpu_quota: Size | None = None
     """Most GPUs the namespace's pods may request together. Default: every pool at maxSize."""
+    pod_security: Annotated[str, enum_field_values(POD_SECURITY_LEVELS)] = "restricted"
+    """Pod Security level enforced on the namespace's pods: ``restricted`` (default: non-root,
+    no privilege escalation, every capability dropped, a seccomp profile), ``baseline`` (admits
+    images that run as root; still no privileged pods, host namespaces or host paths) or
+    ``privileged`` (nothing refused)."""
+    egress_cidrs: tuple[Cidr, ...] = (ANYWHERE,)
+    """IPv4 CIDRs the namespace's pods may send to, on any port, beyond what they always may (the
+    cluster's DNS, each other, the Pod Identity agent). Default ``[0.0.0.0/0]``: anywhere (model
+    hubs, S3, registries, pip). ``[]``: nowhere else."""
 
 
 class GpuPod(Model):

@@ -64,6 +64,8 @@ def design_kubernetes(
     return KubernetesDesign(
         namespace=config.gpu_namespace.name,
         gpu_quota=quota,
+        pod_security=config.gpu_namespace.pod_security,
+        egress_cidrs=config.gpu_namespace.egress_cidrs,
         device_plugin_version=config.device_plugin.chart_version if plugin_pools else None,
         device_plugin_pools=plugin_pools,
         gpu_pod=pod_design,

@@ -159,6 +159,10 @@ class KubernetesDesign:
     namespace: str
     gpu_quota: int
     """``requests.nvidia.com/gpu`` of the namespace's ResourceQuota."""
+    pod_security: str
+    """The namespace's Pod Security level: ``restricted``, ``baseline`` or ``privileged``."""
+    egress_cidrs: tuple[str, ...]
+    """Where the namespace's pods may send beyond DNS, each other and the Pod Identity agent."""
     device_plugin_version: str | None
     """The device plugin chart version, or None when every pool is Bottlerocket (built in)."""
     device_plugin_pools: tuple[str, ...]

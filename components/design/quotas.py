@@ -30,6 +30,16 @@ class QuotaUse:
     vcpus_per_node: int
     desired: int
     max: int
+    test_nodes: int = 0
+    """Nodes the stack's own tests (``gpuPod``, ``ncclTest``) need of the group during ``pulumi up``."""
+    tests: tuple[str, ...] = ()
+    """The config keys of those tests (``gpuPod``, ``ncclTest``)."""
+
+    @property
+    def starting(self) -> int:
+        """Nodes the group runs while ``pulumi up`` is still waiting: its desired size, or what the
+        stack's tests start on it, whichever is more (the autoscaler starts the tests' nodes)."""
+        return max(self.desired, self.test_nodes)
 
 
 @dataclass
@@ -55,7 +65,7 @@ def quota_needs(uses: Iterable[QuotaUse]) -> tuple[dict[str, QuotaNeed], list[Qu
             unchecked.append(use)
             continue
         need = needs.setdefault(quota.code, QuotaNeed(quota))
-        need.desired_vcpus += use.desired * use.vcpus_per_node
+        need.desired_vcpus += use.starting * use.vcpus_per_node
         need.max_vcpus += use.max * use.vcpus_per_node
         need.uses.append(use)
     return needs, unchecked
@@ -95,16 +105,7 @@ def check_quotas(
             f"--quota-code {code} --desired-value {need.max_vcpus} --region {region}"
         )
         if need.desired_vcpus > value:
-            starting = [u for u in need.uses if u.desired > 0]
-            problems.append(
-                Problem(
-                    key_path(*starting[0].prefix, "desiredSize"),
-                    f"starting {', '.join(f'{u.desired} {u.instance_types[0]}' for u in starting)} needs "
-                    f"{need.desired_vcpus} vCPUs of '{name}' ({code}; node groups {groups}), but the account's quota "
-                    f"in {region} is {value:g}: the node group would fail after EKS's create timeout; {increase}"
-                    + (", or start at desiredSize 0" if all(u.prefix[0] == "gpuNodeGroups" for u in starting) else ""),
-                )
-            )
+            problems.append(_cannot_start(need, value, region, increase))
         elif need.max_vcpus > value:
             growing = max(need.uses, key=lambda u: u.max * u.vcpus_per_node)
             warnings.append(
@@ -112,3 +113,35 @@ def check_quotas(
                 f"vCPUs of '{name}' ({code}), but the account's quota in {region} is {value:g}: scale-ups past it "
                 f"fail; {increase}"
             )
+
+
+def _cannot_start(need: QuotaNeed, value: float, region: str, increase: str) -> Problem:
+    """The problem of a quota too small for what ``pulumi up`` starts: the node groups' desired nodes
+    and the nodes the stack's tests wait for (each would fail only after its long timeout)."""
+    starting = [u for u in need.uses if u.starting > 0]
+    first = starting[0]
+    what = []
+    for use in starting:
+        if use.test_nodes > use.desired:
+            tests = " and ".join(f"eks-gpu:{t}" for t in use.tests)
+            what.append(f"{use.test_nodes} {use.instance_types[0]} of pool {use.key} for {tests}")
+        else:
+            what.append(f"{use.desired} {use.instance_types[0]} of {use.key}")
+    groups = ", ".join(u.key for u in need.uses)
+    by_tests = first.test_nodes > first.desired
+    key = key_path(first.tests[0], "enabled") if by_tests else key_path(*first.prefix, "desiredSize")
+    consequence = (
+        "pulumi up would wait for the test's GPU node until the test times out (20 minutes or more), on every run"
+        if by_tests
+        else "the node group would fail after EKS's create timeout"
+    )
+    fixes = [increase]
+    if by_tests:
+        fixes.append(f"or disable {' and '.join(f'eks-gpu:{t}' for t in first.tests)} until the quota is raised")
+    elif all(u.prefix[0] == "gpuNodeGroups" for u in starting):
+        fixes.append("or start at desiredSize 0")
+    return Problem(
+        key,
+        f"starting {', '.join(what)} needs {need.desired_vcpus} vCPUs of '{need.quota.name}' ({need.quota.code}; "
+        f"node groups {groups}), but the account's quota in {region} is {value:g}: {consequence}; " + ", ".join(fixes),
+    )

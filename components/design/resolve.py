@@ -38,6 +38,7 @@ from components.design.model import (
     ExistingNetwork,
     GpuMetricsDesign,
     GpuSpec,
+    KubernetesDesign,
     NewNetwork,
     NodeGroupDesign,
     StackDesign,
@@ -113,10 +114,11 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
             over = check_asg_tag_budget(prefix, node_group, tags, user_labels.get(key, {}))
             if over is not None:
                 problems.append(over)
-        _check_quotas(designs, facts, problems, warnings)
     storage_class = _storage_class(config, problems) if config is not None else None
     access = design_access(config, facts, profile, problems, warnings) if config is not None else None
     kubernetes = design_kubernetes(config, designs, problems, warnings) if config is not None else None
+    if kubernetes is not None:
+        _check_quotas(designs, _test_nodes(kubernetes), facts, problems, warnings)
     if problems or config is None or network is None or kubernetes is None or access is None:
         raise ConfigError(problems)
 
@@ -173,10 +175,26 @@ def _storage_class(config: StackConfig, problems: list[Problem]) -> StorageClass
     return StorageClassDesign(reclaim_policy=storage.reclaim_policy)
 
 
+def _test_nodes(kubernetes: KubernetesDesign) -> dict[str, dict[str, int]]:
+    """Pool -> test config key -> the nodes of the pool that test needs while ``pulumi up`` waits for it:
+    the smoke test's pod one, the NCCL test's workers one each."""
+    tests: dict[str, dict[str, int]] = {}
+    if kubernetes.gpu_pod is not None:
+        tests.setdefault(kubernetes.gpu_pod.pool, {})["gpuPod"] = 1
+    if kubernetes.nccl_test is not None:
+        tests.setdefault(kubernetes.nccl_test.pool, {})["ncclTest"] = kubernetes.nccl_test.workers
+    return tests
+
+
 def _check_quotas(
-    designs: Mapping[str, NodeGroupDesign], facts: AwsFacts, problems: list[Problem], warnings: list[str]
+    designs: Mapping[str, NodeGroupDesign],
+    tests: Mapping[str, Mapping[str, int]],
+    facts: AwsFacts,
+    problems: list[Problem],
+    warnings: list[str],
 ) -> None:
-    """The node groups against the account's EC2 vCPU quotas (read by :func:`lookup.read_quotas`)."""
+    """The node groups, and the nodes the stack's tests start on them, against the account's EC2 vCPU
+    quotas (read by :func:`lookup.read_quotas`)."""
     for code, error in sorted(facts.quota_errors.items()):
         warnings.append(f"EC2 vCPU quota {code} could not be read ({error}): the node groups' quotas are not checked")
     uses = [
@@ -188,6 +206,9 @@ def _check_quotas(
             vcpus_per_node=max(facts.instances[t].vcpus for t in group.instance_types),
             desired=group.desired_size,
             max=group.max_size,
+            # tests on one pool may run at once (pulumi creates them in parallel): their nodes add up
+            test_nodes=sum(tests.get(key, {}).values()),
+            tests=tuple(tests.get(key, {})),
         )
         for key, group in designs.items()
         if group.instance_types and all(t in facts.instances for t in group.instance_types)
