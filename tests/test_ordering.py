@@ -5,6 +5,9 @@ resource below is checked against one that none of its inputs reference)."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 
 from offline import ProgramRun
@@ -94,3 +97,99 @@ def test_the_smoke_test_waits_for_the_quota_and_limits_of_its_namespace() -> Non
     for resource in [result.one("kubernetes:core/v1:ResourceQuota"), result.one("kubernetes:core/v1:LimitRange")]:
         assert resource.urn in job.dependencies, resource.name
         assert resource.urn not in job.property_dependencies.get("metadata", ())
+
+
+# --- the path from `pulumi up` to the smoke test's pod running ------------------------------------
+
+PATH_LABELS = [
+    (r"-system-(ng|lt|asg-.*)$", "system node group"),
+    (r"-inference-(ng|lt|asg-.*)$", "GPU pool"),
+    (r"-smoke-test-job$", "smoke test"),
+    (r"-workloads-ns$", "namespace"),
+    (r"-workloads-", "namespace's objects"),
+    (r"-nvidia-release$", "device plugin"),
+    (r"-autoscaler-identity$", "autoscaler's association"),
+    (r"-autoscaler-iam-cluster-autoscaler$", "autoscaler's role policy"),
+    (r"-autoscaler-", "autoscaler"),
+    (r"-addons-eks-pod-identity-agent$", "Pod Identity agent"),
+    (r"-coredns$", "CoreDNS"),
+    (r"-node-Amazon", "node role's policies"),
+    (r"-network-private-", "private subnets' NAT routes"),
+    (r"-network-nat-", "NAT gateway"),
+    (r"-network-public-default$", "internet route"),
+    (r"-cluster-eks$", "cluster"),
+    (r"-cluster-logs$", "control-plane log group"),
+    (r"-cluster-service-", "cluster role's policies"),
+    (r"-k8s$", "Kubernetes provider"),
+]
+"""Resource name pattern -> what it is on the path (first match wins)."""
+
+PATH = {
+    ("smoke test", "GPU pool"): "a node group (and its ASG's tags) for the autoscaler to start a node in",
+    ("smoke test", "device plugin"): "AL2023: the plugin advertises nvidia.com/gpu, or the pod never schedules",
+    ("smoke test", "autoscaler"): "the pool is at zero: the autoscaler starts its node",
+    # (depends_on a component waits for all of it: the autoscaler's association and role too)
+    ("smoke test", "autoscaler's association"): "as the autoscaler",
+    ("smoke test", "autoscaler's role policy"): "as the autoscaler",
+    ("smoke test", "namespace's objects"): "quota, defaults and policies apply only to pods created after them",
+    ("namespace's objects", "namespace"): "they name the namespace by its string",
+    ("autoscaler", "Pod Identity agent"): "the autoscaler's credentials come from the agent",
+    ("autoscaler", "autoscaler's association"): "and from its association",
+    ("autoscaler", "system node group"): "its pod needs a node",
+    ("autoscaler", "CoreDNS"): "it resolves AWS's API names through CoreDNS",
+    ("autoscaler's association", "autoscaler's role policy"): "credentials without the policy are denied",
+    ("Pod Identity agent", "system node group"): "the add-on turns ACTIVE once its pods run",
+    ("CoreDNS", "system node group"): "CoreDNS goes Degraded without a node, and its creation times out",
+    ("system node group", "node role's policies"): "nodes join only with the role's policies",
+    ("system node group", "private subnets' NAT routes"): "nodes pull images through the NAT gateway",
+    ("GPU pool", "node role's policies"): "as for the system group",
+    ("GPU pool", "private subnets' NAT routes"): "as for the system group",
+    ("NAT gateway", "internet route"): "a NAT gateway has no way out before the public route",
+    ("cluster", "cluster role's policies"): "EKS checks the cluster role's policies at creation",
+    ("cluster", "control-plane log group"): "else EKS creates the log group itself, unmanaged",
+}
+"""Every ``depends_on`` between the resources ``pulumi up`` creates before the smoke test's pod runs,
+with its reason: an ordering no input reference gives (each has its comment at its ``depends_on``)."""
+
+
+def _label(name: str) -> str:
+    for pattern, label in PATH_LABELS:
+        if re.search(pattern, name):
+            return label
+    raise AssertionError(f"{name} is on the smoke test's path but has no label here")
+
+
+def _explicit(resource: Any) -> set[str]:
+    """What a resource waits for through ``depends_on`` alone (no input of it references them)."""
+    by_inputs = {u for urns in resource.property_dependencies.values() for u in urns}
+    return set(resource.dependencies) - by_inputs
+
+
+def test_every_depends_on_on_the_way_to_the_first_gpu_pod_has_its_reason() -> None:
+    # dev's shape: a pool at zero, the smoke test on it, the autoscaler that starts its node
+    result = run(config({"inference": gpu_pool()}, gpuPod={"enabled": True}))
+    by_urn = {r.urn: r for r in result.resources}
+    seen: set[str] = set()
+    todo = [result.one("kubernetes:batch/v1:Job").urn]
+    edges: set[tuple[str, str]] = set()
+    while todo:
+        urn = todo.pop()
+        if urn in seen or urn not in by_urn:
+            continue
+        seen.add(urn)
+        resource = by_urn[urn]
+        provider = resource.provider.split("::")[0] if resource.provider.startswith("urn:") else ""
+        for waited in _explicit(resource):
+            edges.add((_label(resource.name), _label(by_urn[waited].name)))
+        todo += [*resource.dependencies, *([provider] if provider in by_urn else [])]
+    edges.discard(("Kubernetes provider", "cluster"))  # none here: the public endpoint needs no rule
+    assert edges == set(PATH)
+
+
+def test_the_pod_identity_agent_does_not_wait_for_coredns() -> None:
+    # It runs on the host network with the default DNS policy (its chart's DaemonSet): the VPC's
+    # resolver answers it, so it starts beside CoreDNS, not after it; the autoscaler needs both.
+    result = run(config())
+    agent = result.by_urn(_addon(result, "eks-pod-identity-agent"))
+    assert _addon(result, "coredns") not in agent.dependencies
+    assert result.one(NODE_GROUP, "-system-ng").urn in agent.dependencies

@@ -79,7 +79,13 @@ class Addons(pulumi.ComponentResource):
     def __init__(self, name: str, args: AddonsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-gpu:addons:Addons", name, None, opts)
         self._args = args
-        self.pod_identity_agent = self._addon(name, "eks-pod-identity-agent") if args.pod_identity else None
+        # The agent runs on the host network with the default DNS policy, so it resolves the EKS Auth API
+        # through the VPC's resolver (Kubernetes "DNS for Services and Pods": hostNetwork pods with
+        # ClusterFirst fall back to Default): it needs nodes, not CoreDNS (aws/eks-pod-identity-agent
+        # charts/eks-pod-identity-agent/templates/daemonset.yaml), and starts beside it.
+        self.pod_identity_agent = (
+            self._addon(name, "eks-pod-identity-agent", needs_dns=False) if args.pod_identity else None
+        )
         self.node_monitoring = None
         if args.node_monitoring:
             self.node_monitoring = self._addon(
@@ -143,8 +149,13 @@ class Addons(pulumi.ComponentResource):
         configuration_values: Mapping[str, object] | None = None,
         pod_identity_associations: Sequence[aws.eks.AddonPodIdentityAssociationArgs] | None = None,
         depends_on: Sequence[pulumi.Resource] = (),
+        needs_dns: bool = True,
     ) -> aws.eks.Addon:
+        """An add-on after the system nodes (it turns ACTIVE only once its pods run) and, unless
+        ``needs_dns`` is false, after CoreDNS (its controllers resolve AWS's API names before they
+        turn ready)."""
         args = self._args
+        first = [args.system_nodes, *([args.dns] if needs_dns else []), *depends_on]
         return aws.eks.Addon(
             f"{name}-{addon}",
             cluster_name=args.cluster,
@@ -154,7 +165,7 @@ class Addons(pulumi.ComponentResource):
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             tags={**args.tags, "Name": f"{args.cluster_name}-{addon}"},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.system_nodes, args.dns, *depends_on]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=first),
         )
 
 

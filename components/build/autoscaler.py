@@ -196,6 +196,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             service_account=SERVICE_ACCOUNT,
             role_arn=self.role.role.arn,
             tags=dict(args.tags),
+            # It hands out the role's credentials: before the policy lands the first calls are denied.
             opts=pulumi.ResourceOptions(parent=self, depends_on=self.role.attachments),
         )
         self.release = release(
@@ -207,6 +208,8 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             values=values(args),
             provider=args.provider,
             parent=self,
+            # Its pod needs credentials (agent, association), a node, and CoreDNS for AWS's API names;
+            # Helm's atomic install fails if the Deployment is not ready in time.
             depends_on=[*filter(None, [agent]), association, args.system_nodes, args.dns],
         )
         self.register_outputs({"roleArn": self.role.role.arn})

@@ -188,7 +188,8 @@ class Cluster(pulumi.ComponentResource):
             cluster_tags={"Name": args.cluster_name},
             opts=pulumi.ResourceOptions(
                 parent=self,
-                # The log group first: otherwise EKS creates it, unmanaged and kept forever.
+                # The role's policies first (EKS checks them at creation); the log group first:
+                # otherwise EKS creates it, unmanaged and kept forever.
                 depends_on=[*role.attachments, logs],
                 protect=args.protect,
                 transforms=None if access.creator_admin else [no_creator_admin],

@@ -104,6 +104,7 @@ class Network(pulumi.ComponentResource):
                     allocation_id=eip.id,
                     subnet_id=public[az].id,
                     tags=tags(f"nat-{az}"),
+                    # no way out until the public subnets route to the internet gateway
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[public_route]),
                 )
         first_nat = nats[net.azs[0]]

@@ -205,7 +205,9 @@ class EksGpuStack(pulumi.ComponentResource):
         self.smoke_test = None
         if kube.gpu_pod is not None:
             pool = design.gpu_pools[kube.gpu_pod.pool]
-            # The pod needs a node of its pool and, on AL2023, the plugin that advertises its GPUs.
+            # The pod needs a node of its pool (its ASG's tags, for the autoscaler to find it), the
+            # namespace's quota, defaults and policies (admission checks only pods created after them)
+            # and, on AL2023, the plugin that advertises its GPUs.
             waits_for: list[pulumi.Resource] = [self.gpu_pools[pool.key], self.namespace]
             if not pool.ami_type.bottlerocket and self.device_plugin is not None:
                 waits_for.append(self.device_plugin)
@@ -258,6 +260,8 @@ class EksGpuStack(pulumi.ComponentResource):
                 node_role_arn=self.node_role.role.arn,
                 subnet_ids=[s for az in azs for s in self.network.private_subnet_ids[az]],
                 tags=tags_for(design.tags, f"{design.cluster_name}-{key}"),
+                # Nodes join only with the role's policies and pull images only through the NAT routes;
+                # the policies are deleted after the group, not under its nodes.
                 depends_on=[*self.node_role.attachments, *(r for az in azs for r in self.network.egress.get(az, []))],
                 launch_tags=launch_tags(design.cluster_name, key),
                 vpc_id=self.network.vpc_id,

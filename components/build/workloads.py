@@ -116,6 +116,7 @@ class GpuNamespace(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
         )
         self.name = self.namespace.metadata.apply(lambda m: m.name or args.name)
+        # They name the namespace by its string: only depends_on puts them after it.
         inside = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace])
         k8s.core.v1.ResourceQuota(
             f"{name}-gpu-quota",
