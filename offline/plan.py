@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -121,6 +122,8 @@ class NodeGroupRow:
     efa_interfaces: int = 0
     """EFA interfaces per node (0: no EFA)."""
     placement_group: bool = False
+    allocatable: Mapping[str, str] | None = None
+    """What a node offers pods, as the stack output ``gpuNodeGroups.<key>.allocatable`` says (GPU pools)."""
 
 
 def _int(value: Any) -> int:
@@ -141,6 +144,7 @@ def _templates_by_pool(run: ProgramRun) -> dict[str, Mapping[str, Any]]:
 def node_groups(run: ProgramRun, facts: Mapping[str, Mapping[str, Any]], azs: Mapping[str, str]) -> list[NodeGroupRow]:
     """The node groups of ``run``; ``facts`` are the instance types' records, ``azs`` subnet -> AZ."""
     templates = _templates_by_pool(run)
+    pools = run.outputs.get("gpuNodeGroups") or {}
     rows = []
     for ng in run.of_type(NODE_GROUP):
         i = ng.inputs
@@ -170,6 +174,7 @@ def node_groups(run: ProgramRun, facts: Mapping[str, Mapping[str, Any]], azs: Ma
                     if nic.get("interfaceType") in ("efa", "efa-only")
                 ),
                 placement_group="placement" in templates.get(i["labels"][POOL_LABEL], {}),
+                allocatable=(pools.get(i["labels"][POOL_LABEL]) or {}).get("allocatable"),
             )
         )
     return sorted(rows, key=lambda r: (r.key != "system", r.key))
@@ -282,6 +287,7 @@ def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, f
                 "availabilityZones": list(row.availability_zones),
                 "efaInterfaces": row.efa_interfaces,
                 "placementGroup": row.placement_group,
+                "allocatable": row.allocatable,
             }
             for row in rows
         ],
@@ -330,6 +336,24 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
     return lines
 
 
+def _gib(quantity: str) -> str:
+    """``14162Mi`` as ``13.8Gi``, rounded down: the plan never shows more than a node offers."""
+    return f"{math.floor(int(quantity.removesuffix('Mi')) / 1024 * 10) / 10:g}Gi"
+
+
+def allocatable_summary(allocatable: Mapping[str, str] | None) -> str:
+    """A pool's allocatable per node for the table: ``3920m / 13.8Gi / 1 GPU / 85Gi disk``."""
+    if not allocatable:
+        return "-"
+    parts = [allocatable["cpu"], _gib(allocatable["memory"])]
+    if "nvidia.com/gpu" in allocatable:
+        parts.append(f"{allocatable['nvidia.com/gpu']} GPU")
+    if "hugepages-2Mi" in allocatable:
+        parts.append(f"{_gib(allocatable['hugepages-2Mi'])} hugepages")
+    parts.append(f"{int(allocatable['ephemeral-storage'].removesuffix('Mi')) // 1024}Gi disk")
+    return " / ".join(parts)
+
+
 def _usd(value: float | None) -> str:
     return "unknown" if value is None else f"${value:,.4f}"
 
@@ -357,7 +381,18 @@ def render_text(plan: Mapping[str, Any]) -> str:
     walk(None, 1)
     out += ["", "Node groups"]
     out += _table(
-        ("group", "instance types", "GPU", "GPUs/node", "vCPUs/node", "min/desired/max", "capacity", "EFA", "AZs"),
+        (
+            "group",
+            "instance types",
+            "GPU",
+            "GPUs/node",
+            "vCPUs/node",
+            "allocatable/node",
+            "min/desired/max",
+            "capacity",
+            "EFA",
+            "AZs",
+        ),
         (
             (
                 g["key"],
@@ -365,6 +400,7 @@ def render_text(plan: Mapping[str, Any]) -> str:
                 g["gpuModel"] or "-",
                 g["gpusPerNode"],
                 g["vcpusPerNode"],
+                allocatable_summary(g.get("allocatable")),
                 f"{g['minSize']}/{g['desiredSize']}/{g['maxSize']}",
                 g["capacityType"],
                 f"{g['efaInterfaces']}{' + cluster PG' if g['placementGroup'] else ''}" if g["efaInterfaces"] else "-",

@@ -87,6 +87,10 @@ def test_gpu_pool_asg_tags_for_scale_from_zero(scaled: ProgramRun, key: str) -> 
         f"{CA}/enabled": "true",
         f"{CA}/eks-gpu-dev": "owned",
         f"{CA}/node-template/resources/nvidia.com/gpu": str(count),
+        **{
+            f"{CA}/node-template/resources/{r}": allocatable(scaled, key)[r]
+            for r in ("cpu", "memory", "ephemeral-storage", "pods")
+        },
         **{f"{CA}/node-template/label/{k}": v for k, v in labels.items()},
         **{f"{CA}/node-template/taint/{t['key']}": f"{t.get('value', '')}:{K8S_EFFECT[t['effect']]}" for t in taints},
     }
@@ -95,6 +99,84 @@ def test_gpu_pool_asg_tags_for_scale_from_zero(scaled: ProgramRun, key: str) -> 
     assert {f"{CA}/node-template/label/{k}": v for k, v in ng["labels"].items()}.items() <= asg_tags(
         scaled, key
     ).items()
+
+
+def allocatable(result: ProgramRun, key: str) -> dict[str, str]:
+    """The stack output's allocatable of pool ``key``: Kubernetes resource name -> quantity."""
+    out: dict[str, str] = result.outputs["gpuNodeGroups"][key]["allocatable"]
+    return out
+
+
+def mib(quantity: str) -> float:
+    """A quantity as ``resource.ParseQuantity`` reads it, in MiB (the forms the program writes)."""
+    for suffix, factor in (("Mi", 1.0), ("Gi", 1024.0)):
+        if quantity.endswith(suffix):
+            return float(quantity.removesuffix(suffix)) * factor
+    return float(quantity) / 2**20
+
+
+def template_node(tags: dict[str, str], itype: str) -> dict[str, float]:
+    """The Cluster Autoscaler's template node for a group at zero (aws_manager.go buildNodeFromTemplate):
+    capacity from the instance type (pods 110, cpu, memory MemoryMb MiB, GPUs), each resources tag
+    overriding it, allocatable = capacity. CPU in millicores, memory and storage in MiB."""
+    info = aws_data.catalogue()[itype]
+    node = {
+        "pods": 110.0,
+        "cpu": info["VCpuInfo"]["DefaultVCpus"] * 1000.0,
+        "memory": float(info["MemoryInfo"]["SizeInMiB"]),
+        "nvidia.com/gpu": float(aws_data.gpus(itype)[0]),
+    }
+    prefix = f"{CA}/node-template/resources/"
+    for key, value in tags.items():
+        if key.startswith(prefix):
+            name = key.removeprefix(prefix)
+            if name == "cpu":
+                node[name] = float(value.removesuffix("m")) if value.endswith("m") else float(value) * 1000
+            elif name in ("memory", "ephemeral-storage") or name.startswith("hugepages-"):
+                node[name] = mib(value)
+            else:
+                node[name] = float(value)
+    return node
+
+
+def fits(request: dict[str, float], node: dict[str, float]) -> bool:
+    return all(node.get(name, 0.0) >= amount for name, amount in request.items())
+
+
+@pytest.mark.parametrize("key", sorted(POOLS))
+def test_the_template_node_offers_what_a_node_does_not_its_nominal_size(scaled: ProgramRun, key: str) -> None:
+    """Without the cpu, memory and ephemeral-storage tags the autoscaler's template node has the type's
+    nominal CPU and memory and no ephemeral storage: a pod sized between allocatable and nominal scales
+    the pool up and never fits; a pod asking for scratch space never scales it from zero."""
+    (itype,) = POOLS[key]["instanceTypes"]
+    node = template_node(asg_tags(scaled, key), itype)
+    real = allocatable(scaled, key)
+    whole = {"cpu": node["cpu"], "memory": node["memory"], "ephemeral-storage": node["ephemeral-storage"]}
+    assert whole == {
+        "cpu": float(real["cpu"].removesuffix("m")),
+        "memory": mib(real["memory"]),
+        "ephemeral-storage": mib(real["ephemeral-storage"]),
+    }
+    info = aws_data.catalogue()[itype]
+    nominal_memory = {"memory": float(info["MemoryInfo"]["SizeInMiB"])}
+    nominal_cpu = {"cpu": info["VCpuInfo"]["DefaultVCpus"] * 1000.0}
+    assert fits(whole, node) and fits({"ephemeral-storage": 1024.0}, node)
+    assert not fits(nominal_memory, node) and not fits(nominal_cpu, node)
+
+
+def test_the_allocatable_output_is_a_map_of_kubernetes_quantities(scaled: ProgramRun) -> None:
+    for key, pool in POOLS.items():
+        (itype,) = pool["instanceTypes"]
+        out = allocatable(scaled, key)
+        assert {"cpu", "memory", "ephemeral-storage", "pods", "nvidia.com/gpu"} <= set(out)
+        assert all(isinstance(v, str) and re.fullmatch(r"[0-9]+(m|Mi)?", v) for v in out.values()), out
+        assert out["nvidia.com/gpu"] == str(aws_data.gpus(itype)[0])
+        net = aws_data.catalogue()[itype]["NetworkInfo"]
+        # the lookup reads the default network card's interfaces, as the AMIs' max-pods formula does
+        (card,) = [c for c in net["NetworkCards"] if c["NetworkCardIndex"] == net.get("DefaultNetworkCardIndex", 0)]
+        vcpus = aws_data.catalogue()[itype]["VCpuInfo"]["DefaultVCpus"]
+        eni = card["MaximumNetworkInterfaces"] * (net["Ipv4AddressesPerInterface"] - 1) + 2
+        assert out["pods"] == str(min(eni, 110 if vcpus <= 30 else 250))
 
 
 def test_gpu_counts_differ_by_type(scaled: ProgramRun) -> None:
@@ -206,8 +288,6 @@ def test_helm_values(scaled: ProgramRun) -> None:
     assert v["nodeSelector"] == {"eks-gpu/node-group": "system"}
     assert v["fullnameOverride"] == "cluster-autoscaler"
     assert v["extraArgs"] == {
-        "balance-similar-node-groups": True,
-        "balancing-ignore-label": "eks-gpu/node-group",
         "skip-nodes-with-local-storage": False,
         "expander": "least-waste",
         "scale-down-unneeded-time": "10m",

@@ -184,7 +184,10 @@ def renders_and_validates(result: ProgramRun, charts: list[str]) -> None:
 
 
 def test_every_helm_release_renders_and_validates_for_the_cluster_version(stack: ProgramRun) -> None:
-    renders_and_validates(stack, ["cluster-autoscaler", "nvidia-device-plugin"])
+    # NVIDIA's exporter is the default GPU metrics; the dev stack turns GPU metrics off
+    metrics = json.loads(stack.config.get("eks-gpu:gpuMetrics", "{}")).get("exporter", "dcgm-exporter")
+    exporter = ["dcgm-exporter"] if metrics == "dcgm-exporter" else []
+    renders_and_validates(stack, ["cluster-autoscaler", *exporter, "nvidia-device-plugin"])
 
 
 def test_autoscaler_service_account_is_the_one_pod_identity_names(stack: ProgramRun) -> None:
@@ -381,14 +384,14 @@ def test_the_efa_chart_folder_spells_its_version_with_a_v() -> None:
 
 # --- GPU metrics: NVIDIA's dcgm-exporter ---------------------------------------------------
 
-DCGM = "-dcgm-exporter-release"
+DCGM = "-dcgm-exporter-shared-release"
+"""The release that reads the node monitoring agent's host engine (every pool here is amd64 and on its list)."""
 DCGM_NEEDS = {
-    ("exporter", "runAsNonRoot"): "DCGM's profiling metrics (DCGM_FI_PROF_*) need root with SYS_ADMIN",
+    ("exporter", "runAsNonRoot"): "root for the kubelet's root-owned pod-resources socket (which pod has which GPU)",
     ("exporter", "readOnlyRootFilesystem"): (
         "the exporter writes its runtime files; the chart enables a read-only root only with tmpfs volumes "
         "it does not template"
     ),
-    ("pod", "hostNetwork"): "reads the node monitoring agent's DCGM host engine on the node's localhost:5555",
     ("pod", "hostPath /var/lib/kubelet/pod-resources"): "the kubelet's pod-resources API: which pod has which GPU",
 }
 """What the dcgm-exporter DaemonSet cannot have, and why."""
@@ -406,7 +409,13 @@ def test_dcgm_exporter_renders_and_validates(dcgm: ProgramRun) -> None:
 
 def test_dcgm_exporter_runs_on_every_gpu_node_and_reads_the_agents_host_engine(dcgm: ProgramRun) -> None:
     spec = daemon_set(manifests(dcgm, DCGM), "exporter")
-    on = [key for key, group in node_groups(dcgm).items() if runs_on(spec, group)]
+    # the exporter picks nodes by instance type too (which types run the agent's engine): label them
+    on = [
+        key
+        for key, group in node_groups(dcgm).items()
+        for itype in group["instanceTypes"]
+        if runs_on(spec, {**group, "labels": {**group["labels"], "node.kubernetes.io/instance-type": itype}})
+    ]
     assert sorted(on) == sorted(MIXED_POOLS)
     taints: list[dict[str, str]] = []
     for group in gpu_groups(dcgm).values():
@@ -415,19 +424,22 @@ def test_dcgm_exporter_runs_on_every_gpu_node_and_reads_the_agents_host_engine(d
         ({**t, "operator": "Equal"} for t in taints), key=canonical
     )
     (container,) = spec["containers"]
-    assert container["args"][-2:] == ["-r", "localhost:5555"] and spec["hostNetwork"] is True
+    # the agent's host port on the node's IP, from the pod's own network
+    assert container["args"][-2:] == ["-r", "$(NODE_IP):5555"] and "hostNetwork" not in spec
     # one DCGM per node: the CloudWatch add-on (and its own DCGM exporter) is not installed beside it
     assert "amazon-cloudwatch-observability" not in [a.inputs["addonName"] for a in dcgm.of_type("aws:eks/addon:Addon")]
 
 
 def test_without_the_node_monitoring_agent_dcgm_exporter_embeds_its_own_host_engine() -> None:
     alone = run(config(MIXED_POOLS, gpuMetrics={"exporter": "dcgm-exporter"}, nodeMonitoring={"enabled": False}))
-    spec = daemon_set(manifests(alone, DCGM), "exporter")
+    spec = daemon_set(manifests(alone, "-dcgm-exporter-own-release"), "exporter")
     assert "-r" not in spec["containers"][0]["args"] and not spec.get("hostNetwork")
+    assert spec["containers"][0]["securityContext"]["capabilities"] == {"add": ["SYS_ADMIN"], "drop": ["ALL"]}
 
 
 def test_dcgm_exporter_is_hardened_as_far_as_its_function_allows(dcgm: ProgramRun) -> None:
     spec = daemon_set(manifests(dcgm, DCGM), "exporter")
     assert findings(spec) == set(DCGM_NEEDS)
-    assert spec["containers"][0]["securityContext"]["capabilities"] == {"add": ["SYS_ADMIN"], "drop": ["ALL"]}
+    # a DCGM client: DCGM's profiling module (which needs SYS_ADMIN) runs in the agent's engine
+    assert spec["containers"][0]["securityContext"]["capabilities"] == {"add": [], "drop": ["ALL"]}
     assert all(DCGM_NEEDS.values())

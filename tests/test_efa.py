@@ -222,7 +222,8 @@ EFA_PLUGIN_NEEDS = {
 
 
 def test_the_efa_chart_validates_and_is_hardened_as_far_as_it_allows(efa: ProgramRun) -> None:
-    test_charts.renders_and_validates(efa, ["aws-efa-k8s-device-plugin", "cluster-autoscaler", "nvidia-device-plugin"])
+    charts = ["aws-efa-k8s-device-plugin", "cluster-autoscaler", "dcgm-exporter", "nvidia-device-plugin"]
+    test_charts.renders_and_validates(efa, charts)  # dcgm-exporter: the default GPU metrics
     releases = efa.of_type("kubernetes:helm.sh/v3:Release")
     (release,) = [r for r in releases if r.inputs["chart"] == "aws-efa-k8s-device-plugin"]
     (daemon,) = [o for o in render(release) if o["kind"] == "DaemonSet"]

@@ -64,7 +64,6 @@ def test_node_monitoring_agent_runs_its_dcgm_server_on_every_tainted_gpu_node(op
     # every add-on waits for the system nodes and CoreDNS: their pods must run, and resolve AWS's names
     # (but the Pod Identity agent, on the host network: tests/test_ordering.py)
     assert sorted(a.inputs["addonName"] for a in ops.of_type(ADDON)) == [
-        "amazon-cloudwatch-observability",
         "aws-ebs-csi-driver",
         "coredns",
         "eks-node-monitoring-agent",
@@ -101,7 +100,16 @@ def test_ebs_csi_driver_gets_its_rights_by_pod_identity_and_runs_on_gpu_nodes(op
 def test_the_pod_identity_agent_is_installed_once_whoever_needs_it() -> None:
     for autoscaler, ebs, metrics in itertools.product((True, False), (True, False), ("cloudwatch", "none")):
         storage = {"ebsCsiDriver": ebs, "defaultStorageClass": ebs}
-        result = run(config(autoscaler={"enabled": autoscaler}, storage=storage, gpuMetrics={"exporter": metrics}))
+        # the CloudWatch add-on runs its own DCGM: only without the node monitoring agent's
+        no_agent = {"enabled": False}
+        result = run(
+            config(
+                autoscaler={"enabled": autoscaler},
+                storage=storage,
+                gpuMetrics={"exporter": metrics},
+                nodeMonitoring=no_agent,
+            )
+        )
         agents = [a for a in result.of_type(ADDON) if a.inputs["addonName"] == "eks-pod-identity-agent"]
         wanted = autoscaler or ebs or metrics == "cloudwatch"
         assert len(agents) == (1 if wanted else 0), (autoscaler, ebs, metrics)
@@ -188,7 +196,8 @@ def test_al2023_gpu_pools_turn_on_nodeadms_fast_image_pull(ops: ProgramRun) -> N
 # --- GPU metrics -----------------------------------------------------------------------------
 
 
-def test_gpu_metrics_go_to_cloudwatch_by_default_with_the_agents_own_role(ops: ProgramRun) -> None:
+def test_cloudwatch_gpu_metrics_get_the_agents_own_role() -> None:
+    ops = run(config(POOLS, gpuMetrics={"exporter": "cloudwatch"}, nodeMonitoring={"enabled": False}))
     cloudwatch = addon(ops, "amazon-cloudwatch-observability")
     (association,) = cloudwatch.inputs["podIdentityAssociations"]
     assert association["serviceAccount"] == "cloudwatch-agent"
@@ -221,6 +230,11 @@ def test_dcgm_exporter_is_nvidias_chart_at_its_pinned_version_after_the_host_eng
     assert release.inputs["repositoryOpts"] == {"repo": "https://nvidia.github.io/dcgm-exporter/helm-charts"}
     assert release.inputs["values"]["serviceMonitor"] == {"enabled": True}
     assert addon(result, "eks-node-monitoring-agent").urn in release.dependencies
+    # the default exporter, beside the node monitoring agent by default
+    (default,) = [
+        r for r in run(config()).of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "dcgm-exporter"
+    ]
+    assert default.inputs["values"]["arguments"][-2:] == ["-r", "$(NODE_IP):5555"]
 
 
 def test_prod_runs_every_operations_part_and_dev_keeps_idle_under_twenty_cents() -> None:
@@ -228,9 +242,9 @@ def test_prod_runs_every_operations_part_and_dev_keeps_idle_under_twenty_cents()
     from tests.helpers import ROOT, run_stack_file
 
     prod = run_stack_file("prod")
-    assert {"eks-node-monitoring-agent", "aws-ebs-csi-driver", "amazon-cloudwatch-observability"} <= {
-        a.inputs["addonName"] for a in prod.of_type(ADDON)
-    }
+    assert {"eks-node-monitoring-agent", "aws-ebs-csi-driver"} <= {a.inputs["addonName"] for a in prod.of_type(ADDON)}
+    # GPU metrics from NVIDIA's exporter reading the agent's DCGM (tests/test_gpu_health.py), not CloudWatch's
+    assert [r.inputs["chart"] for r in prod.of_type("kubernetes:helm.sh/v3:Release")].count("dcgm-exporter") == 1
     assert prod.one(STORAGE_CLASS).inputs["reclaimPolicy"] == "Retain"
     assert plan.build(ROOT / "Pulumi.dev.yaml")["cost"]["idleUsdPerHour"] <= 0.20
 

@@ -81,6 +81,8 @@ def test_a_pod_identity_addon_waits_for_its_roles_policy(stack: ProgramRun, addo
     # What uses a role depends on its policy attachments (ServiceRole): the add-on's association
     # hands out the role's credentials, and before the AWS managed policy is attached the
     # controller's first calls are denied. The association's input is the role, not the attachment.
+    if addon_name == "amazon-cloudwatch-observability":  # not the default: only without the node monitoring agent
+        stack = run(config(gpuMetrics={"exporter": "cloudwatch"}, nodeMonitoring={"enabled": False}))
     addon = stack.by_urn(_addon(stack, addon_name))
     role = stack.one("eks-gpu:iam:ServiceRole", f"-{addon_name}")
     (attachment,) = [r for r in stack.children_of(role.urn) if r.type == ATTACHMENT]

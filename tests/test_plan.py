@@ -233,3 +233,39 @@ def test_the_node_group_table_shows_efa_placement_and_one_az() -> None:
     assert (rows["inference"]["efaInterfaces"], rows["inference"]["placementGroup"]) == (0, False)
     assert f"{net['EfaInfo']['MaximumEfaInterfaces']} + cluster PG" in plan.render_text(prod)
     assert "(one AZ)" in plan.render_text(prod)
+
+
+def test_the_node_group_table_shows_what_a_node_offers_pods(dev: dict[str, Any]) -> None:
+    """The allocatable column is the stack output the autoscaler's templates come from, per GPU pool."""
+    from tests import aws_data
+
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    rows = {g["key"]: g for g in dev["nodeGroups"]}
+    assert rows["system"]["allocatable"] is None
+    pool = stack["eks-gpu:gpuNodeGroups"]["inference"]
+    (itype,) = pool["instanceTypes"]
+    info = aws_data.catalogue()[itype]
+    offered = rows["inference"]["allocatable"]
+    assert offered["nvidia.com/gpu"] == str(aws_data.gpus(itype)[0])
+    assert 0 < int(offered["cpu"].removesuffix("m")) < info["VCpuInfo"]["DefaultVCpus"] * 1000
+    assert 0 < int(offered["memory"].removesuffix("Mi")) < info["MemoryInfo"]["SizeInMiB"]
+    assert 0 < int(offered["ephemeral-storage"].removesuffix("Mi")) < pool["diskSizeGiB"] * 1024 * 0.9 - 1024
+    text = plan.render_text(dev)
+    (header,) = [line for line in text.splitlines() if line.startswith("group ")]
+    assert "allocatable/node" in header
+    (line,) = [line for line in text.splitlines() if line.startswith("inference ")]
+    assert plan.allocatable_summary(offered) in line
+
+
+def test_the_allocatable_summary_reads_like_a_node() -> None:
+    offered = {
+        "cpu": "3920m",
+        "memory": "14162Mi",
+        "ephemeral-storage": "87449Mi",
+        "pods": "58",
+        "nvidia.com/gpu": "1",
+    }
+    assert plan.allocatable_summary(offered) == "3920m / 13.8Gi / 1 GPU / 85Gi disk"
+    efa = offered | {"hugepages-2Mi": "10256Mi", "vpc.amazonaws.com/efa": "32"}
+    assert plan.allocatable_summary(efa) == "3920m / 13.8Gi / 1 GPU / 10Gi hugepages / 85Gi disk"
+    assert plan.allocatable_summary(None) == "-"

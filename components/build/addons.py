@@ -8,9 +8,11 @@ the add-on's AWS managed policy, associated with the add-on's own service accoun
 - ``eks-node-monitoring-agent``: sets node conditions (``AcceleratedHardwareReady`` for GPU faults)
   that node auto-repair acts on. Its agent tolerates every taint; its ``dcgm-server`` DaemonSet (the
   DCGM host engine the agent reads GPU health from) tolerates none by default, so it is given the GPU
-  pools' taints, or a tainted GPU node reports nothing (its chart README, "DCGM host engine").
-- ``amazon-cloudwatch-observability`` (GPU metrics by default): Container Insights with NVIDIA GPU
-  metrics (its DCGM exporter), the CloudWatch agent's role with ``CloudWatchAgentServerPolicy``.
+  pools' taints, or a tainted GPU node reports nothing (its chart README, "DCGM host engine"); and its
+  chart's placement, pinned (:mod:`components.facts.node_monitoring`).
+- ``amazon-cloudwatch-observability`` (``gpuMetrics.exporter: cloudwatch``, never on nodes where the
+  node monitoring agent runs its DCGM: its DCGM exporter is a host engine of its own): Container
+  Insights with NVIDIA GPU metrics, the CloudWatch agent's role with ``CloudWatchAgentServerPolicy``.
 - ``aws-ebs-csi-driver`` and a default StorageClass of encrypted gp3, ``WaitForFirstConsumer`` (a
   volume is created in the AZ of the node its first pod lands on).
 """
@@ -29,6 +31,7 @@ from components.build.iam import ServiceRole, ServiceRoleArgs
 from components.build.scheduling import tolerations
 from components.config import Taint
 from components.design import StorageClassDesign
+from components.facts.node_monitoring import dcgm_server_affinity
 
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 """The EBS CSI controller's service account (the add-on's), in kube-system."""
@@ -64,8 +67,11 @@ class AddonsArgs:
 
 
 def node_monitoring_values(gpu_taints: Sequence[Taint]) -> dict[str, object]:
-    """The node monitoring agent's configuration values: its DCGM server on the tainted GPU nodes."""
-    return {"dcgmAgent": {"tolerations": tolerations(gpu_taints)}}
+    """The node monitoring agent's configuration values: its DCGM server on the tainted GPU nodes, and
+    on exactly the node types its chart places it on, pinned (a later add-on version's default cannot
+    move it under an exporter that embeds its own DCGM). Both keys are in the add-on's configuration
+    schema; nothing else is sent (EKS refuses keys the schema lacks)."""
+    return {"dcgmAgent": {"tolerations": tolerations(gpu_taints), "affinity": dcgm_server_affinity()}}
 
 
 class Addons(pulumi.ComponentResource):

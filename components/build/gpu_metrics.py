@@ -1,15 +1,24 @@
 """GPU metrics from NVIDIA's ``dcgm-exporter`` chart, for teams that run their own Prometheus.
 
-(The default, the ``amazon-cloudwatch-observability`` add-on, is in :mod:`components.build.addons`.)
-The exporter runs on every GPU node of every pool and tolerates their taints. DCGM runs once per
-node: with the node monitoring agent installed, the exporter reads that agent's ``nv-hostengine``
-(``-r localhost:5555``, on the host network, where the agent's ``dcgm-server`` listens: its chart
-README, "DCGM host engine") instead of embedding a second one.
+(The CloudWatch add-on, the other exporter, is in :mod:`components.build.addons`.) One DCGM host
+engine per GPU node: where the node monitoring agent runs its ``dcgm-server`` (the engine its health
+verdicts, and so node auto-repair, come from), the exporter is a client of that engine; on every
+other GPU node it embeds its own. So the chart is installed twice, one release per mode, each on
+exactly its nodes by pool and instance type (the design decides which types are which, from the
+agent chart's placement: :mod:`components.facts.node_monitoring`):
+
+- ``shared`` (``kube-system``): ``-r $(NODE_IP):5555``, the ``dcgm-server`` pod's host port on the
+  node's own IP (downward API ``status.hostIP``). A DCGM client over TCP: no host network, no
+  capability (the profiling module runs in the agent's engine).
+- ``own`` (namespace ``dcgm-exporter``): DCGM embedded in the exporter, root with ``SYS_ADMIN`` only,
+  which the profiling metrics (``DCGM_FI_PROF_*``) need.
+
+The chart gives its metrics ConfigMap and Role fixed names, so two releases need two namespaces.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,76 +26,137 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.build.helm import release
-from components.build.scheduling import gpu_pools_affinity, tolerations
-from components.config import Taint
+from components.build.scheduling import tolerations
+from components.config import GPU_PRESENT_LABEL, POOL_LABEL, Taint
 from components.design import GpuMetricsDesign
+from components.facts.node_monitoring import HOST_ENGINE_PORT, INSTANCE_TYPE_LABEL
 
 CHART = "dcgm-exporter"
 REPOSITORY = "https://nvidia.github.io/dcgm-exporter/helm-charts"
 """NVIDIA's ``dcgm-exporter`` Helm repository."""
-NAMESPACE = "kube-system"
+SHARED, OWN = "shared", "own"
+"""The two modes: read the node monitoring agent's host engine, or embed one."""
+NAMESPACES = {SHARED: "kube-system", OWN: "dcgm-exporter"}
+"""Each mode's namespace (the chart's fixed object names collide in one)."""
 COUNTERS = ["-f", "/etc/dcgm-exporter/default-counters.csv"]
 """The chart's default counter set (utilisation, memory, temperature, power, XID errors, profiling)."""
-HOST_ENGINE = "localhost:5555"
-"""Where the node monitoring agent's ``dcgm-server`` serves DCGM on each GPU node."""
+NODE_IP = "NODE_IP"
+NODE_IP_ENV = {"name": NODE_IP, "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}}
+"""The node's IP, which the kubelet substitutes for ``$(NODE_IP)`` in the container's arguments."""
+HOST_ENGINE = f"$({NODE_IP}):{HOST_ENGINE_PORT}"
+"""The agent's ``dcgm-server`` on this node: its ``hostPort`` is reachable on the node's IP from a pod."""
 RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "200m", "memory": "512Mi"}}
 """The chart's own defaults, written out so the hardening test holds them."""
 SECURITY_CONTEXT = {
-    "runAsNonRoot": False,
-    "runAsUser": 0,
-    "capabilities": {"add": ["SYS_ADMIN"], "drop": ["ALL"]},
-    "allowPrivilegeEscalation": False,
+    SHARED: {
+        "runAsNonRoot": False,
+        "runAsUser": 0,
+        # Helm merges maps into the chart's defaults: an empty list, not an absent key, removes its SYS_ADMIN.
+        "capabilities": {"add": [], "drop": ["ALL"]},
+        "allowPrivilegeEscalation": False,
+    },
+    OWN: {
+        "runAsNonRoot": False,
+        "runAsUser": 0,
+        "capabilities": {"add": ["SYS_ADMIN"], "drop": ["ALL"]},
+        "allowPrivilegeEscalation": False,
+    },
 }
-"""The chart's default: root with ``SYS_ADMIN`` only, which DCGM's profiling metrics (``DCGM_FI_PROF_*``,
-SM and tensor-core activity) need; everything else dropped, no privilege escalation."""
+"""Root in both, for the kubelet's root-owned pod-resources socket (which pod has which GPU); only the
+embedded engine gets ``SYS_ADMIN``, the chart's default, for DCGM's profiling metrics (SM and
+tensor-core activity). Everything else dropped, no privilege escalation."""
 POD_SECURITY_CONTEXT = {"seccompProfile": {"type": "RuntimeDefault"}}
+PRIVILEGED_NAMESPACE_LABELS = {"pod-security.kubernetes.io/enforce": "privileged"}
+"""The embedded exporter's host path and ``SYS_ADMIN`` are admitted by no lower Pod Security level."""
 
 
 @dataclass(frozen=True)
 class DcgmExporterArgs:
-    """Where the exporter runs and what it reads."""
+    """Where the exporters run and what they read."""
 
     design: GpuMetricsDesign
-    pools: Sequence[str]
-    """Every GPU pool: each has NVIDIA GPUs to read."""
-    taints: Sequence[Taint]
-    """Every taint of those pools: it tolerates them all."""
+    taints: Mapping[str, Sequence[Taint]]
+    """Pool -> its taints: each release tolerates those of the pools it runs on."""
     provider: k8s.Provider
     depends_on: Sequence[pulumi.Resource] = ()
-    """The node monitoring agent, whose host engine the exporter reads."""
+    """The node monitoring agent, whose host engine the shared exporter reads."""
 
 
-def values(args: DcgmExporterArgs) -> dict[str, Any]:
-    """The chart values: on every GPU node, one DCGM per node, a ServiceMonitor if asked for."""
-    shared = args.design.shared_host_engine
+def nodes(design: GpuMetricsDesign, mode: str) -> Mapping[str, tuple[str, ...]]:
+    """Pool -> the instance types of its nodes that the ``mode`` exporter runs on."""
+    return design.shared_engine if mode == SHARED else design.own_engine
+
+
+def node_affinity(placement: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """GPU nodes of these pools and of these instance types only."""
+    types = sorted({t for pool_types in placement.values() for t in pool_types})
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {"key": GPU_PRESENT_LABEL, "operator": "In", "values": ["true"]},
+                            {"key": POOL_LABEL, "operator": "In", "values": sorted(placement)},
+                            {"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": types},
+                        ]
+                    }
+                ]
+            }
+        }
+    }
+
+
+def values(args: DcgmExporterArgs, mode: str) -> dict[str, Any]:
+    """The chart values of the ``mode`` release: its nodes, its DCGM, a ServiceMonitor if asked for."""
+    placement = nodes(args.design, mode)
+    shared = mode == SHARED
     return {
         "arguments": [*COUNTERS, *(["-r", HOST_ENGINE] if shared else [])],
-        "hostNetwork": shared,
-        "tolerations": tolerations(args.taints),
-        "affinity": gpu_pools_affinity(args.pools),
+        "extraEnv": [NODE_IP_ENV] if shared else [],
+        "hostNetwork": False,
+        "tolerations": tolerations(t for pool in placement for t in args.taints[pool]),
+        "affinity": node_affinity(placement),
         "resources": RESOURCES,
-        "securityContext": SECURITY_CONTEXT,
+        "securityContext": SECURITY_CONTEXT[mode],
         "podSecurityContext": POD_SECURITY_CONTEXT,
         "serviceMonitor": {"enabled": args.design.service_monitor},
     }
 
 
 class DcgmExporter(pulumi.ComponentResource):
-    """The ``dcgm-exporter`` Helm release."""
+    """The ``dcgm-exporter`` Helm releases: ``shared`` and ``own``, each where it has nodes."""
 
-    release: k8s.helm.v3.Release
+    shared: k8s.helm.v3.Release | None
+    own: k8s.helm.v3.Release | None
+    namespace: k8s.core.v1.Namespace | None
+    """The embedded exporter's namespace."""
 
     def __init__(self, name: str, args: DcgmExporterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-gpu:gpu_metrics:DcgmExporter", name, None, opts)
-        self.release = release(
-            name,
+        design = args.design
+        self.shared = self._release(name, args, SHARED, args.depends_on) if design.shared_engine else None
+        self.namespace = self.own = None
+        if design.own_engine:
+            self.namespace = k8s.core.v1.Namespace(
+                f"{name}-namespace",
+                metadata={"name": NAMESPACES[OWN], "labels": PRIVILEGED_NAMESPACE_LABELS},
+                opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            )
+            self.own = self._release(name, args, OWN, [self.namespace])
+        self.register_outputs({"chartVersion": design.chart_version})
+
+    def _release(
+        self, name: str, args: DcgmExporterArgs, mode: str, depends_on: Sequence[pulumi.Resource]
+    ) -> k8s.helm.v3.Release:
+        return release(
+            f"{name}-{mode}",
             chart=CHART,
             version=args.design.chart_version,
             repository=REPOSITORY,
-            namespace=NAMESPACE,
-            values=values(args),
+            namespace=NAMESPACES[mode],
+            values=values(args, mode),
             provider=args.provider,
             parent=self,
-            depends_on=args.depends_on,
+            depends_on=depends_on,
         )
-        self.register_outputs({"chartVersion": args.design.chart_version})

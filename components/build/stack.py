@@ -175,8 +175,7 @@ class EksGpuStack(pulumi.ComponentResource):
                 f"{name}-dcgm-exporter",
                 DcgmExporterArgs(
                     design=design.gpu_metrics,
-                    pools=list(design.gpu_pools),
-                    taints=self._gpu_taints(),
+                    taints={key: pool.taints for key, pool in design.gpu_pools.items()},
                     provider=self.provider,
                     depends_on=list(filter(None, [self.addons.node_monitoring])),  # its host engine first
                 ),
@@ -280,9 +279,11 @@ class EksGpuStack(pulumi.ComponentResource):
             "gpuModel": design.gpu.model if design.gpu else None,
             "availabilityZones": list(design.availability_zones),
             "singleAz": design.single_az,
-            # What a workload copies to run on this pool (README, "Running your own GPU workload").
+            # What a workload copies to run on this pool (docs/workloads.md).
             "nodeSelector": pool_selector(key),
             "tolerations": tolerations(design.taints),
+            # Kubernetes resource name -> quantity a node offers pods (what scale-from-zero assumes)
+            "allocatable": design.allocatable.quantities() if design.allocatable else None,
         }
 
     def outputs(self) -> dict[str, Any]:

@@ -322,7 +322,9 @@ class NodeMonitoring(Model):
     """The ``eks-node-monitoring-agent`` EKS add-on: node health (GPU faults included) for auto-repair."""
 
     enabled: bool = True
-    """Install it. Default true: without it node auto-repair sees no GPU fault."""
+    """Install it. Default true: without it node auto-repair sees no GPU fault. Its ``dcgm-server`` is
+    then the DCGM host engine of the GPU nodes it runs on (amd64 nodes of the types its chart lists),
+    so ``gpuMetrics.exporter: cloudwatch`` (a second engine) is refused when a pool has such nodes."""
 
 
 class Storage(Model):
@@ -346,11 +348,13 @@ class GpuMetrics(Model):
     """Per-GPU metrics (utilisation, memory, temperature, XID errors), per node and per pod."""
 
     exporter: Annotated[Literal["cloudwatch", "dcgm-exporter", "none"], enum_field_values(GPU_METRICS_EXPORTERS)] = (
-        "cloudwatch"
+        "dcgm-exporter"
     )
-    """``cloudwatch`` (default: the ``amazon-cloudwatch-observability`` add-on, Container Insights with
-    GPU metrics, nothing to run yourself), ``dcgm-exporter`` (NVIDIA's chart, for a Prometheus you
-    run) or ``none``. One of them, so DCGM exporters never run twice on a node."""
+    """``dcgm-exporter`` (default: NVIDIA's chart, for a Prometheus you run; it reads the node monitoring
+    agent's DCGM host engine where that runs and embeds its own elsewhere), ``cloudwatch`` (the
+    ``amazon-cloudwatch-observability`` add-on, Container Insights with GPU metrics; its DCGM exporter
+    is a host engine of its own, so refused where the node monitoring agent runs one) or ``none``.
+    One DCGM host engine per GPU node whichever is chosen."""
     chart_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] = DCGM_EXPORTER_CHART_VERSION
     """The ``dcgm-exporter`` chart version, ``X.Y.Z`` (exporter ``dcgm-exporter`` only)."""
     service_monitor: bool = False

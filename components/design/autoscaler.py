@@ -5,21 +5,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from components.config import (
-    POOL_LABEL,
     Problem,
     StackConfig,
     key_path,
 )
+from components.design.allocatable import EFA_RESOURCE as EFA_RESOURCE
+from components.design.allocatable import HUGEPAGES_RESOURCE as HUGEPAGES_RESOURCE
 from components.design.model import AutoscalerDesign, NodeGroupDesign
 from components.facts.aws_limits import EFA_DRIVER_HUGEPAGES_2MI
 from components.facts.releases import autoscaler_releases
 
 TAG_PREFIX = "k8s.io/cluster-autoscaler"
 """The prefix of every tag the Cluster Autoscaler reads on an Auto Scaling group."""
-EFA_RESOURCE = "vpc.amazonaws.com/efa"
-"""The extended resource the EFA device plugin advertises, one per EFA interface."""
-HUGEPAGES_RESOURCE = "hugepages-2Mi"
-"""The resource the kubelet advertises for 2 MiB huge pages, which EFA jobs request."""
+TEMPLATE_ALLOCATABLE = ("cpu", "memory", "ephemeral-storage", "pods")
+"""What the template node gets from the pool's :class:`~components.design.allocatable.Allocatable`
+rather than from the instance type: the autoscaler takes a tag's value as capacity and allocatable
+alike (``buildNodeFromTemplate``: "TODO: use proper allocatable!!"), parsed by
+``resource.ParseQuantity`` (``extractAllocatableResourcesFromAsg``; an unparsable value is skipped)."""
 
 
 def efa_hugepages(design: NodeGroupDesign) -> str | None:
@@ -39,14 +41,21 @@ def asg_tags(design: NodeGroupDesign, cluster_name: str) -> dict[str, str]:
     """Every tag of a node group's ASG: discovery, and for GPU pools what scale-from-zero needs.
 
     EKS does not copy node-group tags to the ASG (aws/containers-roadmap#608), so the program tags
-    it. GPUs per node come from the instance catalogue; labels and taints from the pool's design,
-    the same objects the node group gets.
+    it. GPUs per node come from the instance catalogue; CPU, memory and ephemeral storage are what a
+    node's kubelet will offer (the pool's allocatable), not the type's nominal size; labels and taints
+    from the pool's design, the same objects the node group gets.
     """
     tags = discovery_tags(cluster_name)
     if design.gpu is None:
         return tags
     template = f"{TAG_PREFIX}/node-template"
     tags[f"{template}/resources/nvidia.com/gpu"] = str(design.gpu.count)
+    if design.allocatable is not None:
+        # without them the template has nominal CPU and memory (a pod between allocatable and nominal
+        # scales the pool up and never fits), no ephemeral storage (a pod asking for any never
+        # scales it from zero: kubernetes/autoscaler#1869) and 110 pods (g6.xlarge runs 58)
+        quantities = design.allocatable.quantities()
+        tags |= {f"{template}/resources/{name}": quantities[name] for name in TEMPLATE_ALLOCATABLE}
     if design.efa is not None:
         # what the EFA device plugin advertises: a pod asking for EFA fits a node of this pool
         tags[f"{template}/resources/{EFA_RESOURCE}"] = str(design.efa.interfaces)
@@ -117,10 +126,12 @@ def design_autoscaler(
             problems.append(
                 Problem(key_path("autoscaler", "extraArgs", flag), f"is set by {owner}; set it there instead")
             )
+    # No balance-similar-node-groups: it would never find two pools similar. Each pool is one ASG
+    # over all its AZs, and the comparator (processors/nodegroupset/compare_nodegroups.go,
+    # IsCloudProviderNodeInfoSimilar) wants every label but ignored ones equal: a template node has
+    # nodegroup-name from the ASG's eks:nodegroup-name tag, a real node its pool's own
+    # eks.amazonaws.com/sourceLaunchTemplateId and capacityType, none of them ignored.
     args: dict[str, str | int | bool] = {
-        "balance-similar-node-groups": True,
-        # Every pool has its own eks-gpu/node-group label: without this no two pools are "similar".
-        "balancing-ignore-label": POOL_LABEL,
         # GPU jobs often use emptyDir scratch space: that must not pin an idle GPU node.
         "skip-nodes-with-local-storage": False,
         "expander": cfg.expander,

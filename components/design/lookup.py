@@ -36,6 +36,13 @@ class InstanceFacts:
     """EFA interfaces the type takes (one per network card on the types with several)."""
     network_cards: int = 1
     """Network cards of the type (``maximum_network_cards``)."""
+    max_network_interfaces: int = 0
+    """Network interfaces the type takes, over all its cards (``maximum_network_interfaces``)."""
+    default_card_interfaces: int = 0
+    """Network interfaces its default network card takes: what the EKS AMIs' max-pods formula counts
+    (see :func:`components.design.allocatable.eni_max_pods`)."""
+    ipv4_per_interface: int = 0
+    """IPv4 addresses per network interface (``maximum_ipv4_addresses_per_interface``)."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +100,18 @@ def instance_facts(instance_type: str) -> InstanceFacts:
         efa_supported=bool(result.efa_supported),
         efa_max_interfaces=int(result.efa_maximum_interfaces or 0),
         network_cards=int(result.maximum_network_cards or 1),
+        max_network_interfaces=int(result.maximum_network_interfaces or 0),
+        default_card_interfaces=_default_card_interfaces(result),
+        ipv4_per_interface=int(result.maximum_ipv4_addresses_per_interface or 0),
     )
+
+
+def _default_card_interfaces(result: aws.ec2.GetInstanceTypeResult) -> int:
+    """Interfaces of the type's default network card; the type's total where it lists no cards."""
+    for card in result.network_cards or []:
+        if int(card.index) == int(result.default_network_card_index or 0):
+            return int(card.maximum_interfaces)
+    return int(result.maximum_network_interfaces or 0)
 
 
 def _default_route(subnet_id: str, vpc_id: str) -> str | None:

@@ -10,6 +10,7 @@ from components.config import (
     CapacityType,
     Taint,
 )
+from components.design.allocatable import Allocatable
 
 SYSTEM_KEY = "system"
 """The key of the system node group in names, labels and outputs."""
@@ -48,14 +49,17 @@ class StorageClassDesign:
 
 @dataclass(frozen=True)
 class GpuMetricsDesign:
-    """GPU metrics: the CloudWatch add-on, or NVIDIA's dcgm-exporter chart."""
+    """GPU metrics: the CloudWatch add-on, or NVIDIA's dcgm-exporter chart; one DCGM host engine per node."""
 
     exporter: str
     """``cloudwatch`` or ``dcgm-exporter``."""
     chart_version: str
     service_monitor: bool
-    shared_host_engine: bool
-    """dcgm-exporter reads the node monitoring agent's DCGM host engine rather than starting its own."""
+    shared_engine: Mapping[str, tuple[str, ...]]
+    """Pool -> its instance types whose nodes run the node monitoring agent's DCGM host engine
+    (``dcgm-server``): there dcgm-exporter reads that engine. Empty without the agent."""
+    own_engine: Mapping[str, tuple[str, ...]]
+    """Pool -> its other instance types: there the exporter embeds its own DCGM host engine."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,9 @@ class NodeGroupDesign:
     """Turn on nodeadm's ``FastImagePull`` (AL2023 only)."""
     efa: EfaDesign | None = None
     """EFA interfaces, placement group and self-open security group; None without ``efa``."""
+    allocatable: Allocatable | None = None
+    """What the kubelet of a node of the group offers pods (the least over its instance types): what
+    the autoscaler's scale-from-zero template says. None only where no instance facts were read."""
 
     @property
     def single_az(self) -> bool:

@@ -126,7 +126,7 @@ def _cannot_start(need: QuotaNeed, value: float, region: str, increase: str) -> 
             tests = " and ".join(f"eks-gpu:{t}" for t in use.tests)
             what.append(f"{use.test_nodes} {use.instance_types[0]} of pool {use.key} for {tests}")
         else:
-            what.append(f"{use.desired} {use.instance_types[0]} of {use.key}")
+            what.append(f"{use.desired} {use.instance_types[0]}")
     groups = ", ".join(u.key for u in need.uses)
     by_tests = first.test_nodes > first.desired
     key = key_path(first.tests[0], "enabled") if by_tests else key_path(*first.prefix, "desiredSize")

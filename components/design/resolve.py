@@ -28,6 +28,7 @@ from components.config import (
     parse_config,
 )
 from components.design.access import design_access
+from components.design.allocatable import node_allocatable
 from components.design.autoscaler import design_autoscaler
 from components.design.efa import efa_az, efa_design
 from components.design.kubernetes import design_kubernetes
@@ -48,6 +49,7 @@ from components.design.model import (
 from components.design.network import existing_network, new_network
 from components.design.quotas import QuotaUse, check_quotas
 from components.design.tags import check_asg_tag_budget, node_group_asg_tags
+from components.facts.node_monitoring import runs_dcgm_server
 
 
 def load(
@@ -115,6 +117,7 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
             if over is not None:
                 problems.append(over)
     storage_class = _storage_class(config, problems) if config is not None else None
+    gpu_metrics = _gpu_metrics(config, designs, problems) if config is not None else None
     access = design_access(config, facts, profile, problems, warnings) if config is not None else None
     kubernetes = design_kubernetes(config, designs, problems, warnings) if config is not None else None
     if kubernetes is not None:
@@ -136,7 +139,7 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
         node_monitoring=config.node_monitoring.enabled,
         ebs_csi_driver=config.storage.ebs_csi_driver,
         storage_class=storage_class,
-        gpu_metrics=_gpu_metrics(config),
+        gpu_metrics=gpu_metrics,
         network=network,
         system=designs[SYSTEM_KEY],
         gpu_pools={k: designs[k] for k in config.gpu_node_groups},
@@ -147,16 +150,53 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
     )
 
 
-def _gpu_metrics(config: StackConfig) -> GpuMetricsDesign | None:
-    """The exporter chosen; dcgm-exporter shares the node monitoring agent's host engine when it runs."""
+def _gpu_metrics(
+    config: StackConfig, designs: Mapping[str, NodeGroupDesign], problems: list[Problem]
+) -> GpuMetricsDesign | None:
+    """The exporter chosen, and which node types' DCGM host engine it reads: one engine per GPU node.
+
+    With the node monitoring agent, its ``dcgm-server`` is the host engine of the node types its chart
+    places it on (:mod:`components.facts.node_monitoring`), and the one the agent's health verdicts come
+    from: dcgm-exporter reads it there and embeds its own DCGM on the other GPU node types. The CloudWatch
+    add-on's own DCGM exporter cannot be pointed at the agent's engine (its chart templates no remote
+    host engine), so it is refused where the agent runs one rather than run as a second engine.
+    """
     metrics = config.gpu_metrics
     if metrics.exporter == "none" or not config.gpu_node_groups:
         return None
+    agent = config.node_monitoring.enabled
+    shared: dict[str, tuple[str, ...]] = {}
+    own: dict[str, tuple[str, ...]] = {}
+    for key in config.gpu_node_groups:
+        pool = designs.get(key)
+        if pool is None:
+            continue
+        arch = pool.ami_type.architecture
+        served = tuple(t for t in pool.instance_types if agent and runs_dcgm_server(t, arch))
+        rest = tuple(t for t in pool.instance_types if t not in served)
+        if served:
+            shared[key] = served
+        if rest:
+            own[key] = rest
+    if metrics.exporter == "cloudwatch" and shared:
+        where = "; ".join(f"{key}: {', '.join(types)}" for key, types in shared.items())
+        problems.append(
+            Problem(
+                key_path("gpuMetrics", "exporter"),
+                "'cloudwatch' runs the CloudWatch Observability add-on's own DCGM exporter, a DCGM host engine, on "
+                "every GPU node, and the node monitoring agent (eks-gpu:nodeMonitoring.enabled) runs its own on the "
+                f"nodes of {where}: with a second DCGM engine the agent reports AcceleratedHardwareReady=False and "
+                "auto-repair replaces healthy nodes, and the add-on has no setting to read the agent's engine. "
+                "Use dcgm-exporter (the default: it reads the agent's engine there) or none, or set "
+                "eks-gpu:nodeMonitoring.enabled to false",
+            )
+        )
     return GpuMetricsDesign(
         exporter=metrics.exporter,
         chart_version=metrics.chart_version,
         service_monitor=metrics.service_monitor,
-        shared_host_engine=config.node_monitoring.enabled,
+        shared_engine=shared,
+        own_engine=own,
     )
 
 
@@ -256,6 +296,13 @@ class _Group:
             else None,
             fast_image_pull=isinstance(cfg, GpuPool) and cfg.fast_image_pull and not self.ami_type.bottlerocket,
             efa=self.efa,
+            allocatable=node_allocatable(
+                self.instances,
+                self.ami_type,
+                cfg.disk_size_gib,
+                gpus=self.gpu.count if self.gpu else 0,
+                efa=self.efa.interfaces if self.efa else 0,
+            ),
         )
 
 

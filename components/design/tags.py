@@ -69,7 +69,8 @@ def check_asg_tag_budget(
     return Problem(
         key_path(*prefix),
         f"needs {used} tags on its Auto Scaling group ({len(EKS_OWNED_ASG_TAGS)} of EKS's, {stack} of the stack's "
-        f"tags, {autoscaler} for the autoscaler: discovery, resources (GPUs, EFA, huge pages), "
+        f"tags, {autoscaler} for the autoscaler: discovery, resources (allocatable CPU, memory and ephemeral "
+        f"storage, GPUs, EFA, huge pages), "
         f"one per label ({len(design.labels)}, "
         f"{len(user_labels)} of them yours) and one per taint ({len(design.taints)})), but an ASG holds at most "
         f"{ASG_MAX_TAGS}: drop {used - ASG_MAX_TAGS} of its labels ({yours}), "
