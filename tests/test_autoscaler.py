@@ -11,6 +11,7 @@ from tests import aws_data
 from tests.helpers import (
     NODE_GROUP,
     POD_IDENTITY_TRUST,
+    REGION,
     config,
     gpu_pool,
     iam_document,
@@ -19,6 +20,8 @@ from tests.helpers import (
     program_scope,
     run,
 )
+from tests.workloads.autoscaler import template_node
+from tests.workloads.resources import quantity
 
 TAG = "aws:autoscaling/tag:Tag"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -107,61 +110,22 @@ def allocatable(result: ProgramRun, key: str) -> dict[str, str]:
     return out
 
 
-def mib(quantity: str) -> float:
-    """A quantity as ``resource.ParseQuantity`` reads it, in MiB (the forms the program writes)."""
-    for suffix, factor in (("Mi", 1.0), ("Gi", 1024.0)):
-        if quantity.endswith(suffix):
-            return float(quantity.removesuffix(suffix)) * factor
-    return float(quantity) / 2**20
-
-
-def template_node(tags: dict[str, str], itype: str) -> dict[str, float]:
-    """The Cluster Autoscaler's template node for a group at zero (aws_manager.go buildNodeFromTemplate):
-    capacity from the instance type (pods 110, cpu, memory MemoryMb MiB, GPUs), each resources tag
-    overriding it, allocatable = capacity. CPU in millicores, memory and storage in MiB."""
-    info = aws_data.catalogue()[itype]
-    node = {
-        "pods": 110.0,
-        "cpu": info["VCpuInfo"]["DefaultVCpus"] * 1000.0,
-        "memory": float(info["MemoryInfo"]["SizeInMiB"]),
-        "nvidia.com/gpu": float(aws_data.gpus(itype)[0]),
-    }
-    prefix = f"{CA}/node-template/resources/"
-    for key, value in tags.items():
-        if key.startswith(prefix):
-            name = key.removeprefix(prefix)
-            if name == "cpu":
-                node[name] = float(value.removesuffix("m")) if value.endswith("m") else float(value) * 1000
-            elif name in ("memory", "ephemeral-storage") or name.startswith("hugepages-"):
-                node[name] = mib(value)
-            else:
-                node[name] = float(value)
-    return node
-
-
-def fits(request: dict[str, float], node: dict[str, float]) -> bool:
-    return all(node.get(name, 0.0) >= amount for name, amount in request.items())
-
-
 @pytest.mark.parametrize("key", sorted(POOLS))
 def test_the_template_node_offers_what_a_node_does_not_its_nominal_size(scaled: ProgramRun, key: str) -> None:
     """Without the cpu, memory and ephemeral-storage tags the autoscaler's template node has the type's
     nominal CPU and memory and no ephemeral storage: a pod sized between allocatable and nominal scales
     the pool up and never fits; a pod asking for scratch space never scales it from zero."""
     (itype,) = POOLS[key]["instanceTypes"]
-    node = template_node(asg_tags(scaled, key), itype)
-    real = allocatable(scaled, key)
-    whole = {"cpu": node["cpu"], "memory": node["memory"], "ephemeral-storage": node["ephemeral-storage"]}
-    assert whole == {
-        "cpu": float(real["cpu"].removesuffix("m")),
-        "memory": mib(real["memory"]),
-        "ephemeral-storage": mib(real["ephemeral-storage"]),
-    }
     info = aws_data.catalogue()[itype]
-    nominal_memory = {"memory": float(info["MemoryInfo"]["SizeInMiB"])}
-    nominal_cpu = {"cpu": info["VCpuInfo"]["DefaultVCpus"] * 1000.0}
-    assert fits(whole, node) and fits({"ephemeral-storage": 1024.0}, node)
-    assert not fits(nominal_memory, node) and not fits(nominal_cpu, node)
+    tags = asg_tags(scaled, key)
+    node = template_node(info, tags, REGION, "z").allocatable
+    real = {name: quantity(v) for name, v in allocatable(scaled, key).items()}
+    for name in ("cpu", "memory", "ephemeral-storage", "pods"):
+        assert node[name] == real[name], name
+    untagged = template_node(info, {k: v for k, v in tags.items() if "/resources/" not in k}, REGION, "z")
+    assert untagged.allocatable["cpu"] == info["VCpuInfo"]["DefaultVCpus"] > node["cpu"]
+    assert untagged.allocatable["memory"] == info["MemoryInfo"]["SizeInMiB"] * 2**20 > node["memory"]
+    assert "ephemeral-storage" not in untagged.allocatable
 
 
 def test_the_allocatable_output_is_a_map_of_kubernetes_quantities(scaled: ProgramRun) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from typing import Any
 
 import kubernetes_validate
@@ -17,6 +18,7 @@ from components.config import POOL_LABEL
 from offline import ProgramRun
 from tests.charts import chart_dir, render
 from tests.helpers import CLUSTER, NODE_GROUP, config, gpu_pool, program_scope, run, run_stack_file
+from tests.workloads.scheduling import Node, tolerates, unfit
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
@@ -112,44 +114,10 @@ def node_taints(group: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
-def tolerates(toleration: dict[str, Any], taint: dict[str, str]) -> bool:
-    """Kubernetes' rule (``v1.Toleration.ToleratesTaint``)."""
-    if toleration.get("effect") and toleration["effect"] != taint["effect"]:
-        return False
-    if toleration.get("key") and toleration["key"] != taint["key"]:
-        return False
-    if toleration.get("operator") == "Exists":
-        return True
-    return bool(toleration.get("key")) and toleration.get("value", "") == taint["value"]
-
-
 def runs_on(spec: dict[str, Any], group: dict[str, Any]) -> bool:
-    """Whether a pod with ``spec`` may land on a node of ``group``: node selector, required node affinity
-    (operators ``In``, ``NotIn``, ``Exists``, ``DoesNotExist``) and taints with effect NoSchedule or NoExecute."""
-    labels: dict[str, str] = group["labels"]
-    if any(labels.get(k) != v for k, v in (spec.get("nodeSelector") or {}).items()):
-        return False
-    affinity = (spec.get("affinity") or {}).get("nodeAffinity", {})
-    required = affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
-    if required and not any(term_matches(term, labels) for term in required["nodeSelectorTerms"]):
-        return False
-    hard = [t for t in node_taints(group) if t["effect"] != "PreferNoSchedule"]
-    return all(any(tolerates(tol, t) for tol in spec.get("tolerations") or []) for t in hard)
-
-
-def term_matches(term: dict[str, Any], labels: dict[str, str]) -> bool:
-    assert set(term) == {"matchExpressions"}, f"unsupported node selector term {term}"
-    for e in term["matchExpressions"]:
-        op, key, present = e["operator"], e["key"], e["key"] in labels
-        ok = {
-            "In": present and labels.get(key) in e.get("values", []),
-            "NotIn": not present or labels.get(key) not in e.get("values", []),
-            "Exists": present,
-            "DoesNotExist": not present,
-        }[op]
-        if not ok:
-            return False
-    return True
+    """Whether a pod with ``spec`` may land on an empty node of ``group``: node selector, required node
+    affinity and taints, as the scheduler filters them (tests/workloads/scheduling.py)."""
+    return not unfit(spec, {}, Node(group["labels"], node_taints(group), {"pods": Decimal(1)}))
 
 
 def gpu_groups(result: ProgramRun) -> dict[str, dict[str, Any]]:

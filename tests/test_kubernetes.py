@@ -10,7 +10,17 @@ import pytest
 
 from offline import ProgramRun
 from tests import aws_data
-from tests.helpers import CLUSTER, config, every_feature, gpu_pool, node_group, problems_of, program_scope, run
+from tests.helpers import (
+    CLUSTER,
+    config,
+    every_feature,
+    gpu_pool,
+    integral,
+    node_group,
+    problems_of,
+    program_scope,
+    run,
+)
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 PLUGIN = "-nvidia-release"
@@ -49,17 +59,6 @@ def expected_toleration(taint: dict[str, str]) -> dict[str, str]:
         "value": taint.get("value", ""),
         "effect": K8S_EFFECT[taint["effect"]],
     }
-
-
-def integral(value: Any) -> Any:
-    """Undo the mocks' number transport (every number arrives as a float) before schema checks."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: integral(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [integral(v) for v in value]
-    return value
 
 
 def kubernetes_objects(result: ProgramRun) -> list[Any]:

@@ -11,8 +11,7 @@ import pytest
 
 from offline import ProgramRun
 from tests import aws_data
-from tests.helpers import config, gpu_pool, problems_of, program_scope, run
-from tests.test_kubernetes import integral
+from tests.helpers import config, gpu_pool, integral, problems_of, program_scope, run
 
 MPIJOB = "kubernetes:kubeflow.org/v2beta1:MPIJob"
 CONFIG_FILE = "kubernetes:yaml/v2:ConfigFile"

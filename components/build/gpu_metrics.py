@@ -26,10 +26,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.build.helm import release
-from components.build.scheduling import tolerations
-from components.config import GPU_PRESENT_LABEL, POOL_LABEL, Taint
+from components.build.scheduling import gpu_pools_affinity, tolerations
+from components.config import Taint
 from components.design import GpuMetricsDesign
-from components.facts.node_monitoring import HOST_ENGINE_PORT, INSTANCE_TYPE_LABEL
+from components.facts.node_monitoring import HOST_ENGINE_PORT
 
 CHART = "dcgm-exporter"
 REPOSITORY = "https://nvidia.github.io/dcgm-exporter/helm-charts"
@@ -87,26 +87,6 @@ def nodes(design: GpuMetricsDesign, mode: str) -> Mapping[str, tuple[str, ...]]:
     return design.shared_engine if mode == SHARED else design.own_engine
 
 
-def node_affinity(placement: Mapping[str, Sequence[str]]) -> dict[str, Any]:
-    """GPU nodes of these pools and of these instance types only."""
-    types = sorted({t for pool_types in placement.values() for t in pool_types})
-    return {
-        "nodeAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": {
-                "nodeSelectorTerms": [
-                    {
-                        "matchExpressions": [
-                            {"key": GPU_PRESENT_LABEL, "operator": "In", "values": ["true"]},
-                            {"key": POOL_LABEL, "operator": "In", "values": sorted(placement)},
-                            {"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": types},
-                        ]
-                    }
-                ]
-            }
-        }
-    }
-
-
 def values(args: DcgmExporterArgs, mode: str) -> dict[str, Any]:
     """The chart values of the ``mode`` release: its nodes, its DCGM, a ServiceMonitor if asked for."""
     placement = nodes(args.design, mode)
@@ -116,7 +96,7 @@ def values(args: DcgmExporterArgs, mode: str) -> dict[str, Any]:
         "extraEnv": [NODE_IP_ENV] if shared else [],
         "hostNetwork": False,
         "tolerations": tolerations(t for pool in placement for t in args.taints[pool]),
-        "affinity": node_affinity(placement),
+        "affinity": gpu_pools_affinity(sorted(placement), sorted({t for types in placement.values() for t in types})),
         "resources": RESOURCES,
         "securityContext": SECURITY_CONTEXT[mode],
         "podSecurityContext": POD_SECURITY_CONTEXT,

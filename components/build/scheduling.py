@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from components.config import GPU_PRESENT_LABEL, POOL_LABEL, Taint
+from components.facts.node_monitoring import INSTANCE_TYPE_LABEL
 
 
 def toleration(taint: Taint) -> dict[str, str]:
@@ -32,19 +33,17 @@ def pool_selector(pool: str) -> dict[str, str]:
     return {POOL_LABEL: pool}
 
 
-def gpu_pools_affinity(pools: Sequence[str]) -> dict[str, Any]:
-    """Node affinity for GPU nodes of the given pools only."""
+def gpu_pools_affinity(pools: Sequence[str], instance_types: Sequence[str] = ()) -> dict[str, Any]:
+    """Node affinity for GPU nodes of the given pools only and, if ``instance_types`` are given, of
+    those types only (``node.kubernetes.io/instance-type``, which the kubelet sets)."""
+    expressions: list[dict[str, Any]] = [
+        {"key": GPU_PRESENT_LABEL, "operator": "In", "values": ["true"]},
+        {"key": POOL_LABEL, "operator": "In", "values": list(pools)},
+    ]
+    if instance_types:
+        expressions.append({"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": list(instance_types)})
     return {
         "nodeAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": {
-                "nodeSelectorTerms": [
-                    {
-                        "matchExpressions": [
-                            {"key": GPU_PRESENT_LABEL, "operator": "In", "values": ["true"]},
-                            {"key": POOL_LABEL, "operator": "In", "values": list(pools)},
-                        ]
-                    }
-                ]
-            }
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": expressions}]}
         }
     }

@@ -11,6 +11,7 @@ from typing import Any
 
 from offline import ProgramRun
 from tests import aws_data
+from tests.helpers import integral
 
 from .resources import JsonDict
 
@@ -20,17 +21,6 @@ NAMESPACE = "kubernetes:core/v1:Namespace"
 NAME_LABEL = "kubernetes.io/metadata.name"
 """Set on every namespace by the API server (immutable, GA since 1.22)."""
 K8S_EFFECT = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
-
-
-def integral(value: Any) -> Any:
-    """Undo the mocks' number transport (every number arrives as a float)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: integral(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [integral(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True)
