@@ -93,9 +93,12 @@ class Change:
     because: list[str] = field(default_factory=list)
     """How a change reached it through another resource."""
     protected: bool = False
+    after: list[str] = field(default_factory=list)
+    """The nearest other changes it waits for: the engine applies a resource only once everything it
+    depends on (inputs, ``depends_on``, its provider) is done, so these come first."""
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON contract: name, type, action, causes, rollsNodes (and because, protected)."""
+        """The JSON contract: name, type, action, causes, rollsNodes (and because, protected, after)."""
         return {
             "name": self.name,
             "type": self.type,
@@ -104,6 +107,7 @@ class Change:
             "rollsNodes": self.rolls_nodes,
             "because": self.because,
             "protected": self.protected,
+            "after": self.after,
         }
 
 
@@ -168,12 +172,38 @@ def diff(old_plan: Mapping[str, Any], new_plan: Mapping[str, Any]) -> tuple[list
             replaced[urn] = resource["name"]
         changes.append(change)
     current = {r["urn"] for r in new}
+    _order(changes, new_plan)
     changes += [
         Change(r["name"], r["type"], "delete", protected=bool(r.get("protect")))
         for urn, r in old.items()
         if urn not in current
     ]
     return changes, warnings_for(changes, old_plan, new_plan, {**old, **by_urn})
+
+
+def _order(changes: Sequence[Change], plan: Mapping[str, Any]) -> None:
+    """Set each change's ``after`` from the new plan's recorded dependencies, followed through
+    resources that do not change (a chart waits for the cluster through its unchanged provider)."""
+    deps = {r["urn"]: set(r.get("dependencies") or ()) for r in plan["resources"]}
+    urns = {(r["name"], r["type"]): r["urn"] for r in plan["resources"]}
+    names = {urn: name for (name, _), urn in urns.items()}
+    changed = {urns[c.name, c.type] for c in changes if (c.name, c.type) in urns}
+
+    @functools.cache
+    def upstream(urn: str) -> frozenset[str]:
+        """Every resource ``urn`` waits for, directly or not."""
+        seen: set[str] = set()
+        todo = list(deps.get(urn, ()))
+        while todo:
+            d = todo.pop()
+            if d not in seen:
+                seen.add(d)
+                todo.extend(deps.get(d, ()))
+        return frozenset(seen - {urn})
+
+    for c in changes:
+        waits = upstream(urns[c.name, c.type]) & changed if (c.name, c.type) in urns else frozenset()
+        c.after = sorted(names[w] for w in waits if not any(w in upstream(o) for o in waits - {w}))
 
 
 def warnings_for(
@@ -259,10 +289,17 @@ def render_changes(changes: Iterable[Change], warnings: Sequence[str], against: 
     counts = {a: sum(1 for c in changes if c.action == a) for a in ("create", "update", "replace", "delete")}
     out = [f"Changes against {against}: " + ", ".join(f"{n} to {a}" for a, n in counts.items())]
     out += [f"  WARNING: {w}" for w in warnings]
+    # A Kubernetes upgrade is an order: control plane first, then what waits for it (EKS refuses a
+    # node group newer than its control plane). Other changes keep the plain list.
+    upgrade = any(c.type == EKS_CLUSTER and c.action == "update" and "version" in c.causes for c in changes)
+    if upgrade:
+        out.append("  Kubernetes upgrade: each change waits for the ones named after it (the program's dependencies)")
     symbol = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
     for c in changes:
         causes = f"  ({', '.join(c.causes)})" if c.causes else ""
         rolls = "  ROLLS NODES" if c.rolls_nodes else ""
         out.append(f"  {symbol[c.action]:>2} {c.action:<7} {c.name}  [{c.type}]{causes}{rolls}")
         out += [f"             because {b}" for b in c.because]
+        if upgrade and c.after:
+            out.append(f"             after {', '.join(c.after)}")
     return out

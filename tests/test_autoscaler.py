@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 
-from offline import ProgramRun
+from components.facts.releases import autoscaler_releases
+from components.facts.versions import calendar
+from offline import AwsAccount, ProgramRun
 from tests import aws_data
 from tests.helpers import (
+    DEV_CLUSTER_ARN,
     NODE_GROUP,
-    POD_IDENTITY_TRUST,
     REGION,
     config,
     gpu_pool,
     iam_document,
     node_group,
+    pod_identity_trust,
     problems_of,
     program_scope,
     run,
@@ -227,7 +231,9 @@ def test_every_policy_of_the_stack_is_without_wildcard_actions(scaled: ProgramRu
 
 def test_role_reaches_the_pod_through_pod_identity(scaled: ProgramRun) -> None:
     role = scaled.one("aws:iam/role:Role", "-autoscaler-iam-role")
-    assert iam_document(role.inputs["assumeRolePolicy"]) == POD_IDENTITY_TRUST
+    assert iam_document(role.inputs["assumeRolePolicy"]) == pod_identity_trust(
+        DEV_CLUSTER_ARN, "kube-system", "cluster-autoscaler"
+    )
     association = scaled.one("aws:eks/podIdentityAssociation:PodIdentityAssociation").inputs
     assert association["namespace"] == "kube-system" and association["serviceAccount"] == "cluster-autoscaler"
     assert association["roleArn"] == role.outputs["arn"] == scaled.outputs["autoscalerRoleArn"]
@@ -353,10 +359,42 @@ def test_autoscaler_validation() -> None:
     )
 
 
+def offers(version: str) -> Callable[[AwsAccount], None]:
+    """An account where EKS offers ``version`` already, with the add-on builds of the newest version
+    the bundled snapshot knows (what EKS answers for a version it offers is not known offline)."""
+
+    def setup(account: AwsAccount) -> None:
+        account.offers_like[version] = calendar().newest()
+
+    return setup
+
+
 def test_image_follows_the_cluster_version_or_config() -> None:
     older = run(config(kubernetesVersion="1.34")).one(RELEASE, "-autoscaler-release").inputs["values"]["image"]["tag"]
     assert older.startswith("v1.34.")
-    found = problems_of(config(kubernetesVersion="1.99"))
-    assert "no Cluster Autoscaler release is bundled for Kubernetes 1.99" in found["eks-gpu:autoscaler.imageTag"]
-    pinned = run(config(kubernetesVersion="1.99", autoscaler={"imageTag": "v1.99.0"}))
-    assert pinned.one(RELEASE, "-autoscaler-release").inputs["values"]["image"]["tag"] == "v1.99.0"
+    pinned = run(config(kubernetesVersion="1.99", autoscaler={"imageTag": "v1.99.3"}), account_setup=offers("1.99"))
+    assert pinned.one(RELEASE, "-autoscaler-release").inputs["values"]["image"]["tag"] == "v1.99.3"
+    assert not [w for w in pinned.warnings if w.startswith("eks-gpu:autoscaler.imageTag")]
+
+
+def test_kubernetes_1_36_has_its_autoscaler_release() -> None:
+    # cluster-autoscaler-1.36.1 (kubernetes/autoscaler releases, 2026-07-23) on the bundled chart
+    result = run(config(kubernetesVersion="1.36"))
+    release = result.one(RELEASE, "-autoscaler-release").inputs
+    assert (release["values"]["image"]["tag"], release["version"]) == ("v1.36.1", autoscaler_releases().chart_version)
+    assert not [w for w in result.warnings if "kubernetesVersion" in w or "autoscaler.imageTag" in w]
+
+
+def test_a_version_newer_than_the_bundled_data_is_accepted_with_what_is_assumed() -> None:
+    cal, releases = calendar(), autoscaler_releases()
+    newest = max(int(cal.newest().split(".")[1]), int(releases.newest().split(".")[1]))
+    newer = f"1.{newest + 1}"
+    result = run(config(kubernetesVersion=newer), account_setup=offers(newer))
+    release = result.one(RELEASE, "-autoscaler-release").inputs
+    # the project's first release of every minor (cluster-autoscaler-1.N.0), on the newest bundled chart
+    assert (release["values"]["image"]["tag"], release["version"]) == (f"v{newer}.0", releases.chart_version)
+    (image,) = [w for w in result.warnings if w.startswith("eks-gpu:autoscaler.imageTag")]
+    assert f"assuming v{newer}.0" in image and f"releases checked {releases.updated}" in image
+    (version,) = [w for w in result.warnings if w.startswith("eks-gpu:kubernetesVersion")]
+    assert f"updated {cal.updated}" in version
+    assert f"assuming it is in standard support (control plane at ${cal.standard_usd_per_hour:.2f}/h)" in version

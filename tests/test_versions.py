@@ -17,7 +17,7 @@ def test_calendar_states_its_source_and_rates() -> None:
 
 
 def test_calendar_dates_are_consistent() -> None:
-    assert {"1.33", "1.34", "1.35"} <= set(calendar().versions)  # the versions shared/FACTS.md dates
+    assert {"1.33", "1.34", "1.35", "1.36"} <= set(calendar().versions)  # FACTS.md's, and 1.36
     for v in calendar().versions.values():
         assert v.released < v.end_of_standard_support < v.end_of_extended_support, v.version
         # 14 months of standard support, then 12 of extended (EKS User Guide, kubernetes-versions)
@@ -45,7 +45,19 @@ def test_facts_dates() -> None:
     assert not check_version("1.35", date(2027, 3, 27)).extended_support
 
 
-def test_older_than_calendar_is_an_error_and_newer_a_warning() -> None:
-    assert check_version("1.20", date(2026, 12, 1)).error
-    newer = check_version("1.40", date(2026, 12, 1))
-    assert newer.error is None and newer.warning and "newer than the bundled EKS calendar" in newer.warning
+def test_kubernetes_1_36() -> None:
+    # endoflife.date/amazon-eks: EKS 1.36 released 2026-06-02, standard support to 2027-08-02,
+    # extended to 2028-08-02 (the calendar's "notes" say where each date comes from)
+    assert calendar().versions["1.36"].released == date(2026, 6, 2)
+    assert not check_version("1.36", date(2027, 8, 2)).extended_support
+    assert check_version("1.36", date(2027, 8, 3)).extended_support
+    assert check_version("1.36", date(2028, 8, 3)).error
+
+
+def test_older_than_calendar_is_an_error_and_newer_a_warning_that_says_what_is_assumed() -> None:
+    cal = calendar()
+    assert check_version("1.20", cal.updated).error
+    newer = check_version(f"1.{int(cal.newest().split('.')[1]) + 1}", cal.updated)
+    assert newer.error is None and not newer.extended_support and newer.warning
+    assert f"newer than the bundled EKS calendar (updated {cal.updated}" in newer.warning
+    assert f"standard support (control plane at ${cal.standard_usd_per_hour:.2f}/h)" in newer.warning

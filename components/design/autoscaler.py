@@ -13,7 +13,7 @@ from components.design.allocatable import EFA_RESOURCE as EFA_RESOURCE
 from components.design.allocatable import HUGEPAGES_RESOURCE as HUGEPAGES_RESOURCE
 from components.design.model import AutoscalerDesign, NodeGroupDesign
 from components.facts.aws_limits import EFA_DRIVER_HUGEPAGES_2MI
-from components.facts.releases import autoscaler_releases
+from components.facts.releases import autoscaler_releases, first_release_tag
 
 TAG_PREFIX = "k8s.io/cluster-autoscaler"
 """The prefix of every tag the Cluster Autoscaler reads on an Auto Scaling group."""
@@ -94,12 +94,16 @@ def design_autoscaler(
     minor = config.kubernetes_version
     image = cfg.image_tag or catalogue.images.get(minor)
     if image is None:
-        problems.append(
-            Problem(
-                key_path("autoscaler", "imageTag"),
-                f"no Cluster Autoscaler release is bundled for Kubernetes {minor} (known: "
-                f"{', '.join(sorted(catalogue.images))}); set the v{minor}.x image tag",
-            )
+        # Not in the bundled data (a version newer than it): no refusal, the project's versioning says what to run.
+        image = first_release_tag(minor)
+        warnings.append(
+            f"{key_path('autoscaler', 'imageTag')}: no Cluster Autoscaler release for Kubernetes {minor} is "
+            f"bundled (releases checked {catalogue.updated}, newest {catalogue.newest()}): assuming {image}, the "
+            f"first release the autoscaler project publishes for each minor, on chart "
+            f"{cfg.chart_version or catalogue.chart_version}. "
+            "It can come weeks after EKS offers the version; until it exists the autoscaler cannot pull its "
+            "image and no pool scales: set eks-gpu:autoscaler.imageTag to a published tag "
+            "(github.com/kubernetes/autoscaler/releases)"
         )
     elif not image.startswith(f"v{minor}."):
         warnings.append(
@@ -140,7 +144,7 @@ def design_autoscaler(
     }
     return AutoscalerDesign(
         chart_version=cfg.chart_version or catalogue.chart_version,
-        image_tag=image or "",
+        image_tag=image,
         expander=cfg.expander,
         priorities=dict(cfg.priorities),
         args=args,

@@ -86,7 +86,8 @@ def check_version(version: str, today: date) -> VersionVerdict:
 
     - past the end of extended support: an error (EKS no longer runs it);
     - in extended support: a warning that the control plane costs six times as much;
-    - newer than the calendar knows: a warning to check it exists (EKS rejects unknown versions);
+    - newer than the calendar knows: accepted with a warning that says what is assumed (standard
+      support and its rate; EKS itself refuses a version it does not offer);
     - older than the calendar knows: an error (it left extended support before the calendar began).
     """
     cal = calendar()
@@ -94,10 +95,13 @@ def check_version(version: str, today: date) -> VersionVerdict:
     known = ", ".join(sorted(cal.versions, key=_minor))
     if info is None:
         if _minor(version) > _minor(cal.newest()):
+            # Accepted: a calendar older than EKS must not stop a stack; the assumption is said.
             return VersionVerdict(
                 warning=(
                     f"Kubernetes {version} is newer than the bundled EKS calendar "
-                    f"(updated {cal.updated}, knows {known}); EKS rejects it if it is not released yet"
+                    f"(updated {cal.updated}, knows {known}): assuming it is in standard support "
+                    f"(control plane at ${cal.standard_usd_per_hour:.2f}/h) with no known end date; "
+                    "EKS refuses it if it does not offer it yet"
                 )
             )
         return VersionVerdict(error=f"Kubernetes {version} is no longer supported by EKS; supported versions: {known}")
