@@ -514,6 +514,43 @@ def _share_service_models() -> None:
         setattr(botocore.loaders.Loader, method, functools.wraps(original)(load))
 
 
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+_AL2023_PARAMETER = re.compile(
+    r"^/aws/service/eks/optimized-ami/(?P<k8s>1\.\d+)/amazon-linux-2023/(x86_64|arm64)/(standard|nvidia)"
+    r"/recommended/release_version$"
+)
+_BOTTLEROCKET_PARAMETER = re.compile(
+    r"^/aws/service/bottlerocket/aws-k8s-(?P<k8s>1\.\d+)(-nvidia)?(-fips)?/(x86_64|arm64)/latest/image_version$"
+)
+
+
+@functools.cache
+def addon_versions() -> JsonDict:
+    """The bundled EKS add-on versions per Kubernetes version (``data/eks_addon_versions.json``)."""
+    with open(os.path.join(DATA, "eks_addon_versions.json")) as f:
+        data: JsonDict = json.load(f)
+    return data
+
+
+@functools.cache
+def ami_releases() -> JsonDict:
+    """The bundled EKS-optimized AMI releases per family and Kubernetes version (``data/eks_ami_releases.json``)."""
+    with open(os.path.join(DATA, "eks_ami_releases.json")) as f:
+        data: JsonDict = json.load(f)
+    return data
+
+
+def ami_release_parameter(name: str) -> str | None:
+    """The value of the AMI-release SSM parameter ``name`` in the snapshot, or None."""
+    for family, pattern in (("al2023", _AL2023_PARAMETER), ("bottlerocket", _BOTTLEROCKET_PARAMETER)):
+        match = pattern.match(name)
+        if match:
+            entry = ami_releases()[family].get(match["k8s"])
+            return str(entry["release"]) if entry else None
+    return None
+
+
 class AwsAccount:
     """A fake AWS account in one region: moto's backends, reached through boto3.
 
@@ -533,6 +570,12 @@ class AwsAccount:
         """Service Quotas code -> value for `getServiceQuota` (else `DEFAULT_QUOTA_VCPUS`); set by tests."""
         self.quota_error: str | None = None
         """When set, every `getServiceQuota` fails with this message (a deployer without the permission)."""
+        self.addon_defaults: dict[str, str] = {}
+        """Add-on -> the default version `getAddonVersion` answers for every Kubernetes version, over the
+        snapshot's: an account where EKS's default differs; set by tests."""
+        self.offers_like: dict[str, str] = {}
+        """Kubernetes version -> a bundled one whose add-on builds `getAddonVersion` answers for it: an
+        account where EKS already offers a version the snapshot predates; set by tests."""
         self._mock: Any = None
         self._saved_amis_setting: str | None = None
         self._invokes: dict[str, Handler] = {
@@ -548,6 +591,8 @@ class AwsAccount:
             "aws:index/getRegion:getRegion": self._get_region,
             "aws:iam/getPolicyDocument:getPolicyDocument": policy_document,
             "aws:servicequotas/getServiceQuota:getServiceQuota": self._get_service_quota,
+            "aws:eks/getAddonVersion:getAddonVersion": self._get_addon_version,
+            "aws:ssm/getParameter:getParameter": self._get_parameter,
         }
         self._creators: dict[str, Callable[[Mapping[str, Any]], tuple[str, JsonDict]]] = {
             "aws:ec2/vpc:Vpc": self._create_vpc,
@@ -883,6 +928,43 @@ class AwsAccount:
             "serviceName": "Amazon Elastic Compute Cloud (Amazon EC2)",
             "usageMetrics": [],
             "value": value,
+        }
+
+    def _get_addon_version(self, args: Mapping[str, Any]) -> JsonDict:
+        """EKS's default (or, with ``mostRecent``, newest) version of an add-on for a Kubernetes
+        version, from the bundled snapshot (``data/eks_addon_versions.json``)."""
+        name, kubernetes = str(args["addonName"]), str(args["kubernetesVersion"])
+        most_recent = bool(args.get("mostRecent"))
+        entry = addon_versions()["addons"].get(name, {}).get(self.offers_like.get(kubernetes, kubernetes))
+        if entry is None:
+            # DescribeAddonVersions answers an empty list; the provider then fails like this.
+            raise AwsError(f"reading EKS Add-On version info ({name}, {kubernetes}): empty result")
+        return {
+            "id": name,
+            "addonName": name,
+            "kubernetesVersion": kubernetes,
+            "mostRecent": most_recent,
+            "version": entry["latest"] if most_recent else self.addon_defaults.get(name, entry["default"]),
+            "region": self.region,
+        }
+
+    def _get_parameter(self, args: Mapping[str, Any]) -> JsonDict:
+        """The SSM parameters AWS publishes for the EKS-optimized AMIs' latest release, from the
+        bundled snapshot (``data/eks_ami_releases.json``); any other name is ParameterNotFound."""
+        name = str(args["name"])
+        value = ami_release_parameter(name)
+        if value is None:
+            raise AwsError(f"reading SSM Parameter ({name}): ParameterNotFound (none in the offline snapshot)")
+        return {
+            "id": name,
+            "arn": f"arn:{self.partition.name}:ssm:{self.region}::parameter{name}",
+            "name": name,
+            "type": "String",
+            "value": value,
+            "insecureValue": value,
+            "version": 1,
+            "withDecryption": args.get("withDecryption"),
+            "region": self.region,
         }
 
     def _get_region(self, args: Mapping[str, Any]) -> JsonDict:

@@ -141,6 +141,9 @@ class RegisteredResource:
     transforms: int = 0
     """How many `transforms` callbacks came with the registration (the engine applies them to
     the resource and, for a component, to its children; they are not run offline)."""
+    deleted_with: str = ""
+    """URN of the resource whose deletion deletes this one (`deleted_with`), "" for none: the
+    engine counts it among the resource's dependencies when it orders deletes."""
 
 
 class ProgramRun:
@@ -670,6 +673,7 @@ class RecordingMonitor(MockMonitor):
             retain_on_delete=bool(request.retainOnDelete),
             custom_timeouts=MessageToDict(request.customTimeouts) if request.HasField("customTimeouts") else {},
             transforms=len(request.transforms),
+            deleted_with=request.deletedWith,
         )
 
     def RegisterResourceOutputs(self, request: Any) -> empty_pb2.Empty:

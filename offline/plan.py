@@ -17,19 +17,22 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from components.config import POOL_LABEL, CapacityType
+from components.config import POOL_LABEL, AmiType, CapacityType
+from components.design.pinning import release_parameter
 from components.design.quotas import QuotaUse, quota_needs
 from components.design.tags import NODE_GROUP_TAG
+from components.facts.releases import autoscaler_releases
+from components.facts.versions import calendar
 from policy.cost import POINTS, ebs_price_source, line_items, totals
 from policy.pricing import price_table
 
-from .aws import offline_account
+from .aws import AwsError, offline_account
 from .deployer import with_deployer
 from .diff import Change, diff, load_plan, render_changes
 from .engine import REPO, ProgramRun, RegisteredResource, load_stack_file, run_program
@@ -48,7 +51,7 @@ KEY_PROPERTIES: Mapping[str, Sequence[str]] = {
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("policyArn",),
     "aws:kms/key:Key": ("enableKeyRotation",),
     "eks:index:Cluster": ("name", "version", "authenticationMode", "endpointPublicAccess", "publicAccessCidrs"),
-    "aws:eks/addon:Addon": ("addonName",),
+    "aws:eks/addon:Addon": ("addonName", "addonVersion"),
     "aws:ec2/launchTemplate:LaunchTemplate": ("metadataOptions.httpTokens", "blockDeviceMappings"),
     NODE_GROUP: ("instanceTypes", "amiType", "capacityType", "scalingConfig", "taints"),
     "aws:autoscaling/tag:Tag": ("tag.key", "tag.value"),
@@ -124,6 +127,9 @@ class NodeGroupRow:
     placement_group: bool = False
     allocatable: Mapping[str, str] | None = None
     """What a node offers pods, as the stack output ``gpuNodeGroups.<key>.allocatable`` says (GPU pools)."""
+    kubernetes_version: str = ""
+    release_version: str | None = None
+    """The AMI release the group is sent (``releaseVersion``); None: EKS's latest at creation, kept."""
 
 
 def _int(value: Any) -> int:
@@ -175,9 +181,50 @@ def node_groups(run: ProgramRun, facts: Mapping[str, Mapping[str, Any]], azs: Ma
                 ),
                 placement_group="placement" in templates.get(i["labels"][POOL_LABEL], {}),
                 allocatable=(pools.get(i["labels"][POOL_LABEL]) or {}).get("allocatable"),
+                kubernetes_version=str(i.get("version") or ""),
+                release_version=i.get("releaseVersion"),
             )
         )
     return sorted(rows, key=lambda r: (r.key != "system", r.key))
+
+
+ADDON = "aws:eks/addon:Addon"
+ADDON_INVOKE = "aws:eks/getAddonVersion:getAddonVersion"
+SSM_INVOKE = "aws:ssm/getParameter:getParameter"
+CLUSTER_ADDON_INPUTS = {
+    "vpc-cni": ("vpcCniOptions", "addonVersion"),
+    "kube-proxy": ("kubeProxyAddonOptions", "version"),
+}
+"""The add-ons pulumi-eks creates inside the cluster component, and where their version is among its inputs."""
+
+
+def addon_rows(run: ProgramRun, answer: Callable[[str, Mapping[str, Any]], Any]) -> list[dict[str, Any]]:
+    """Every EKS add-on the program installs, with the version it sends and EKS's default for the
+    cluster's Kubernetes version (the answer to the program's own ``getAddonVersion`` invoke)."""
+    asked = [args for token, args in run.invokes if token == ADDON_INVOKE]
+    defaults = {str(args["addonName"]): answer(ADDON_INVOKE, args) for args in asked}
+    sent: dict[str, Any] = {str(a.inputs["addonName"]): a.inputs.get("addonVersion") for a in run.of_type(ADDON)}
+    cluster = run.one("eks:index:Cluster").inputs
+    for name, (options, key) in CLUSTER_ADDON_INPUTS.items():
+        sent[name] = (cluster.get(options) or {}).get(key)
+    return [
+        {
+            "name": name,
+            "version": version,
+            "eksDefault": (defaults.get(name) or {}).get("version"),
+            "pinned": version is not None and version != (defaults.get(name) or {}).get("version"),
+        }
+        for name, version in sorted(sent.items())
+    ]
+
+
+def latest_releases(rows: Iterable[NodeGroupRow], answer: Callable[[str, Mapping[str, Any]], Any]) -> dict[str, Any]:
+    """Node group key -> the latest AMI release AWS publishes for its AMI type and Kubernetes version."""
+    out: dict[str, Any] = {}
+    for row in rows:
+        name = release_parameter(AmiType(row.ami_type), row.kubernetes_version)
+        out[row.key] = (answer(SSM_INVOKE, {"name": name}) or {}).get("value")
+    return out
 
 
 # --- the plan ------------------------------------------------------------------------------
@@ -218,6 +265,20 @@ def quota_rows(rows: Iterable[NodeGroupRow], values: Mapping[str, float]) -> lis
     ]
 
 
+def bundled_data() -> dict[str, Any]:
+    """When the bundled facts the program judges versions by were last checked against their sources."""
+    cal, releases = calendar(), autoscaler_releases()
+    return {
+        "eksVersions": {"updated": cal.updated.isoformat(), "newest": cal.newest(), "source": cal.source},
+        "clusterAutoscaler": {
+            "updated": releases.updated.isoformat(),
+            "newest": releases.newest(),
+            "chartVersion": releases.chart_version,
+            "source": releases.source,
+        },
+    }
+
+
 def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Run the program with ``stack_file`` (``Pulumi.<stack>.yaml``) offline; the plan as one JSON-able
     document. ``quotas`` sets EC2 quota values (code -> vCPUs) the offline account answers with."""
@@ -242,6 +303,15 @@ def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, f
         rows = node_groups(run, facts, azs)
         read = sorted({code for token, args in run.invokes if token == QUOTA_INVOKE for code in [args["quotaCode"]]})
         values = {c: float(account.invoke(QUOTA_INVOKE, {"serviceCode": "ec2", "quotaCode": c})["value"]) for c in read}
+
+        def answer(token: str, args: Mapping[str, Any]) -> Any:
+            try:
+                return account.invoke(token, dict(args))
+            except AwsError:
+                return None
+
+        addons = addon_rows(run, answer)
+        latest = latest_releases(rows, answer)
     prices = price_table()
     items = line_items(((r.type, r.inputs) for r in run.resources), region, prices, today)
     total = totals(items)
@@ -252,6 +322,7 @@ def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, f
         "notice": NOTICE,
         "stack": stack,
         "region": region,
+        "bundledData": bundled_data(),
         "warnings": run.warnings,
         "deployNeeds": deploy_needs,
         "clusterAvailabilityZones": sorted({azs[s] for s in cluster_subnets}),
@@ -268,6 +339,8 @@ def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, f
                 "protect": r.protect,
                 "inputs": r.inputs,
                 "propertyDependencies": {k: list(v) for k, v in r.property_dependencies.items() if v},
+                # what the engine waits for before it touches the resource: depends_on, inputs, its provider
+                "dependencies": sorted({*r.dependencies, *([r.provider.rsplit("::", 1)[0]] if r.provider else [])}),
             }
             for r in run.resources
         ],
@@ -288,9 +361,14 @@ def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, f
                 "efaInterfaces": row.efa_interfaces,
                 "placementGroup": row.placement_group,
                 "allocatable": row.allocatable,
+                "kubernetesVersion": row.kubernetes_version,
+                # None: not sent, EKS's latest at creation, kept; latestAmiRelease: what AWS publishes now
+                "amiRelease": row.release_version,
+                "latestAmiRelease": latest.get(row.key),
             }
             for row in rows
         ],
+        "addons": addons,
         "quotas": quota_rows(rows, values),
         "cost": {
             "idleUsdPerHour": total["idle"],
@@ -361,6 +439,11 @@ def _usd(value: float | None) -> str:
 def render_text(plan: Mapping[str, Any]) -> str:
     """The plan for people."""
     out = [plan["notice"], "", f"Stack {plan['stack']} in {plan['region']}"]
+    eks, ca = plan["bundledData"]["eksVersions"], plan["bundledData"]["clusterAutoscaler"]
+    out.append(
+        f"Bundled data: EKS version calendar checked {eks['updated']} (newest {eks['newest']}), Cluster "
+        f"Autoscaler releases checked {ca['updated']} (newest {ca['newest']}, chart {ca['chartVersion']})"
+    )
     if plan.get("deployNeeds"):
         out += ["", f"NOTE: {plan['deployNeeds']}"]
     shown = plan.get("changeWarnings", 0)
@@ -409,6 +492,28 @@ def render_text(plan: Mapping[str, Any]) -> str:
             for g in plan["nodeGroups"]
         ),
     )
+    out += ["", "Node AMI releases: a new release replaces every node of its group, one at a time"]
+    out += _table(
+        ("AMI type", "node group", "release", "AWS latest"),
+        (
+            (
+                g["amiType"],
+                g["key"],
+                g["amiRelease"] or "not set: EKS's latest at creation, kept",
+                (g["latestAmiRelease"] or "unknown")
+                + (" (newer)" if g["amiRelease"] and g["latestAmiRelease"] not in (None, g["amiRelease"]) else ""),
+            )
+            for g in plan["nodeGroups"]
+        ),
+    )
+    out += ["", "EKS add-ons: the version each one runs (pinned in eks-gpu:addons, else EKS's default)"]
+    out += _table(
+        ("add-on", "version", "EKS default", "source"),
+        (
+            (a["name"], a["version"] or "-", a["eksDefault"] or "unknown", "pinned" if a["pinned"] else "EKS default")
+            for a in plan["addons"]
+        ),
+    )
     out += ["", "EC2 vCPU quotas: what the node groups need at desired and at max size"]
     out += _table(
         ("quota", "code", "node groups", "desired", "max", "value"),
@@ -451,7 +556,14 @@ def render_text(plan: Mapping[str, Any]) -> str:
 def _changes(rows: Iterable[Mapping[str, Any]]) -> list[Change]:
     return [
         Change(
-            r["name"], r["type"], r["action"], list(r["causes"]), r["rollsNodes"], list(r["because"]), r["protected"]
+            r["name"],
+            r["type"],
+            r["action"],
+            list(r["causes"]),
+            r["rollsNodes"],
+            list(r["because"]),
+            r["protected"],
+            list(r.get("after", [])),
         )
         for r in rows
     ]

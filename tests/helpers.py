@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
 
 from components.config import ConfigError
 from offline import ProgramRun, load_stack_file, run_program
@@ -103,18 +104,32 @@ def iam_document(document: str) -> dict[str, Any]:
     return parsed
 
 
-POD_IDENTITY_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Action": ["sts:AssumeRole", "sts:TagSession"],
-            "Principal": {"Service": "pods.eks.amazonaws.com"},
-        }
-    ],
-}
-"""The trust policy of a role handed out by EKS Pod Identity (EKS User Guide, "pod-id-role": principal
-``pods.eks.amazonaws.com``, actions ``sts:AssumeRole`` and ``sts:TagSession``), as :func:`iam_document` reads it."""
+DEV_CLUSTER_ARN = f"arn:aws:eks:{REGION}:{DEFAULT_ACCOUNT_ID}:cluster/eks-gpu-dev"
+"""The ARN of the cluster :func:`config` makes, in the offline account (moto's default account)."""
+
+
+def pod_identity_trust(cluster_arn: str, namespace: str, service_account: str) -> dict[str, Any]:
+    """The trust policy of a role handed out by EKS Pod Identity to one service account of one cluster,
+    as :func:`iam_document` reads it (EKS User Guide, "pod-id-role": principal ``pods.eks.amazonaws.com``,
+    actions ``sts:AssumeRole`` and ``sts:TagSession``; "Setting Conditions": the session tags EKS sends,
+    required as ``aws:RequestTag/<key>``; the tags' names: "pod-id-abac")."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+                "Principal": {"Service": "pods.eks.amazonaws.com"},
+                "Condition": {
+                    "StringEquals": {
+                        "aws:RequestTag/eks-cluster-arn": cluster_arn,
+                        "aws:RequestTag/kubernetes-namespace": namespace,
+                        "aws:RequestTag/kubernetes-service-account": service_account,
+                    }
+                },
+            }
+        ],
+    }
 
 
 def problems_of(cfg: dict[str, Any], **kwargs: Any) -> dict[str, str]:

@@ -125,7 +125,7 @@ def test_gpu_ami_type_on_system_group_is_refused() -> None:
 
 def test_unknown_keys_are_named_with_the_allowed_ones() -> None:
     found = problems({"gpuNodeGroups": {"a": pool(minsize=1)}, "vpc": {"azcount": 2}})
-    assert found["eks-gpu:gpuNodeGroups.a.minsize"].startswith("unknown key; allowed keys: amiType,")
+    assert found["eks-gpu:gpuNodeGroups.a.minsize"].startswith("unknown key; allowed keys: amiReleaseVersion, amiType,")
     assert found["eks-gpu:vpc.azcount"] == "unknown key; allowed keys: availabilityZones, azCount, cidr, natGateways"
 
 

@@ -44,6 +44,14 @@ def cluster_security_group(result: ProgramRun) -> str:
     return str(result.one(CLUSTER).outputs["clusterSecurityGroupId"])
 
 
+def control_plane_group(result: ProgramRun) -> str:
+    """The security group the program gives the control plane alone: pulumi-eks's
+    ``clusterSecurityGroup``, which it sends as the cluster's ``vpcConfig.securityGroupIds``."""
+    group = result.one("aws:ec2/securityGroup:SecurityGroup", "-cluster-api")
+    assert result.one(CLUSTER).inputs["clusterSecurityGroup"] == group.id
+    return str(group.id)
+
+
 def provider_needs(result: ProgramRun) -> set[str]:
     (provider,) = result.of_type(K8S_PROVIDER)
     return set(provider.dependencies)
@@ -59,25 +67,44 @@ def test_a_public_cidr_opens_the_public_endpoint_and_no_security_group() -> None
     assert result.of_type(INGRESS) == []
 
 
-def test_a_private_cidr_gets_tcp_443_into_the_cluster_security_group() -> None:
+def test_a_private_cidr_gets_tcp_443_into_the_control_planes_own_security_group() -> None:
     result = run(config(endpointPrivateAccessCidrs=["10.20.0.0/16"]) | PRIVATE_ONLY)
     assert result.one(CLUSTER).inputs["endpointPublicAccess"] is False
     (rule,) = result.of_type(INGRESS)
     assert rule.inputs["cidrIpv4"] == "10.20.0.0/16" and "referencedSecurityGroupId" not in rule.inputs
     assert (rule.inputs["ipProtocol"], rule.inputs["fromPort"], rule.inputs["toPort"]) == ("tcp", 443, 443)
-    # EKS's own group, the one on the control plane's network interfaces, not pulumi-eks's
-    assert rule.inputs["securityGroupId"] == cluster_security_group(result)
+    # on the control plane's interfaces only: EKS's cluster group is on every managed node too
+    assert rule.inputs["securityGroupId"] == control_plane_group(result) != cluster_security_group(result)
     assert rule.urn in provider_needs(result)
 
 
-def test_a_security_group_id_gets_tcp_443_into_the_cluster_security_group() -> None:
+def test_a_security_group_id_gets_tcp_443_into_the_control_planes_own_security_group() -> None:
     runners = "sg-0123456789abcdef0"
     result = run(config(endpointPrivateAccessSecurityGroupIds=[runners]) | PRIVATE_ONLY)
     (rule,) = result.of_type(INGRESS)
     assert rule.inputs["referencedSecurityGroupId"] == runners and "cidrIpv4" not in rule.inputs
     assert (rule.inputs["ipProtocol"], rule.inputs["fromPort"], rule.inputs["toPort"]) == ("tcp", 443, 443)
-    assert rule.inputs["securityGroupId"] == cluster_security_group(result)
+    assert rule.inputs["securityGroupId"] == control_plane_group(result) != cluster_security_group(result)
     assert rule.urn in provider_needs(result)
+
+
+def test_private_access_opens_no_nodes_443() -> None:
+    # A managed node whose launch template names no security group gets EKS's cluster group (EKS User
+    # Guide, "sec-group-reqs"), and pods' addresses are on its interfaces: a 443 rule there would reach
+    # every node and pod. The control plane's group is on no launch template, EFA interfaces included.
+    result = run(config({"train": gpu_pool("p5.48xlarge", efa=True)}, endpointPrivateAccessCidrs=["10.20.0.0/16"]))
+    group = control_plane_group(result)
+    ingress_groups = {r.inputs["securityGroupId"] for r in result.of_type(INGRESS) if r.inputs.get("cidrIpv4")}
+    assert ingress_groups == {group}
+    for template in result.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        named = [*template.inputs.get("vpcSecurityGroupIds", [])]
+        named += [g for nic in template.inputs.get("networkInterfaces", []) for g in nic.get("securityGroups", [])]
+        assert group not in named, template.name
+
+
+def test_without_private_access_the_cluster_gets_no_group_of_its_own() -> None:
+    result = run(config())
+    assert "clusterSecurityGroup" not in result.one(CLUSTER).inputs
 
 
 def test_nothing_configured_is_refused_before_any_resource() -> None:

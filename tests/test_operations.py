@@ -12,11 +12,12 @@ import yaml
 
 from offline import ProgramRun
 from tests.helpers import (
-    POD_IDENTITY_TRUST,
+    DEV_CLUSTER_ARN,
     config,
     gpu_pool,
     iam_document,
     launch_template,
+    pod_identity_trust,
     problems_of,
     program_scope,
     run,
@@ -84,7 +85,9 @@ def test_ebs_csi_driver_gets_its_rights_by_pod_identity_and_runs_on_gpu_nodes(op
     (association,) = driver.inputs["podIdentityAssociations"]
     assert association["serviceAccount"] == "ebs-csi-controller-sa"
     (role,) = [r for r in ops.of_type("aws:iam/role:Role") if r.outputs["arn"] == association["roleArn"]]
-    assert iam_document(role.inputs["assumeRolePolicy"]) == POD_IDENTITY_TRUST
+    assert iam_document(role.inputs["assumeRolePolicy"]) == pod_identity_trust(
+        DEV_CLUSTER_ARN, "kube-system", "ebs-csi-controller-sa"
+    )
     # EKS User Guide, "ebs-csi": the driver's role gets the AWS managed AmazonEBSCSIDriverPolicy
     attached = [
         a.inputs["policyArn"]
@@ -202,7 +205,9 @@ def test_cloudwatch_gpu_metrics_get_the_agents_own_role() -> None:
     (association,) = cloudwatch.inputs["podIdentityAssociations"]
     assert association["serviceAccount"] == "cloudwatch-agent"
     (role,) = [r for r in ops.of_type("aws:iam/role:Role") if r.outputs["arn"] == association["roleArn"]]
-    assert iam_document(role.inputs["assumeRolePolicy"]) == POD_IDENTITY_TRUST
+    assert iam_document(role.inputs["assumeRolePolicy"]) == pod_identity_trust(
+        DEV_CLUSTER_ARN, "amazon-cloudwatch", "cloudwatch-agent"
+    )
     # EKS User Guide, "install-CloudWatch-Observability-EKS-addon": the agent's role gets CloudWatchAgentServerPolicy
     attached = [
         a.inputs["policyArn"]

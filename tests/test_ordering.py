@@ -55,6 +55,25 @@ def test_the_namespace_objects_wait_for_the_namespace(stack: ProgramRun) -> None
         assert namespace in resource.dependencies, resource.name
 
 
+def test_the_gpu_namespace_is_deleted_before_the_ebs_csi_driver_and_its_storage_class(stack: ProgramRun) -> None:
+    # Deleting the namespace deletes its claims, and the driver's controller deletes their volumes
+    # (reclaim policy Delete): deleted after the driver, the claims go and the EBS volumes stay,
+    # billed, in no stack. Pulumi deletes in reverse dependency order; no input of the namespace
+    # names the driver or the class.
+    namespace = stack.named("eks-gpu-workloads-ns")
+    driver = _addon(stack, "aws-ebs-csi-driver")
+    storage_class = stack.one("kubernetes:storage.k8s.io/v1:StorageClass").urn
+    assert {driver, storage_class} <= set(namespace.dependencies)
+    assert {driver, storage_class}.isdisjoint(u for urns in namespace.property_dependencies.values() for u in urns)
+
+
+def test_without_the_ebs_csi_driver_the_namespace_waits_for_no_driver() -> None:
+    result = run(config(storage={"ebsCsiDriver": False, "defaultStorageClass": False}))
+    namespace = result.named("eks-gpu-workloads-ns")
+    assert [r for r in result.of_type(ADDON) if r.inputs["addonName"] == "aws-ebs-csi-driver"] == []
+    assert not [u for u in namespace.dependencies if result.by_urn(u).type == ADDON]
+
+
 def test_the_autoscaler_association_waits_for_the_role_policy(stack: ProgramRun) -> None:
     # The association hands out the role's credentials: before the inline policy lands the
     # autoscaler's first calls are denied and it backs off.
@@ -114,6 +133,9 @@ PATH_LABELS = [
     (r"-autoscaler-iam-cluster-autoscaler$", "autoscaler's role policy"),
     (r"-autoscaler-", "autoscaler"),
     (r"-addons-eks-pod-identity-agent$", "Pod Identity agent"),
+    (r"-addons-aws-ebs-csi-driver$", "EBS CSI driver"),
+    (r"-addons-aws-ebs-csi-driver-AmazonEBSCSIDriverPolicy$", "EBS CSI role's policy"),
+    (r"-storage-class$", "default StorageClass"),
     (r"-coredns$", "CoreDNS"),
     (r"-node-Amazon", "node role's policies"),
     (r"-network-private-", "private subnets' NAT routes"),
@@ -135,6 +157,14 @@ PATH = {
     ("smoke test", "autoscaler's role policy"): "as the autoscaler",
     ("smoke test", "namespace's objects"): "quota, defaults and policies apply only to pods created after them",
     ("namespace's objects", "namespace"): "they name the namespace by its string",
+    # deleted before the driver: it deletes the volumes of the namespace's claims
+    ("namespace", "EBS CSI driver"): "the driver deletes the namespace's claims' volumes, so it goes after",
+    ("namespace", "default StorageClass"): "as the driver: the claims' class",
+    ("default StorageClass", "EBS CSI driver"): "the class's provisioner",
+    ("EBS CSI driver", "system node group"): "the add-on turns ACTIVE once its pods run",
+    ("EBS CSI driver", "CoreDNS"): "its controller resolves AWS's API names",
+    ("EBS CSI driver", "Pod Identity agent"): "its controller's credentials come from the agent",
+    ("EBS CSI driver", "EBS CSI role's policy"): "credentials without the policy are denied",
     ("autoscaler", "Pod Identity agent"): "the autoscaler's credentials come from the agent",
     ("autoscaler", "autoscaler's association"): "and from its association",
     ("autoscaler", "system node group"): "its pod needs a node",

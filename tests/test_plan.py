@@ -269,3 +269,18 @@ def test_the_allocatable_summary_reads_like_a_node() -> None:
     efa = offered | {"hugepages-2Mi": "10256Mi", "vpc.amazonaws.com/efa": "32"}
     assert plan.allocatable_summary(efa) == "3920m / 13.8Gi / 1 GPU / 10Gi hugepages / 85Gi disk"
     assert plan.allocatable_summary(None) == "-"
+
+
+def test_the_plan_says_when_the_bundled_data_was_last_checked(dev: dict[str, Any]) -> None:
+    from components.facts.releases import autoscaler_releases
+
+    cal, releases = calendar(), autoscaler_releases()
+    data = dev["bundledData"]
+    assert data["eksVersions"] == {"updated": cal.updated.isoformat(), "newest": cal.newest(), "source": cal.source}
+    assert (data["clusterAutoscaler"]["updated"], data["clusterAutoscaler"]["chartVersion"]) == (
+        releases.updated.isoformat(),
+        releases.chart_version,
+    )
+    (line,) = [line for line in plan.render_text(dev).splitlines() if line.startswith("Bundled data: ")]
+    assert f"EKS version calendar checked {cal.updated} (newest {cal.newest()})" in line
+    assert f"Cluster Autoscaler releases checked {releases.updated} (newest {releases.newest()}" in line

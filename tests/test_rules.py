@@ -463,13 +463,13 @@ def _rules() -> list[Any]:
         pytest.param(
             config(gpuPods={"enabled": True}),
             "eks-gpu:gpuPods",
-            "unknown key; allowed keys: autoscaler, budget, clusterAdmins, clusterCreatorAdmin, clusterName,",
+            "unknown key; allowed keys: addons, amiReleaseVersion, autoscaler, budget, clusterAdmins,",
             id="unknown-stack-key",
         ),
         pytest.param(
             pool(minsize=1),
             f"{P}.minsize",
-            "unknown key; allowed keys: amiType, availabilityZone, capacityReservation, capacityReservationId,",
+            "unknown key; allowed keys: amiReleaseVersion, amiType, availabilityZone, capacityReservation,",
             id="unknown-pool-key",
         ),
         pytest.param(
@@ -1058,12 +1058,6 @@ def _rules() -> list[Any]:
             id="efa-mixed-layouts",
         ),
         # --- the autoscaler (design/autoscaler.py, models.py Autoscaler) -------------------------
-        pytest.param(
-            config(kubernetesVersion="1.99"),
-            "eks-gpu:autoscaler.imageTag",
-            "no Cluster Autoscaler release is bundled for Kubernetes 1.99 (known: ",
-            id="autoscaler-image-unknown",
-        ),
         pytest.param(
             config(autoscaler={"imageTag": "1.35.0"}),
             "eks-gpu:autoscaler.imageTag",

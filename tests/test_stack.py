@@ -180,7 +180,7 @@ def test_cluster_properties(dev: Any) -> None:
     key = dev.one("aws:kms/key:Key")
     assert key.inputs["enableKeyRotation"] is True
     assert i["encryptionConfigKeyArn"] == key.outputs["arn"]
-    assert i["kubeProxyAddonOptions"] == {"enabled": True}
+    assert i["kubeProxyAddonOptions"]["enabled"] is True
     assert "useDefaultVpcCni" not in i  # pulumi-eks manages the VPC CNI as an EKS add-on
     assert sorted(i["privateSubnetIds"]) == sorted(dev.outputs["privateSubnetIds"])
     cluster_role_attachment = dev.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "AmazonEKSClusterPolicy")

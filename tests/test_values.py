@@ -133,8 +133,11 @@ def test_pulumi_eks_builds_no_coredns_node_group_or_security_groups_of_its_own(s
     assert inputs["skipDefaultNodeGroup"] is True
     assert inputs["skipDefaultSecurityGroups"] is True
     # the add-ons it does manage: kube-proxy, and the VPC CNI with NetworkPolicy enforcement on
-    assert inputs["kubeProxyAddonOptions"] == {"enabled": True}
-    assert inputs["vpcCniOptions"] == {"enableNetworkPolicy": True}
+    # (with the versions tests/test_pinning.py holds)
+    kube_proxy = inputs["kubeProxyAddonOptions"]
+    assert kube_proxy.keys() == {"enabled", "version"} and kube_proxy["enabled"] is True
+    assert inputs["vpcCniOptions"].keys() == {"enableNetworkPolicy", "addonVersion"}
+    assert inputs["vpcCniOptions"]["enableNetworkPolicy"] is True
     # so CoreDNS exists once, the program's
     (coredns,) = [a for a in sized.of_type(ADDON) if a.inputs["addonName"] == "coredns"]
     assert coredns.name == "eks-gpu-coredns"

@@ -13,6 +13,7 @@ the add-on's AWS managed policy, associated with the add-on's own service accoun
 - ``amazon-cloudwatch-observability`` (``gpuMetrics.exporter: cloudwatch``, never on nodes where the
   node monitoring agent runs its DCGM: its DCGM exporter is a host engine of its own): Container
   Insights with NVIDIA GPU metrics, the CloudWatch agent's role with ``CloudWatchAgentServerPolicy``.
+  Its log groups are the program's, made first with ``logRetentionDays`` (:func:`container_insights_log_groups`).
 - ``aws-ebs-csi-driver`` and a default StorageClass of encrypted gp3, ``WaitForFirstConsumer`` (a
   volume is created in the AZ of the node its first pod lands on).
 """
@@ -27,7 +28,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.build.iam import ServiceRole, ServiceRoleArgs
+from components.build.iam import POD_IDENTITY, POD_IDENTITY_ACTIONS, ServiceRole, ServiceRoleArgs, pod_identity_trust
 from components.build.scheduling import tolerations
 from components.config import Taint
 from components.design import StorageClassDesign
@@ -35,11 +36,23 @@ from components.facts.node_monitoring import dcgm_server_affinity
 
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 """The EBS CSI controller's service account (the add-on's), in kube-system."""
+EBS_CSI_NAMESPACE = "kube-system"
 EBS_CSI_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
 """The AWS managed policy the EBS CSI driver documents for its controller."""
 EBS_CSI_PROVISIONER = "ebs.csi.aws.com"
 CLOUDWATCH_SERVICE_ACCOUNT = "cloudwatch-agent"
 """The CloudWatch agent's service account (the add-on's, in amazon-cloudwatch)."""
+CLOUDWATCH_NAMESPACE = "amazon-cloudwatch"
+CONTAINER_INSIGHTS_LOGS = ("application", "dataplane", "host", "performance")
+"""The log groups ``/aws/containerinsights/<cluster>/<kind>`` the CloudWatch add-on writes to, each
+created by its writer when missing, with no retention: Fluent Bit's ``cloudwatch_logs`` outputs
+(``auto_create_group true``) for ``application``, ``dataplane`` and ``host``
+(aws-observability/helm-charts, ``charts/amazon-cloudwatch-observability/values.yaml``,
+``containerLogs.fluentBit.config.extraFiles``), the CloudWatch agent for ``performance`` (CloudWatch
+User Guide, "Container-Insights-reference-performance-logs-EKS"). A stack that ran the add-on before
+the program made them has them already, made by the add-on: import them once
+(``pulumi import aws:cloudwatch/logGroup:LogGroup <logical name> /aws/containerinsights/<cluster>/<kind>``)
+or creating them fails with ``ResourceAlreadyExistsException``."""
 CLOUDWATCH_POLICY = "CloudWatchAgentServerPolicy"
 """The AWS managed policy the CloudWatch agent documents for Container Insights."""
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
@@ -64,6 +77,17 @@ class AddonsArgs:
     cloudwatch: bool
     """Install the CloudWatch observability add-on (GPU metrics to Container Insights)."""
     tags: Mapping[str, str]
+    cluster_arn: pulumi.Input[str]
+    """The cluster's ARN: the add-ons' Pod Identity roles trust only this cluster."""
+    log_retention_days: int
+    """Retention of the CloudWatch add-on's log groups (``logRetentionDays``)."""
+    versions: Mapping[str, str]
+    """EKS add-on name -> the version to run (:mod:`components.design.pinning`), for each one installed."""
+
+
+def container_insights_log_groups(cluster_name: str) -> list[str]:
+    """The CloudWatch add-on's log groups for ``cluster_name``, in :data:`CONTAINER_INSIGHTS_LOGS` order."""
+    return [f"/aws/containerinsights/{cluster_name}/{kind}" for kind in CONTAINER_INSIGHTS_LOGS]
 
 
 def node_monitoring_values(gpu_taints: Sequence[Taint]) -> dict[str, object]:
@@ -102,18 +126,36 @@ class Addons(pulumi.ComponentResource):
                 name,
                 "aws-ebs-csi-driver",
                 EBS_CSI_POLICY,
-                EBS_CSI_SERVICE_ACCOUNT,
+                (EBS_CSI_NAMESPACE, EBS_CSI_SERVICE_ACCOUNT),
                 # Its node DaemonSet mounts volumes for pods on every node, the tainted GPU nodes too.
                 configuration_values={"node": {"tolerateAllTaints": True}},
             )
             if args.ebs_csi_driver
             else None
         )
-        self.cloudwatch = (
-            self._with_role(name, "amazon-cloudwatch-observability", CLOUDWATCH_POLICY, CLOUDWATCH_SERVICE_ACCOUNT)
-            if args.cloudwatch
-            else None
-        )
+        self.cloudwatch = None
+        if args.cloudwatch:
+            # Created first, so deleted last: with the add-on gone nothing writes to them any more, and
+            # none outlives the stack with its logs kept forever.
+            logs = [
+                aws.cloudwatch.LogGroup(
+                    f"{name}-containerinsights-{kind}",
+                    name=group,
+                    retention_in_days=args.log_retention_days,
+                    tags={**args.tags, "Name": f"{args.cluster_name}-containerinsights-{kind}"},
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+                for kind, group in zip(
+                    CONTAINER_INSIGHTS_LOGS, container_insights_log_groups(args.cluster_name), strict=True
+                )
+            ]
+            self.cloudwatch = self._with_role(
+                name,
+                "amazon-cloudwatch-observability",
+                CLOUDWATCH_POLICY,
+                (CLOUDWATCH_NAMESPACE, CLOUDWATCH_SERVICE_ACCOUNT),
+                depends_on=logs,
+            )
         self.register_outputs({})
 
     def _with_role(
@@ -121,16 +163,20 @@ class Addons(pulumi.ComponentResource):
         name: str,
         addon: str,
         policy: str,
-        service_account: str,
+        identity: tuple[str, str],
         configuration_values: Mapping[str, object] | None = None,
+        depends_on: Sequence[pulumi.Resource] = (),
     ) -> aws.eks.Addon:
-        """An add-on whose service account gets a Pod Identity role with one AWS managed policy."""
+        """An add-on whose service account (``identity``: namespace, name) gets a Pod Identity role with
+        one AWS managed policy, trusted for that service account of this cluster only."""
         args = self._args
+        namespace, service_account = identity
         role = ServiceRole(
             f"{name}-{addon}",
             ServiceRoleArgs(
-                service="pods.eks.amazonaws.com",
-                trust_actions=("sts:AssumeRole", "sts:TagSession"),
+                service=POD_IDENTITY,
+                trust_actions=POD_IDENTITY_ACTIONS,
+                trust_conditions=pod_identity_trust(args.cluster_arn, namespace, service_account),
                 managed_policies=(policy,),
                 partition=args.partition,
                 tags={**args.tags, "Name": f"{args.cluster_name}-{addon}"},
@@ -144,7 +190,7 @@ class Addons(pulumi.ComponentResource):
             pod_identity_associations=[
                 aws.eks.AddonPodIdentityAssociationArgs(role_arn=role.role.arn, service_account=service_account)
             ],
-            depends_on=[*role.attachments, *filter(None, [self.pod_identity_agent])],
+            depends_on=[*role.attachments, *filter(None, [self.pod_identity_agent]), *depends_on],
         )
 
     def _addon(
@@ -166,6 +212,7 @@ class Addons(pulumi.ComponentResource):
             f"{name}-{addon}",
             cluster_name=args.cluster,
             addon_name=addon,
+            addon_version=args.versions[addon],
             configuration_values=json.dumps(configuration_values) if configuration_values else None,
             pod_identity_associations=list(pod_identity_associations) if pod_identity_associations else None,
             resolve_conflicts_on_create="OVERWRITE",

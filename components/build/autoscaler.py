@@ -21,7 +21,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.build.helm import release
-from components.build.iam import ServiceRole, ServiceRoleArgs
+from components.build.iam import POD_IDENTITY, POD_IDENTITY_ACTIONS, ServiceRole, ServiceRoleArgs, pod_identity_trust
 from components.config import POOL_LABEL
 from components.design import SYSTEM_KEY, AutoscalerDesign
 from components.design.autoscaler import TAG_PREFIX
@@ -83,6 +83,8 @@ class ClusterAutoscalerArgs:
     """The cluster's name, known at program time (the IAM condition and the ASG tags use it)."""
     cluster: pulumi.Input[str]
     """The cluster's name as an output of the cluster: what waits for the cluster to exist."""
+    cluster_arn: pulumi.Input[str]
+    """The cluster's ARN: the role trusts only this cluster's autoscaler service account."""
     region: str
     """The stack's region: the autoscaler calls the AWS APIs there."""
     partition: str
@@ -180,8 +182,9 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         self.role = ServiceRole(
             f"{name}-iam",
             ServiceRoleArgs(
-                service="pods.eks.amazonaws.com",
-                trust_actions=("sts:AssumeRole", "sts:TagSession"),
+                service=POD_IDENTITY,
+                trust_actions=POD_IDENTITY_ACTIONS,
+                trust_conditions=pod_identity_trust(args.cluster_arn, NAMESPACE, SERVICE_ACCOUNT),
                 managed_policies=(),
                 partition=args.partition,
                 tags=args.tags,

@@ -36,6 +36,13 @@ def log_group_name(cluster_name: str) -> str:
     return f"/aws/eks/{cluster_name}/cluster"
 
 
+def private_access_sources(access: ApiAccess) -> list[tuple[str, dict[str, Any]]]:
+    """Name suffix -> source of each private-access 443 rule: the CIDRs, then the security groups."""
+    return [(f"cidr-{cidr.replace('/', '-')}", {"cidr_ipv4": cidr}) for cidr in access.private_cidrs] + [
+        (f"sg-{sg}", {"referenced_security_group_id": sg}) for sg in access.private_security_group_ids
+    ]
+
+
 def no_creator_admin(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
     """A transform for pulumi-eks's ``aws:eks/cluster:Cluster`` child: the creator gets no admin access.
 
@@ -102,9 +109,9 @@ class ClusterArgs:
     """Who reaches the API and who administers the cluster."""
     region: str
     log_retention_days: int
-    protect: bool
-    """Refuse to delete the cluster and its key (``pulumi destroy`` fails until it is unset)."""
     tags: Mapping[str, str]
+    addon_versions: Mapping[str, str]
+    """EKS add-on name -> version, for ``vpc-cni`` and ``kube-proxy`` (:mod:`components.design.pinning`)."""
 
 
 class Cluster(pulumi.ComponentResource):
@@ -119,6 +126,9 @@ class Cluster(pulumi.ComponentResource):
     """The kubeconfig of the stack's Kubernetes provider: with ``aws:profile``, if set."""
     security_group_id: pulumi.Output[str]
     """The security group EKS creates for the cluster (control plane and managed nodes)."""
+    api_security_group: aws.ec2.SecurityGroup | None
+    """The control plane's own security group (``vpc_config.security_group_ids``), holding the
+    private-access 443 rules; None without private access."""
     api_access: list[pulumi.Resource]
     """What must exist before anything talks to the API: the ingress rules and admin entries."""
 
@@ -131,7 +141,7 @@ class Cluster(pulumi.ComponentResource):
             enable_key_rotation=True,
             deletion_window_in_days=30,
             tags=tags_for(args.tags, f"{args.cluster_name}-secrets"),
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         kms_policy = aws.iam.get_policy_document_output(
             statements=key.arn.apply(
@@ -153,6 +163,7 @@ class Cluster(pulumi.ComponentResource):
         )
         access = args.access
         public = bool(access.public_cidrs)
+        self.api_security_group = self._api_security_group(name, args)
         # EKS creates this group itself if it is missing, with no retention: logs would pile up forever.
         logs = aws.cloudwatch.LogGroup(
             f"{name}-logs",
@@ -171,17 +182,20 @@ class Cluster(pulumi.ComponentResource):
             service_role=role.role,
             skip_default_node_group=True,
             # Its cluster and node security groups: no node of ours uses them (managed node groups get
-            # EKS's cluster security group), and the API is opened below on EKS's group instead.
+            # EKS's cluster security group); the API is opened below on the control plane's own group.
             skip_default_security_groups=True,
+            cluster_security_group=self.api_security_group,
             authentication_mode=eks.AuthenticationMode.API,
             endpoint_private_access=True,
             endpoint_public_access=public,
             public_access_cidrs=list(access.public_cidrs) if public else None,
             enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
             encryption_config_key_arn=key.arn,
-            kube_proxy_addon_options={"enabled": True},
+            # Explicit versions: without one pulumi-eks sends the VPC CNI's most recent build on every run
+            # (nodejs/eks/addons/cni-addon.ts), and EKS picks kube-proxy's once, at creation.
+            kube_proxy_addon_options={"enabled": True, "version": args.addon_versions["kube-proxy"]},
             # The VPC CNI enforces NetworkPolicy only when asked: the GPU namespace denies by default.
-            vpc_cni_options={"enable_network_policy": True},
+            vpc_cni_options={"enable_network_policy": True, "addon_version": args.addon_versions["vpc-cni"]},
             coredns_addon_options={"enabled": False},
             provider_credential_opts={"profile_name": access.profile} if access.profile else None,
             tags=dict(args.tags),
@@ -191,7 +205,6 @@ class Cluster(pulumi.ComponentResource):
                 # The role's policies first (EKS checks them at creation); the log group first:
                 # otherwise EKS creates it, unmanaged and kept forever.
                 depends_on=[*role.attachments, logs],
-                protect=args.protect,
                 transforms=None if access.creator_admin else [no_creator_admin],
             ),
         )
@@ -200,34 +213,57 @@ class Cluster(pulumi.ComponentResource):
         self.security_group_id = cluster.vpc_config.cluster_security_group_id
         self.kubeconfig_json = self.eks.kubeconfig_json
         self.provider_kubeconfig = kubeconfig(cluster, args.region, access.profile)
-        self.api_access = self._api_access(name, cluster, args)
+        self.api_access = self._api_access(name, args)
         self.register_outputs({"name": self.name})
 
-    def _api_access(
-        self, name: str, cluster: pulumi.Output[aws.eks.Cluster], args: ClusterArgs
-    ) -> list[pulumi.Resource]:
-        """TCP 443 into EKS's cluster security group for the private-access parties; admin entries."""
+    def _api_security_group(self, name: str, args: ClusterArgs) -> aws.ec2.SecurityGroup | None:
+        """The control plane's own security group, for the private-access rules; None without any.
+
+        EKS's cluster security group is on the control plane's network interfaces *and* on every
+        managed node whose launch template names no security group (EKS User Guide, "sec-group-reqs";
+        ours name none, nodegroups.py), pods' addresses included (the VPC CNI puts them on the node's
+        interfaces): a 443 rule there would open every node's and pod's 443 to the deployer's CIDRs. A
+        group in ``vpc_config.security_group_ids`` is on the control plane's interfaces only. Adding or
+        removing it is an in-place ``UpdateClusterConfig`` (terraform-provider-aws
+        ``internal/service/eks/cluster.go``: ``security_group_ids`` is not ForceNew, and is updated
+        with ``updateVPCConfig``; offline/data/replacement_rules.json). No egress rule: replies to
+        allowed traffic pass (security groups are stateful), and EKS's group keeps the control
+        plane's own way out.
+        """
+        if not private_access_sources(args.access):
+            return None
+        return aws.ec2.SecurityGroup(
+            f"{name}-api",
+            vpc_id=args.vpc_id,
+            description=f"Kubernetes API of EKS cluster {args.cluster_name}: private access (control plane only)",
+            tags=tags_for(args.tags, f"{args.cluster_name}-api"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _api_rule(
+        self, name: str, suffix: str, source: dict[str, Any], group: aws.ec2.SecurityGroup, args: ClusterArgs
+    ) -> aws.vpc.SecurityGroupIngressRule:
+        """TCP 443 from one private-access ``source`` into the control plane's own ``group``."""
+        return aws.vpc.SecurityGroupIngressRule(
+            f"{name}-api-{suffix}",
+            security_group_id=group.id,
+            ip_protocol="tcp",
+            from_port=API_PORT,
+            to_port=API_PORT,
+            description="Kubernetes API from a deployer (eks-gpu:endpointPrivateAccess*)",
+            tags=tags_for(args.tags, f"{args.cluster_name}-api-{suffix}"),
+            **source,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _api_access(self, name: str, args: ClusterArgs) -> list[pulumi.Resource]:
+        """TCP 443 into the control plane's own security group for the private-access parties; admin entries."""
         access, partition, tags, cluster_name = args.access, args.partition, args.tags, args.cluster_name
-        group_id = cluster.vpc_config.cluster_security_group_id
         child = pulumi.ResourceOptions(parent=self)
         created: list[pulumi.Resource] = []
-        rules: list[tuple[str, dict[str, Any]]] = [
-            (f"cidr-{cidr.replace('/', '-')}", {"cidr_ipv4": cidr}) for cidr in access.private_cidrs
-        ] + [(f"sg-{sg}", {"referenced_security_group_id": sg}) for sg in access.private_security_group_ids]
-        for suffix, source in rules:
-            created.append(
-                aws.vpc.SecurityGroupIngressRule(
-                    f"{name}-api-{suffix}",
-                    security_group_id=group_id,
-                    ip_protocol="tcp",
-                    from_port=API_PORT,
-                    to_port=API_PORT,
-                    description="Kubernetes API from a deployer (eks-gpu:endpointPrivateAccess*)",
-                    tags=tags_for(tags, f"{cluster_name}-api-{suffix}"),
-                    **source,
-                    opts=child,
-                )
-            )
+        if self.api_security_group is not None:
+            group = self.api_security_group
+            created += [self._api_rule(name, *rule, group, args) for rule in private_access_sources(access)]
         for arn in access.admins:
             # Named by the ARN, not its place in the list: reordering clusterAdmins replaces nothing.
             slug = tag_slug(arn.split(":", 5)[-1])

@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 from components.build.helm import release
 from components.build.scheduling import tolerations
 from components.config import EFA_LABEL, Taint
+from components.facts.registries import addon_registries
 
 CHART = "aws-efa-k8s-device-plugin"
 REPOSITORY = "https://aws.github.io/eks-charts"
@@ -24,6 +25,15 @@ CHART_VERSION = "v0.5.30"
 NAMESPACE = "kube-system"
 RESOURCES = {"requests": {"cpu": "10m", "memory": "20Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
 """The chart's requests, and limits for a daemon that only registers devices with the kubelet."""
+IMAGE_PATH = "eks/aws-efa-k8s-device-plugin"
+"""The image's repository in EKS's add-on registries. The chart's default is the us-west-2 registry
+(its ``values.yaml``): a node elsewhere would pull across regions, and one in another partition
+(China, GovCloud) or without internet egress (ECR VPC endpoints) could not pull at all."""
+
+
+def image_repository(region: str) -> str:
+    """The plugin's image repository in ``region``'s EKS add-on registry (EKS User Guide, "add-ons-images")."""
+    return f"{addon_registries().registry(region)}/{IMAGE_PATH}"
 
 
 @dataclass(frozen=True)
@@ -32,12 +42,16 @@ class EfaDevicePluginArgs:
 
     taints: Sequence[Taint]
     """Every taint of every EFA pool."""
+    region: str
+    """The stack's region: the image comes from its EKS registry."""
     provider: k8s.Provider
 
 
 def values(args: EfaDevicePluginArgs) -> dict[str, Any]:
-    """The chart values: the EFA pools' nodes only, their taints tolerated, requests and limits."""
+    """The chart values: the image from the stack's region, the EFA pools' nodes only, their taints
+    tolerated, requests and limits (the image's tag stays the chart's)."""
     return {
+        "image": {"repository": image_repository(args.region)},
         "nodeSelector": {EFA_LABEL: "true"},
         "tolerations": tolerations(args.taints),
         "resources": RESOURCES,

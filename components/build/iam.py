@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+POD_IDENTITY = "pods.eks.amazonaws.com"
+"""The service principal of EKS Pod Identity."""
+POD_IDENTITY_ACTIONS = ("sts:AssumeRole", "sts:TagSession")
+"""EKS Pod Identity assumes the role and tags the session (EKS User Guide, "pod-id-role")."""
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly")
 """A node joins the cluster (worker), runs the VPC CNI (CNI) and pulls images from ECR (pull only)."""
 CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
@@ -33,6 +37,9 @@ class ServiceRoleArgs:
     """Inline policy name -> JSON policy document."""
     trust_actions: Sequence[str] = ("sts:AssumeRole",)
     """What the service may do with the role (EKS Pod Identity also tags the session)."""
+    trust_conditions: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """``StringEquals`` conditions of the trust: condition key -> the value the request must carry
+    (:func:`pod_identity_trust`); none by default."""
 
 
 class ServiceRole(pulumi.ComponentResource):
@@ -48,14 +55,25 @@ class ServiceRole(pulumi.ComponentResource):
     def __init__(self, name: str, args: ServiceRoleArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-gpu:iam:ServiceRole", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        trust = aws.iam.get_policy_document(
-            statements=[
-                {
-                    "effect": "Allow",
-                    "actions": list(args.trust_actions),
-                    "principals": [{"type": "Service", "identifiers": [args.service]}],
-                }
+        conditions = pulumi.Output.all(*args.trust_conditions.values()).apply(
+            lambda values: [
+                aws.iam.GetPolicyDocumentStatementConditionArgs(test="StringEquals", variable=key, values=[value])
+                for key, value in zip(args.trust_conditions, values, strict=True)
             ]
+        )
+        trust = aws.iam.get_policy_document_output(
+            statements=conditions.apply(
+                lambda found: [
+                    aws.iam.GetPolicyDocumentStatementArgs(
+                        effect="Allow",
+                        actions=list(args.trust_actions),
+                        principals=[
+                            aws.iam.GetPolicyDocumentStatementPrincipalArgs(type="Service", identifiers=[args.service])
+                        ],
+                        conditions=found or None,
+                    )
+                ]
+            )
         )
         self.role = aws.iam.Role(f"{name}-role", assume_role_policy=trust.json, tags=dict(args.tags), opts=child)
         self.attachments = [
@@ -72,3 +90,23 @@ class ServiceRole(pulumi.ComponentResource):
             for policy_name, document in args.inline_policies.items()
         ]
         self.register_outputs({"arn": self.role.arn})
+
+
+def pod_identity_trust(
+    cluster_arn: pulumi.Input[str], namespace: str, service_account: str
+) -> Mapping[str, pulumi.Input[str]]:
+    """The trust conditions of a Pod Identity role: only this cluster's ``namespace/service_account``.
+
+    EKS Pod Identity sends session tags with every ``AssumeRole`` (``eks-cluster-arn``,
+    ``eks-cluster-name``, ``kubernetes-namespace``, ``kubernetes-service-account``, ...), and the trust
+    policy may require them as ``aws:RequestTag/<key>`` (EKS User Guide, "pod-id-role", "Setting
+    Conditions"; the tags: "pod-id-abac"). Without them any Pod Identity association in the account,
+    on any cluster, could hand the role to any pod. The cluster by ARN, not name: a cluster of the
+    same name in another region is another cluster. An association with ``disableSessionTags`` could
+    not use the role (the program disables none).
+    """
+    return {
+        "aws:RequestTag/eks-cluster-arn": cluster_arn,
+        "aws:RequestTag/kubernetes-namespace": namespace,
+        "aws:RequestTag/kubernetes-service-account": service_account,
+    }

@@ -199,6 +199,8 @@ class NodeGroup(pulumi.ComponentResource):
             subnet_ids=list(args.subnet_ids),
             instance_types=None if capacity_block else list(design.instance_types),
             ami_type=design.ami_type.value,
+            # None: EKS's latest at creation, kept (components.design.pinning); a change rolls every node
+            release_version=design.release_version,
             capacity_type=design.capacity_type.value,
             scaling_config={
                 "min_size": design.min_size,

@@ -52,6 +52,13 @@ class EksGpuStack(pulumi.ComponentResource):
     def __init__(self, name: str, design: StackDesign, opts: pulumi.ResourceOptions | None = None):
         # What the policy pack's stack-budget policy reads: the stack's budget and where it is priced.
         policy_inputs = {"region": design.region, "budgetUsdPerHour": design.budget_usd_per_hour}
+        # eks-gpu:protect protects every resource of the stack, not only the cluster: a destroy deletes
+        # dependents first and refuses a protected resource only when it reaches it (pulumi/pulumi
+        # pkg/resource/deploy: step_generator.go ScheduleDeletes, step.go DeleteStep.Apply), so the node
+        # groups, add-ons and charts under a protected cluster would go first. Every child inherits it
+        # from its parent (pulumi sdk/python/lib/pulumi/resource.py; pulumi-eks's children through
+        # Construct and sdk/nodejs/resource.ts): tests/test_recovery.py.
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=design.protect))
         super().__init__("eks-gpu:stack:EksGpuStack", name, policy_inputs, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.design = design
@@ -82,8 +89,8 @@ class EksGpuStack(pulumi.ComponentResource):
                 access=design.access,
                 region=design.region,
                 log_retention_days=design.log_retention_days,
-                protect=design.protect,
                 tags=design.tags,
+                addon_versions={name: v.version for name, v in design.addon_versions.items()},
             ),
             opts=child,
         )
@@ -92,6 +99,7 @@ class EksGpuStack(pulumi.ComponentResource):
             f"{name}-coredns",
             cluster_name=self.cluster.name,
             addon_name="coredns",
+            addon_version=design.addon_versions["coredns"].version,
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             tags=tags_for(design.tags, f"{design.cluster_name}-coredns"),
@@ -114,6 +122,9 @@ class EksGpuStack(pulumi.ComponentResource):
                 ebs_csi_driver=design.ebs_csi_driver,
                 cloudwatch=cloudwatch,
                 tags=design.tags,
+                cluster_arn=self.cluster.eks.eks_cluster.arn,
+                log_retention_days=design.log_retention_days,
+                versions={name: v.version for name, v in design.addon_versions.items()},
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -145,6 +156,8 @@ class EksGpuStack(pulumi.ComponentResource):
                 pod_security=kube.pod_security,
                 egress_cidrs=kube.egress_cidrs,
                 provider=self.provider,
+                # Deleted while the EBS CSI driver still runs: its claims' volumes are the driver's to delete.
+                depends_on=[r for r in (self.addons.ebs_csi_driver, self.storage_class) if r is not None],
             ),
             opts=child,
         )
@@ -166,7 +179,9 @@ class EksGpuStack(pulumi.ComponentResource):
         if efa_pools:
             self.efa_device_plugin = EfaDevicePlugin(
                 f"{name}-efa",
-                EfaDevicePluginArgs(taints=[t for pool in efa_pools for t in pool.taints], provider=self.provider),
+                EfaDevicePluginArgs(
+                    taints=[t for pool in efa_pools for t in pool.taints], region=design.region, provider=self.provider
+                ),
                 opts=child,
             )
         self.dcgm_exporter = None
@@ -190,6 +205,7 @@ class EksGpuStack(pulumi.ComponentResource):
                     design=design.autoscaler,
                     cluster_name=design.cluster_name,
                     cluster=self.cluster.name,
+                    cluster_arn=self.cluster.eks.eks_cluster.arn,
                     region=design.region,
                     partition=design.partition,
                     node_group_names={key: group.name for key, group in groups.items()},

@@ -54,6 +54,10 @@ class GpuNamespaceArgs:
     egress_cidrs: Sequence[str]
     """Where pods may send beyond DNS, each other and the Pod Identity agent; empty: nowhere."""
     provider: k8s.Provider
+    depends_on: Sequence[pulumi.Resource] = ()
+    """What turns the namespace's objects into AWS resources (the EBS CSI driver and its StorageClass):
+    the namespace is created after and, which matters, deleted before them, so the driver still runs
+    to delete its claims' volumes."""
 
 
 def psa_labels(level: str, kubernetes_version: str) -> dict[str, str]:
@@ -113,7 +117,7 @@ class GpuNamespace(pulumi.ComponentResource):
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
             metadata={"name": args.name, "labels": psa_labels(args.pod_security, args.kubernetes_version)},
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.depends_on)),
         )
         self.name = self.namespace.metadata.apply(lambda m: m.name or args.name)
         # They name the namespace by its string: only depends_on puts them after it.

@@ -50,6 +50,97 @@ class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
 
+# --- versions: EKS add-ons and node AMI releases ---------------------------------------------
+
+ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
+"""An EKS add-on version as DescribeAddonVersions spells it (``v1.19.2-eksbuild.1``)."""
+AL2023_RELEASE = re.compile(r"^(?P<minor>1\.\d+)\.\d+-(?P<date>20\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01]))$")
+"""An EKS-optimized AL2023 AMI release (``1.35.2-20260304``): the kubelet version, then the build date."""
+BOTTLEROCKET_RELEASE = re.compile(r"^1\.\d+\.\d+-[0-9a-f]{8}$")
+"""A Bottlerocket release (``1.58.0-c5c37032``): the Bottlerocket version, then its commit."""
+
+
+def _addon_version(value: str) -> str:
+    if not ADDON_VERSION.match(value):
+        raise fail(
+            "value",
+            f"'{value}' is not an EKS add-on version such as v1.19.2-eksbuild.1 "
+            "(aws eks describe-addon-versions --addon-name NAME --kubernetes-version VERSION lists them)",
+        )
+    return value
+
+
+def _ami_release(value: str) -> str:
+    if not (AL2023_RELEASE.match(value) or BOTTLEROCKET_RELEASE.match(value)):
+        raise fail(
+            "value",
+            f"'{value}' is not an EKS AMI release version: 1.35.2-20260304 (AL2023: kubelet version and build "
+            "date) or 1.58.0-c5c37032 (Bottlerocket: its version and commit)",
+        )
+    return value
+
+
+def _al2023_release(value: str) -> str:
+    if not AL2023_RELEASE.match(value):
+        raise fail("value", f"'{value}' is not an AL2023 AMI release version such as 1.35.2-20260304")
+    return value
+
+
+def is_bottlerocket_release(value: str) -> bool:
+    """A Bottlerocket release, and not an AL2023 one (whose build date is eight hex digits too)."""
+    return bool(BOTTLEROCKET_RELEASE.match(value)) and not AL2023_RELEASE.match(value)
+
+
+def _bottlerocket_release(value: str) -> str:
+    if not is_bottlerocket_release(value):
+        raise fail("value", f"'{value}' is not a Bottlerocket release version such as 1.58.0-c5c37032")
+    return value
+
+
+AmiRelease = Annotated[str, AfterValidator(_ami_release)]
+
+
+class AddonPin(Model):
+    """One EKS add-on's version, pinned."""
+
+    version: Annotated[str, AfterValidator(_addon_version)] | None = None
+    """The add-on version (``v1.19.2-eksbuild.1``), one EKS offers for the cluster's Kubernetes version.
+    Default: EKS's default version for that Kubernetes version, looked up at every run, so a Kubernetes
+    upgrade moves the add-on with it and a preview shows when EKS's default moves."""
+
+
+class Addons(Model):
+    """Per EKS add-on the stack installs, a pinned version ("pin where you must"). Keys are the add-on
+    names as EKS spells them; a pin of an add-on the stack does not install is ignored."""
+
+    vpc_cni: AddonPin = Field(AddonPin(), alias="vpc-cni")
+    kube_proxy: AddonPin = Field(AddonPin(), alias="kube-proxy")
+    coredns: AddonPin = Field(AddonPin(), alias="coredns")
+    eks_pod_identity_agent: AddonPin = Field(AddonPin(), alias="eks-pod-identity-agent")
+    eks_node_monitoring_agent: AddonPin = Field(AddonPin(), alias="eks-node-monitoring-agent")
+    aws_ebs_csi_driver: AddonPin = Field(AddonPin(), alias="aws-ebs-csi-driver")
+    amazon_cloudwatch_observability: AddonPin = Field(AddonPin(), alias="amazon-cloudwatch-observability")
+
+    def pins(self) -> dict[str, str]:
+        """Add-on name (EKS's spelling) -> its pinned version, for the pinned ones."""
+        out: dict[str, str] = {}
+        for name, field_info in type(self).model_fields.items():
+            version = getattr(self, name).version
+            if version is not None:
+                out[str(field_info.alias)] = version
+        return out
+
+
+class AmiReleases(Model):
+    """The stack's default node AMI release per AMI family; a pool's ``amiReleaseVersion`` overrides it."""
+
+    al2023: Annotated[str, AfterValidator(_al2023_release)] | None = None
+    """Release of every AL2023 node group (``1.35.2-20260304``; its Kubernetes minor must be the cluster's).
+    Default none: EKS's latest at creation, kept until changed here or by a Kubernetes upgrade."""
+    bottlerocket: Annotated[str, AfterValidator(_bottlerocket_release)] | None = None
+    """Release of every Bottlerocket node group (``1.58.0-c5c37032``). Default none, as for al2023."""
+
+
 # --- node groups ------------------------------------------------------------------------------
 
 
@@ -145,6 +236,10 @@ class GpuPool(Sizes):
     fast_image_pull: bool = True
     """AL2023 pools: nodeadm's ``FastImagePull`` feature gate (SOCI parallel pull and unpack of
     image layers). Default true. Bottlerocket pools ignore it."""
+    ami_release_version: AmiRelease | None = None
+    """The pool's AMI release (``1.35.2-20260304`` AL2023, ``1.58.0-c5c37032`` Bottlerocket), of its
+    AMI family and, for AL2023, the cluster's Kubernetes minor. Default ``amiReleaseVersion.<family>``,
+    else none (EKS's latest at creation, kept). A change replaces every node, one at a time."""
 
 
 class SystemNodeGroup(Sizes):
@@ -162,6 +257,8 @@ class SystemNodeGroup(Sizes):
     """Most nodes, >= desiredSize. Default 2."""
     disk_size_gib: Annotated[int, Field(ge=20, le=16384, alias="diskSizeGiB")] = 50
     """Encrypted gp3 root volume in GiB, 20-16384. Default 50."""
+    ami_release_version: AmiRelease | None = None
+    """The system group's AMI release, as for a GPU pool. Default ``amiReleaseVersion.<family>``, else none."""
 
 
 # --- network ----------------------------------------------------------------------------------
@@ -393,7 +490,9 @@ class StackConfig(Model):
     vpc: VpcConfig = NewVpc()
     """A VPC to build (default) or one to use (``id``, ``privateSubnetIds``, ``publicSubnetIds``)."""
     protect: bool = False
-    """Protect the EKS cluster (and its KMS key) from deletion: ``pulumi destroy`` refuses until unset."""
+    """Protect every resource of the stack: ``pulumi destroy`` deletes nothing and ``pulumi up`` replaces or
+    removes nothing until it is unset (a destroy deletes dependents first, so protecting the cluster
+    alone would lose everything under it). Default false."""
     endpoint_public_access_cidrs: tuple[ClientCidr, ...] = ()
     """CIDRs that may reach the public API endpoint (``203.0.113.7/32``; no ``0.0.0.0/0``). Default none:
     no public endpoint. At least one of the three ``endpoint*`` keys must let pulumi reach the API."""
@@ -411,7 +510,8 @@ class StackConfig(Model):
     true. With false, the creator must be one of ``clusterAdmins``. Applies when the cluster is created:
     pulumi-eks ignores later changes to it."""
     log_retention_days: Annotated[int, BeforeValidator(_retention_days)] = 90
-    """Days CloudWatch keeps the control-plane logs, one of CloudWatch's allowed values. Default 90."""
+    """Days CloudWatch keeps the control-plane logs (and, with ``gpuMetrics.exporter: cloudwatch``, the
+    Container Insights log groups), one of CloudWatch's allowed values. Default 90."""
     system_node_group: SystemNodeGroup = SystemNodeGroup()
     """The untainted system node group. Default one t3.medium."""
     gpu_node_groups: dict[str, GpuPool] = {}
@@ -434,3 +534,7 @@ class StackConfig(Model):
     """Where GPU metrics go."""
     storage: Storage = Storage()
     """The EBS CSI driver and the default StorageClass."""
+    addons: Addons = Addons.model_validate({})
+    """Pinned EKS add-on versions. Default none pinned: EKS's default for the Kubernetes version."""
+    ami_release_version: AmiReleases = AmiReleases()
+    """The node groups' AMI release per AMI family. Default none: EKS's latest at each group's creation."""

@@ -7,11 +7,22 @@ any resource is registered, and ``pulumi preview`` shows the same plan ``pulumi 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi_aws as aws
 
-from components.config import Architecture, CapacityType, ExistingVpc, ParsedConfig
+from components.config import (
+    DEFAULT_GPU_AMI,
+    DEFAULT_SYSTEM_AMI,
+    AmiType,
+    Architecture,
+    CapacityType,
+    ExistingVpc,
+    GpuPool,
+    ParsedConfig,
+    SystemNodeGroup,
+)
+from components.design.pinning import installed_addons, release_parameter
 from components.design.quotas import quota_codes
 
 
@@ -78,6 +89,15 @@ class AwsFacts:
     """EC2 vCPU quota code -> the account's value in the region, None where it could not be read."""
     quota_errors: Mapping[str, str]
     """Quota code -> why it could not be read (no ``servicequotas:GetServiceQuota``, say)."""
+    addon_defaults: Mapping[str, str] = field(default_factory=dict)
+    """EKS add-on name -> EKS's default version for the cluster's Kubernetes version, for every add-on
+    the stack installs whose default could be read."""
+    addon_errors: Mapping[str, str] = field(default_factory=dict)
+    """EKS add-on name -> why its default version could not be read."""
+    latest_releases: Mapping[AmiType, str] = field(default_factory=dict)
+    """AMI type -> the latest release AWS publishes for it and the cluster's Kubernetes version (SSM)."""
+    release_errors: Mapping[AmiType, str] = field(default_factory=dict)
+    """AMI type -> why its latest release could not be read (no ``ssm:GetParameter``, say)."""
 
 
 def _architectures(supported: Iterable[str]) -> tuple[Architecture, ...]:
@@ -141,6 +161,57 @@ def read_quotas(codes: Iterable[str]) -> tuple[dict[str, float | None], dict[str
     return values, errors
 
 
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def read_addon_defaults(names: Iterable[str], kubernetes_version: str) -> tuple[dict[str, str], dict[str, str]]:
+    """EKS's default version of each add-on for ``kubernetes_version`` (``aws.eks.get_addon_version``
+    with ``most_recent=False``: DescribeAddonVersions' ``defaultVersion``); failures are recorded."""
+    values: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for name in names:
+        try:
+            values[name] = aws.eks.get_addon_version(
+                addon_name=name, kubernetes_version=kubernetes_version, most_recent=False
+            ).version
+        except Exception as exc:
+            errors[name] = _first_line(exc)
+    return values, errors
+
+
+def read_latest_releases(
+    ami_types: Iterable[AmiType], kubernetes_version: str
+) -> tuple[dict[AmiType, str], dict[AmiType, str]]:
+    """The latest release AWS publishes for each AMI type (``aws.ssm.get_parameter`` on
+    :func:`components.design.pinning.release_parameter`); a failed read is recorded, never raised: it
+    only informs (a group without a set release is created with EKS's latest anyway)."""
+    values: dict[AmiType, str] = {}
+    errors: dict[AmiType, str] = {}
+    for ami in ami_types:
+        try:
+            values[ami] = aws.ssm.get_parameter(name=release_parameter(ami, kubernetes_version)).value
+        except Exception as exc:
+            errors[ami] = _first_line(exc)
+    return values, errors
+
+
+def _ami_types(parsed: ParsedConfig, instances: Mapping[str, InstanceFacts]) -> list[AmiType]:
+    """The AMI types the node groups run: the configured one, else the default for each architecture
+    of the group's instance types (the design picks among them)."""
+    found: set[AmiType] = set()
+    groups: list[GpuPool | SystemNodeGroup] = [*parsed.pools.values(), *([parsed.system] if parsed.system else [])]
+    for cfg in groups:
+        if cfg.ami_type is not None:
+            found.add(cfg.ami_type)
+            continue
+        defaults = DEFAULT_GPU_AMI if isinstance(cfg, GpuPool) else DEFAULT_SYSTEM_AMI
+        for t in cfg.instance_types:
+            found.update(defaults[a] for a in (instances[t].architectures if t in instances else ()))
+    return sorted(found)
+
+
 def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
     """Ask AWS about every instance type and subnet the parsed config names."""
     partition = aws.get_partition().partition
@@ -177,6 +248,15 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
     used += [(t, CapacityType.ON_DEMAND) for t in (parsed.system.instance_types if parsed.system else ())]
     quotas, quota_errors = read_quotas(quota_codes((t, c) for t, c in used if t in offerings))
 
+    addon_defaults: dict[str, str] = {}
+    addon_errors: dict[str, str] = {}
+    latest: dict[AmiType, str] = {}
+    release_errors: dict[AmiType, str] = {}
+    if parsed.config is not None:
+        kubernetes = parsed.config.kubernetes_version
+        addon_defaults, addon_errors = read_addon_defaults(installed_addons(parsed.config), kubernetes)
+        latest, release_errors = read_latest_releases(_ami_types(parsed, instances), kubernetes)
+
     return AwsFacts(
         region=region,
         partition=partition,
@@ -188,4 +268,8 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
         subnets=subnets,
         quotas=quotas,
         quota_errors=quota_errors,
+        addon_defaults=addon_defaults,
+        addon_errors=addon_errors,
+        latest_releases=latest,
+        release_errors=release_errors,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from components.config import (
     AmiType,
@@ -102,11 +102,31 @@ class NodeGroupDesign:
     allocatable: Allocatable | None = None
     """What the kubelet of a node of the group offers pods (the least over its instance types): what
     the autoscaler's scale-from-zero template says. None only where no instance facts were read."""
+    release_version: str | None = None
+    """The AMI release sent as the node group's ``releaseVersion`` (pool's, else the stack's for its
+    AMI family); None: not sent, EKS takes its latest at creation and keeps it."""
+    latest_release: str | None = None
+    """The latest release AWS publishes for the group's AMI type and Kubernetes version (SSM), or None
+    where it could not be read: what a new group would get, what ``make plan`` offers."""
 
     @property
     def single_az(self) -> bool:
         """Confined to one AZ (legitimate for capacity blocks and EFA pools, a risk otherwise)."""
         return len(self.availability_zones) == 1
+
+
+@dataclass(frozen=True)
+class AddonVersionDesign:
+    """One EKS add-on's version, decided."""
+
+    name: str
+    """The add-on's name as EKS spells it (``vpc-cni``)."""
+    version: str
+    """The version sent: the pin, else EKS's default for the cluster's Kubernetes version."""
+    eks_default: str | None
+    """EKS's default version for the cluster's Kubernetes version; None where it could not be read."""
+    pinned: bool
+    """``version`` comes from ``addons.<name>.version``."""
 
 
 @dataclass(frozen=True)
@@ -246,3 +266,5 @@ class StackDesign:
     """Things the user should act on (``pulumi.log.warn``)."""
     notes: tuple[str, ...]
     """Choices the program made that the user may want to pin (``pulumi.log.info``)."""
+    addon_versions: Mapping[str, AddonVersionDesign] = field(default_factory=dict)
+    """EKS add-on name -> its version, for every EKS add-on the stack installs."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -47,6 +47,7 @@ from components.design.model import (
     VolumePerformance,
 )
 from components.design.network import existing_network, new_network
+from components.design.pinning import design_addon_versions, family, release_problem, stack_release_problems
 from components.design.quotas import QuotaUse, check_quotas
 from components.design.tags import check_asg_tag_budget, node_group_asg_tags
 from components.facts.node_monitoring import runs_dcgm_server
@@ -101,6 +102,14 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
 
     config = parsed.config
     if config is not None:
+        problems.extend(stack_release_problems(config))
+        groups = {**{g.key: g.config for g in pools.values()}, **({SYSTEM_KEY: system.config} if system else {})}
+        for key, node_group in designs.items():
+            designs[key] = _with_release(node_group, groups[key], config, facts, problems, notes)
+    addon_versions = (
+        design_addon_versions(config, facts.addon_defaults, facts.addon_errors, problems, warnings) if config else {}
+    )
+    if config is not None:
         user_env = config.tags.get("Environment")
         if user_env is not None and user_env != config.environment:
             problems.append(
@@ -147,7 +156,46 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
         autoscaler=autoscaler,
         warnings=tuple(warnings),
         notes=tuple(notes),
+        addon_versions=addon_versions,
     )
+
+
+def _with_release(
+    group: NodeGroupDesign,
+    cfg: GpuPool | SystemNodeGroup,
+    config: StackConfig,
+    facts: AwsFacts,
+    problems: list[Problem],
+    notes: list[str],
+) -> NodeGroupDesign:
+    """The group's AMI release (its own, else the stack's for its AMI family, else none) and the latest
+    AWS publishes (:mod:`components.design.pinning` says why none is the default)."""
+    prefix = ("systemNodeGroup",) if group.key == SYSTEM_KEY else ("gpuNodeGroups", group.key)
+    own_key = key_path(*prefix, "amiReleaseVersion")
+    stack_key = key_path("amiReleaseVersion", family(group.ami_type))
+    release = cfg.ami_release_version or getattr(config.ami_release_version, family(group.ami_type))
+    latest = facts.latest_releases.get(group.ami_type)
+    kubernetes = config.kubernetes_version
+    if release is not None:
+        why = release_problem(release, group.ami_type, kubernetes)
+        if why is not None:
+            if cfg.ami_release_version is not None:  # the stack's own is checked once, under its key
+                problems.append(Problem(own_key, why))
+            return group
+        if latest is not None and latest != release:
+            notes.append(
+                f"{key_path(*prefix)}: AMI release {release}; AWS publishes {latest} for {group.ami_type.value} "
+                f"on Kubernetes {kubernetes}: set {own_key} (or {stack_key}) to it to move, a rolling replacement "
+                "of every node, one at a time"
+            )
+    else:
+        offered = latest or f"unknown: {facts.release_errors.get(group.ami_type, 'not read')}"
+        notes.append(
+            f"{key_path(*prefix)}: no AMI release set: EKS creates the group with its latest for "
+            f"{group.ami_type.value} on Kubernetes {kubernetes} (now {offered}) and keeps it until a Kubernetes "
+            f"upgrade; set {own_key} or {stack_key} to choose and review each move"
+        )
+    return replace(group, release_version=release, latest_release=latest)
 
 
 def _gpu_metrics(

@@ -16,6 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
+CONFIGURATION_SINCE = "v1.6.3"
+"""The first add-on version whose configuration schema has ``dcgmAgent.affinity`` (and
+``dcgmAgent.tolerations``), both of which the program sends (``charts/configuration.schema.json`` of
+aws/eks-node-monitoring-agent at that release): EKS refuses an older add-on's configuration."""
 HOST_ENGINE_PORT = 5555
 """``nv-hostengine``'s port, the ``dcgm-server`` pod's ``hostPort`` on every node it runs on."""
 ARCH_LABEL = "kubernetes.io/arch"
