@@ -573,6 +573,9 @@ class AwsAccount:
         self.addon_defaults: dict[str, str] = {}
         """Add-on -> the default version `getAddonVersion` answers for every Kubernetes version, over the
         snapshot's: an account where EKS's default differs; set by tests."""
+        self.addons_running: dict[str, str] = {}
+        """EKS add-on -> the version it runs at on the stack's cluster (`getAddon`): an existing cluster;
+        empty, every `getAddon` finds nothing, as before a first deploy; set by tests."""
         self.offers_like: dict[str, str] = {}
         """Kubernetes version -> a bundled one whose add-on builds `getAddonVersion` answers for it: an
         account where EKS already offers a version the snapshot predates; set by tests."""
@@ -592,6 +595,7 @@ class AwsAccount:
             "aws:iam/getPolicyDocument:getPolicyDocument": policy_document,
             "aws:servicequotas/getServiceQuota:getServiceQuota": self._get_service_quota,
             "aws:eks/getAddonVersion:getAddonVersion": self._get_addon_version,
+            "aws:eks/getAddon:getAddon": self._get_addon,
             "aws:ssm/getParameter:getParameter": self._get_parameter,
         }
         self._creators: dict[str, Callable[[Mapping[str, Any]], tuple[str, JsonDict]]] = {
@@ -947,6 +951,14 @@ class AwsAccount:
             "version": entry["latest"] if most_recent else self.addon_defaults.get(name, entry["default"]),
             "region": self.region,
         }
+
+    def _get_addon(self, args: Mapping[str, Any]) -> JsonDict:
+        """An add-on of an existing cluster (DescribeAddon), from :attr:`addons_running`."""
+        name, cluster = str(args["addonName"]), str(args["clusterName"])
+        version = self.addons_running.get(name)
+        if version is None:
+            raise AwsError(f"reading EKS Add-On ({cluster}:{name}): ResourceNotFoundException")
+        return {"id": f"{cluster}:{name}", "addonName": name, "clusterName": cluster, "addonVersion": version}
 
     def _get_parameter(self, args: Mapping[str, Any]) -> JsonDict:
         """The SSM parameters AWS publishes for the EKS-optimized AMIs' latest release, from the

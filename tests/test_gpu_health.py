@@ -296,3 +296,14 @@ def test_the_catalogues_nvidia_types_get_the_agents_engine_exactly_on_amd64() ->
             (arch,) = info["ProcessorInfo"]["SupportedArchitectures"]
             assert itype in DCGM_SERVER_INSTANCE_TYPES, itype
             assert runs_dcgm_server(itype, arch) == (arch == "x86_64"), itype
+
+
+def test_the_shared_release_keeps_the_old_single_releases_identity(mixed: ProgramRun) -> None:
+    # Before the split the one release, in kube-system reading the agent's engine, was
+    # <exporter>-release: a new release beside it would claim the chart's fixed-name ConfigMap and Role
+    # (templates/metrics-configmap.yaml, role.yaml) and Helm would refuse it; the alias makes it an update.
+    releases = {r.name: r for r in mixed.of_type("kubernetes:helm.sh/v3:Release") if "dcgm-exporter" in r.name}
+    assert releases["eks-gpu-dcgm-exporter-shared-release"].aliases == (
+        {"spec": {"name": "eks-gpu-dcgm-exporter-release", "parentUrn": ""}},
+    )
+    assert releases["eks-gpu-dcgm-exporter-own-release"].aliases == ()

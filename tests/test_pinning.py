@@ -161,6 +161,24 @@ def test_each_version_rule_names_its_key_and_reason(cfg: dict[str, Any], key: st
 # --- AMI releases -----------------------------------------------------------------------------------
 
 
+def test_an_addon_running_newer_than_eks_default_is_never_moved_back() -> None:
+    # pulumi-eks ran VPC CNI and kube-proxy at their newest build before versions were explicit: an
+    # existing cluster's may be newer than EKS's default, and the first update must not roll them back
+    snapshot = addon_versions()["addons"]["vpc-cni"]["1.35"]["default"]
+    newer = snapshot.replace("-eksbuild.", "-eksbuild.9")  # the same release, a later build
+
+    def existing(account: AwsAccount) -> None:
+        account.addons_running.update({"vpc-cni": newer, "coredns": "v1.0.0-eksbuild.1"})
+
+    result = run(config(), account_setup=existing)
+    sent = _sent(result)
+    assert sent["vpc-cni"] == newer
+    # an older one moves up to EKS's default, and nothing that does not run yet is read as running
+    assert sent["coredns"] == addon_versions()["addons"]["coredns"]["1.35"]["default"]
+    pinned = run(config(addons={"vpc-cni": {"version": snapshot}}), account_setup=existing)
+    assert _sent(pinned)["vpc-cni"] == snapshot  # a pin still chooses
+
+
 def test_the_node_monitoring_floor_holds_for_eks_defaults_and_only_where_the_agent_runs() -> None:
     def stale(account: AwsAccount) -> None:
         # an account whose EKS still defaults to the June 2025 build (aws/eks-node-monitoring-agent PR #11)

@@ -129,7 +129,7 @@ def test_the_smoke_test_on_a_pool_at_zero_counts_as_one_node_of_its_quota() -> N
     assert message.startswith(
         f"starting 1 g5.xlarge of pool inference for eks-gpu:gpuPod needs {vcpus} vCPUs of "
         f"'Running On-Demand G and VT instances' ({G_ON_DEMAND}; node groups inference), "
-        f"but the account's quota in us-west-2 is {vcpus - 1}: pulumi up would wait"
+        f"but the account's quota in us-west-2 is {vcpus - 1}: a pulumi up that creates or reruns the test would wait"
     )
     assert f"--quota-code {G_ON_DEMAND} --desired-value {2 * vcpus} --region us-west-2" in message
     assert message.endswith("or disable eks-gpu:gpuPod until the quota is raised")

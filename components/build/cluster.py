@@ -191,8 +191,8 @@ class Cluster(pulumi.ComponentResource):
             public_access_cidrs=list(access.public_cidrs) if public else None,
             enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
             encryption_config_key_arn=key.arn,
-            # Explicit versions: without one pulumi-eks sends the VPC CNI's most recent build on every run
-            # (nodejs/eks/addons/cni-addon.ts), and EKS picks kube-proxy's once, at creation.
+            # Explicit versions: without one pulumi-eks sends the most recent build of both on every run
+            # (nodejs/eks/addons/cni-addon.ts, cluster.ts: getAddonVersionOutput({mostRecent: true})).
             kube_proxy_addon_options={"enabled": True, "version": args.addon_versions["kube-proxy"]},
             # The VPC CNI enforces NetworkPolicy only when asked: the GPU namespace denies by default.
             vpc_cni_options={"enable_network_policy": True, "addon_version": args.addon_versions["vpc-cni"]},

@@ -139,4 +139,8 @@ class DcgmExporter(pulumi.ComponentResource):
             provider=args.provider,
             parent=self,
             depends_on=depends_on,
+            # Until the split into two releases the one release (reading the agent's engine in kube-system)
+            # was <name>-release: the same release, renamed, so Helm's fixed-name ConfigMap and Role are
+            # not claimed twice (a new release beside the old one fails on "invalid ownership metadata").
+            aliases=[pulumi.Alias(name=f"{name}-release")] if mode == SHARED else [],
         )

@@ -20,8 +20,10 @@ def release(
     provider: k8s.Provider,
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
+    aliases: Sequence[pulumi.Alias] = (),
 ) -> k8s.helm.v3.Release:
-    """``<name>-release``: ``chart`` at ``version`` from ``repository``, rolled back if an install fails."""
+    """``<name>-release``: ``chart`` at ``version`` from ``repository``, rolled back if an install fails;
+    ``aliases`` name what it was called before, so a rename updates it rather than replacing it."""
     return k8s.helm.v3.Release(
         f"{name}-release",
         chart=chart,
@@ -30,5 +32,7 @@ def release(
         namespace=namespace,
         values=dict(values),
         cleanup_on_fail=True,
-        opts=pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=list(depends_on)),
+        opts=pulumi.ResourceOptions(
+            parent=parent, provider=provider, depends_on=list(depends_on), aliases=list(aliases) or None
+        ),
     )

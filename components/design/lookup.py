@@ -94,6 +94,9 @@ class AwsFacts:
     the stack installs whose default could be read."""
     addon_errors: Mapping[str, str] = field(default_factory=dict)
     """EKS add-on name -> why its default version could not be read."""
+    addons_running: Mapping[str, str] = field(default_factory=dict)
+    """EKS add-on name -> the version the cluster runs now (``aws.eks.get_addon``), for the add-ons an
+    existing cluster has; empty before the cluster exists."""
     latest_releases: Mapping[AmiType, str] = field(default_factory=dict)
     """AMI type -> the latest release AWS publishes for it and the cluster's Kubernetes version (SSM)."""
     release_errors: Mapping[AmiType, str] = field(default_factory=dict)
@@ -181,6 +184,18 @@ def read_addon_defaults(names: Iterable[str], kubernetes_version: str) -> tuple[
     return values, errors
 
 
+def read_running_addons(names: Iterable[str], cluster_name: str) -> dict[str, str]:
+    """The version each add-on runs at on ``cluster_name`` now (``aws.eks.get_addon``); an add-on or a
+    cluster that does not exist yet (a first deploy), or a read that is denied, gives nothing."""
+    running: dict[str, str] = {}
+    for name in names:
+        try:
+            running[name] = aws.eks.get_addon(addon_name=name, cluster_name=cluster_name).addon_version
+        except Exception:  # not there yet, or not readable: nothing is kept
+            continue
+    return running
+
+
 def read_latest_releases(
     ami_types: Iterable[AmiType], kubernetes_version: str
 ) -> tuple[dict[AmiType, str], dict[AmiType, str]]:
@@ -250,11 +265,13 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
 
     addon_defaults: dict[str, str] = {}
     addon_errors: dict[str, str] = {}
+    running: dict[str, str] = {}
     latest: dict[AmiType, str] = {}
     release_errors: dict[AmiType, str] = {}
     if parsed.config is not None:
         kubernetes = parsed.config.kubernetes_version
         addon_defaults, addon_errors = read_addon_defaults(installed_addons(parsed.config), kubernetes)
+        running = read_running_addons(installed_addons(parsed.config), parsed.config.cluster_name)
         latest, release_errors = read_latest_releases(_ami_types(parsed, instances), kubernetes)
 
     return AwsFacts(
@@ -270,6 +287,7 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
         quota_errors=quota_errors,
         addon_defaults=addon_defaults,
         addon_errors=addon_errors,
+        addons_running=running,
         latest_releases=latest,
         release_errors=release_errors,
     )

@@ -6,7 +6,8 @@
 every run. So a preview shows a change when EKS moves its default, and a Kubernetes upgrade moves the
 add-ons with the cluster. pulumi-eks alone would do neither: it sends VPC CNI at the *most recent*
 build on every run (``nodejs/eks/addons/cni-addon.ts``: ``getAddonVersionOutput({mostRecent: true})``
-unless ``addonVersion`` is given) and leaves kube-proxy's version to EKS at creation.
+unless ``addonVersion`` is given; ``cluster.ts`` likewise for kube-proxy). Since those ran newer than
+EKS's default, a version the cluster already runs is never moved back unless pinned.
 
 **AMI releases.** A node group's ``releaseVersion`` is the pool's ``amiReleaseVersion``, else the
 stack's ``amiReleaseVersion.<family>``, else not sent. Not sending it is the default on purpose: the
@@ -60,10 +61,16 @@ def design_addon_versions(
     errors: Mapping[str, str],
     problems: list[Problem],
     warnings: list[str],
+    notes: list[str],
+    running: Mapping[str, str] | None = None,
 ) -> dict[str, AddonVersionDesign]:
     """The version of each installed add-on: its pin, else EKS's default (``defaults``, read by
-    :func:`components.design.lookup.lookup`). An add-on EKS gave no default for, and that is not
-    pinned, is a problem: EKS would refuse to create it for this Kubernetes version."""
+    :func:`components.design.lookup.lookup`), but never older than what the cluster runs (``running``):
+    an add-on is not moved back by the program (before explicit versions pulumi-eks ran VPC CNI and
+    kube-proxy at their newest build, newer than EKS's default); a pin still can. An add-on EKS gave
+    no default for, and that is not pinned, is a problem: EKS would refuse to create it for this
+    Kubernetes version."""
+    running = running or {}
     pins = config.addons.pins()
     out: dict[str, AddonVersionDesign] = {}
     for name in installed_addons(config):
@@ -85,6 +92,14 @@ def design_addon_versions(
                 f"({errors[name]}); using the pin {pin}"
             )
         version = pin or str(default)
+        now = running.get(name)
+        if pin is None and now is not None and _release(now) > _release(version):
+            notes.append(
+                f"{key_path('addons', name, 'version')}: {name} stays at {now}, which the cluster runs, newer "
+                f"than EKS's default {version} for Kubernetes {config.kubernetes_version}: the program never moves "
+                "an add-on back; pin a version to choose one"
+            )
+            version = now
         floor = MINIMUM_VERSIONS.get(name)
         if floor is not None and _release(version) < _release(floor):
             problems.append(

@@ -131,7 +131,8 @@ def _cannot_start(need: QuotaNeed, value: float, region: str, increase: str) -> 
     by_tests = first.test_nodes > first.desired
     key = key_path(first.tests[0], "enabled") if by_tests else key_path(*first.prefix, "desiredSize")
     consequence = (
-        "pulumi up would wait for the test's GPU node until the test times out (20 minutes or more), on every run"
+        "a pulumi up that creates or reruns the test would wait for its GPU node until the test times out (20 "
+        "minutes or more) and fail"
         if by_tests
         else "the node group would fail after EKS's create timeout"
     )

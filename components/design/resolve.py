@@ -107,7 +107,11 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
         for key, node_group in designs.items():
             designs[key] = _with_release(node_group, groups[key], config, facts, problems, notes)
     addon_versions = (
-        design_addon_versions(config, facts.addon_defaults, facts.addon_errors, problems, warnings) if config else {}
+        design_addon_versions(
+            config, facts.addon_defaults, facts.addon_errors, problems, warnings, notes, facts.addons_running
+        )
+        if config
+        else {}
     )
     if config is not None:
         user_env = config.tags.get("Environment")
