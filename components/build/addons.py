@@ -60,7 +60,7 @@ DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
 @dataclass(frozen=True)
 class AddonsArgs:
-    """What the add-ons need: the cluster, the nodes they run on, and which to install."""
+    """What the add-ons need: the cluster, the nodes they run on, and which to install (those with a version)."""
 
     cluster: pulumi.Input[str]
     cluster_name: str
@@ -71,18 +71,14 @@ class AddonsArgs:
     """CoreDNS: the controllers resolve the AWS APIs' names before they turn ready."""
     gpu_taints: Sequence[Taint]
     """Every taint of every GPU pool: the node monitoring agent's DCGM server tolerates them."""
-    pod_identity: bool
-    node_monitoring: bool
-    ebs_csi_driver: bool
-    cloudwatch: bool
-    """Install the CloudWatch observability add-on (GPU metrics to Container Insights)."""
     tags: Mapping[str, str]
     cluster_arn: pulumi.Input[str]
     """The cluster's ARN: the add-ons' Pod Identity roles trust only this cluster."""
     log_retention_days: int
     """Retention of the CloudWatch add-on's log groups (``logRetentionDays``)."""
     versions: Mapping[str, str]
-    """EKS add-on name -> the version to run (:mod:`components.design.pinning`), for each one installed."""
+    """EKS add-on name -> the version to run, for each one to install: which are installed is decided
+    once, by :func:`components.design.pinning.installed_addons`."""
 
 
 def container_insights_log_groups(cluster_name: str) -> list[str]:
@@ -113,11 +109,11 @@ class Addons(pulumi.ComponentResource):
         # through the VPC's resolver (Kubernetes "DNS for Services and Pods": hostNetwork pods with
         # ClusterFirst fall back to Default): it needs nodes, not CoreDNS (aws/eks-pod-identity-agent
         # charts/eks-pod-identity-agent/templates/daemonset.yaml), and starts beside it.
-        self.pod_identity_agent = (
-            self._addon(name, "eks-pod-identity-agent", needs_dns=False) if args.pod_identity else None
-        )
+        self.pod_identity_agent = None
+        if "eks-pod-identity-agent" in args.versions:
+            self.pod_identity_agent = self._addon(name, "eks-pod-identity-agent", needs_dns=False)
         self.node_monitoring = None
-        if args.node_monitoring:
+        if "eks-node-monitoring-agent" in args.versions:
             self.node_monitoring = self._addon(
                 name, "eks-node-monitoring-agent", configuration_values=node_monitoring_values(args.gpu_taints)
             )
@@ -130,11 +126,11 @@ class Addons(pulumi.ComponentResource):
                 # Its node DaemonSet mounts volumes for pods on every node, the tainted GPU nodes too.
                 configuration_values={"node": {"tolerateAllTaints": True}},
             )
-            if args.ebs_csi_driver
+            if "aws-ebs-csi-driver" in args.versions
             else None
         )
         self.cloudwatch = None
-        if args.cloudwatch:
+        if "amazon-cloudwatch-observability" in args.versions:
             # Created first, so deleted last: with the add-on gone nothing writes to them any more, and
             # none outlives the stack with its logs kept forever.
             logs = [

@@ -107,7 +107,6 @@ class EksGpuStack(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system]),
         )
         self.gpu_pools = {key: self._node_group(name, pool) for key, pool in design.gpu_pools.items()}
-        cloudwatch = design.gpu_metrics is not None and design.gpu_metrics.exporter == "cloudwatch"
         self.addons = Addons(
             f"{name}-addons",
             AddonsArgs(
@@ -117,10 +116,6 @@ class EksGpuStack(pulumi.ComponentResource):
                 system_nodes=self.system,
                 dns=self.coredns,
                 gpu_taints=self._gpu_taints(),
-                pod_identity=design.ebs_csi_driver or design.autoscaler is not None or cloudwatch,
-                node_monitoring=design.node_monitoring,
-                ebs_csi_driver=design.ebs_csi_driver,
-                cloudwatch=cloudwatch,
                 tags=design.tags,
                 cluster_arn=self.cluster.eks.eks_cluster.arn,
                 log_retention_days=design.log_retention_days,

@@ -41,9 +41,9 @@ CLUSTER_ADDONS = ("vpc-cni", "kube-proxy", "coredns")
 
 
 def installed_addons(config: StackConfig) -> tuple[str, ...]:
-    """The EKS add-ons the stack installs, by EKS name: the same conditions as
-    :class:`components.build.stack.EksGpuStack` (the Pod Identity agent whenever something uses Pod
-    Identity; CloudWatch only with GPU pools to watch)."""
+    """The EKS add-ons the stack installs, by EKS name: the one place that decides it (the build installs
+    exactly those with a version; the Pod Identity agent whenever something uses Pod Identity;
+    CloudWatch only with GPU pools to watch)."""
     cloudwatch = config.gpu_metrics.exporter == "cloudwatch" and bool(config.gpu_node_groups)
     ebs = config.storage.ebs_csi_driver
     optional = {
