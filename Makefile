@@ -2,7 +2,7 @@
 # make plan: what `pulumi up` would build for a stack, its cost per hour and its policy results,
 #            offline (STACK=prod make plan; make plan ARGS=--json; make plan ARGS="--diagram arch.mmd").
 # make bench: time and peak memory of the plan for 1, 10 and 50 GPU pools.
-# make mutation: mutmut over components/ with the offline suite (slow: hours; MUTANTS="components.design.tags*"
+# make mutation: mutmut over components/ with the offline suite (slow: hours; MUTANTS="eks_gpu.design.tags*"
 #                runs only the mutants whose names match; SAMPLE=100 a seeded random sample, scored;
 #                README "Mutation testing").
 # make charts: fetch the pinned Helm charts into .charts/ (online; tests fall back to ../shared/charts).
@@ -18,7 +18,7 @@ SEED ?= 12
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@python3 -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt >&2
 	@touch $@
@@ -32,10 +32,10 @@ test: venv lint
 	$(PY) -m pytest
 
 plan: venv
-	@$(PY) -m offline.plan --stack $(STACK) $(ARGS)
+	@$(PY) -m eks_gpu.offline.plan --stack $(STACK) $(ARGS)
 
 bench: venv
-	@$(PY) -m offline.bench
+	@$(PY) -m eks_gpu.offline.bench
 
 mutation: venv
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-mutation.txt

@@ -7,10 +7,9 @@ from datetime import date
 
 import pulumi
 import pulumi_aws as aws
-
-from components.build.stack import EksGpuStack
-from components.config import read_pulumi_config
-from components.design import load
+from eks_gpu.build.stack import EksGpuStack
+from eks_gpu.config import read_pulumi_config
+from eks_gpu.design import load
 
 design = load(
     read_pulumi_config(),

@@ -9,10 +9,12 @@ this module; tests and the offline plan use :mod:`validators` and :mod:`budget`.
 import sys
 from pathlib import Path
 
-# The pack runs from policy/ with its own virtualenv; the cost model reads the project's bundled
+# The pack runs from eks_gpu.policy/ with its own virtualenv; the cost model reads the project's bundled
 # facts (components/facts: the EKS version calendar), so the project root goes on the path.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from eks_gpu.policy.budget import STACK_POLICIES, StackPolicy
+from eks_gpu.policy.validators import POLICIES, Policy
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -25,9 +27,6 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-
-from policy.budget import STACK_POLICIES, StackPolicy
-from policy.validators import POLICIES, Policy
 
 
 def _validate(policy: Policy) -> ResourceValidation:

@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
+from eks_gpu.offline import RegisteredResource
 from helm_python import Chart
-
-from offline import RegisteredResource
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".charts"

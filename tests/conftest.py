@@ -1,4 +1,5 @@
-"""Test setup: the project root on sys.path, and a fixed date for every test.
+"""Test setup: the project root (for ``tests``) and the source root ``components/`` (for ``eks_gpu``,
+also installed editable by requirements.txt) on sys.path, and a fixed date for every test.
 
 The program judges the Kubernetes version by today's date against the bundled calendar; the suite
 runs on the day the calendar was last updated, so its verdicts do not drift with the real date.
@@ -14,10 +15,12 @@ import pytest
 import time_machine
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for path in (ROOT, ROOT / "components"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
-from components.facts.versions import calendar  # noqa: E402
+from eks_gpu.facts.versions import calendar  # noqa: E402
+
 from tests.helpers import mutmut_is_mapping  # noqa: E402
 
 
@@ -38,7 +41,7 @@ def fresh_caches_while_mutmut_maps() -> None:
     if not mutmut_is_mapping():
         return
     for name, module in list(sys.modules.items()):
-        if name.startswith("components."):
+        if name.startswith("eks_gpu."):
             for value in vars(module).values():
                 if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == name:
                     value.cache_clear()

@@ -15,10 +15,10 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import yaml
+from eks_gpu.build import autoscaler, device_plugin
+from eks_gpu.config import DEVICE_PLUGIN_CHART_VERSION
+from eks_gpu.facts.releases import autoscaler_releases
 
-from components.build import autoscaler, device_plugin
-from components.config import DEVICE_PLUGIN_CHART_VERSION
-from components.facts.releases import autoscaler_releases
 from tests.charts import CACHE, folder_name
 
 TIMEOUT = 60

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from eks_gpu.config import ConfigError
+from eks_gpu.offline import ProgramRun, load_stack_file, run_program
+from eks_gpu.offline.deployer import with_deployer
 from moto.core import DEFAULT_ACCOUNT_ID
-
-from components.config import ConfigError
-from offline import ProgramRun, load_stack_file, run_program
-from offline.deployer import with_deployer
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-west-2"
@@ -144,8 +143,8 @@ def problems_of(cfg: dict[str, Any], **kwargs: Any) -> dict[str, str]:
 
 PLAN_ON_SUITE_DATE = (
     "import sys, time_machine\n"
-    "from components.facts.versions import calendar\n"
-    "from offline import plan\n"
+    "from eks_gpu.facts.versions import calendar\n"
+    "from eks_gpu.offline import plan\n"
     "with time_machine.travel(calendar().updated.isoformat() + 'T12:00:00Z', tick=False):\n"
     "    code = plan.main(sys.argv[1:])\n"
     "sys.exit(code)\n"
@@ -155,7 +154,7 @@ its verdicts on the Kubernetes version do not change with the real calendar."""
 
 
 def run_plan(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """``python -m offline.plan ARGS`` as ``make plan`` runs it, on the suite's fixed date."""
+    """``python -m eks_gpu.offline.plan ARGS`` as ``make plan`` runs it, on the suite's fixed date."""
     return subprocess.run(
         [sys.executable, "-c", PLAN_ON_SUITE_DATE, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
     )

@@ -6,9 +6,8 @@ import math
 import re
 
 import pytest
-
-from components.config import AmiType, Architecture
-from components.design.allocatable import (
+from eks_gpu.config import AmiType, Architecture
+from eks_gpu.design.allocatable import (
     BOTTLEROCKET_EFA_HUGEPAGES_PER_VCPU,
     EVICTION_MEMORY_MIB,
     Allocatable,
@@ -18,8 +17,9 @@ from components.design.allocatable import (
     managed_max_pods,
     node_allocatable,
 )
-from components.design.lookup import InstanceFacts
-from components.facts.aws_limits import EFA_DRIVER_HUGEPAGES_2MI
+from eks_gpu.design.lookup import InstanceFacts
+from eks_gpu.facts.aws_limits import EFA_DRIVER_HUGEPAGES_2MI
+
 from tests import aws_data
 from tests.helpers import REGION
 

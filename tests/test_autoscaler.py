@@ -6,10 +6,10 @@ import re
 from collections.abc import Callable
 
 import pytest
+from eks_gpu.facts.releases import autoscaler_releases
+from eks_gpu.facts.versions import calendar
+from eks_gpu.offline import AwsAccount, ProgramRun
 
-from components.facts.releases import autoscaler_releases
-from components.facts.versions import calendar
-from offline import AwsAccount, ProgramRun
 from tests import aws_data
 from tests.helpers import (
     DEV_CLUSTER_ARN,
@@ -295,7 +295,7 @@ def test_extra_args_may_not_take_over_dedicated_keys() -> None:
 
 
 def test_priority_patterns_match_eks_asg_names() -> None:
-    from components.build.autoscaler import asg_name_pattern
+    from eks_gpu.build.autoscaler import asg_name_pattern
 
     pattern = asg_name_pattern("eks-gpu-spot-ng-1a2b3c4")
     # ASG names as EKS makes them for managed node groups: eks-<node group name>-<node group uuid>.

@@ -13,9 +13,9 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from eks_gpu.config import POOL_LABEL
+from eks_gpu.offline import ProgramRun
 
-from components.config import POOL_LABEL
-from offline import ProgramRun
 from tests.charts import chart_dir, render
 from tests.helpers import CLUSTER, NODE_GROUP, config, gpu_pool, program_scope, run, run_stack_file
 from tests.workloads.scheduling import Node, tolerates, unfit

@@ -7,8 +7,7 @@ from typing import Any
 
 import botocore.session
 import pytest
-
-from components.config import (
+from eks_gpu.config import (
     AmiType,
     CapacityType,
     TaintEffect,

@@ -11,12 +11,12 @@ from typing import Any
 
 import pulumi
 import pytest
+from eks_gpu.build.cluster import no_creator_admin
+from eks_gpu.config import ConfigError
+from eks_gpu.facts.aws_limits import ASG_MAX_TAGS, EKS_OWNED_ASG_TAGS, UNSUPPORTED_CONTROL_PLANE_AZ_IDS
+from eks_gpu.offline import AwsAccount, ProgramRun, offline_account, run_program
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from components.build.cluster import no_creator_admin
-from components.config import ConfigError
-from components.facts.aws_limits import ASG_MAX_TAGS, EKS_OWNED_ASG_TAGS, UNSUPPORTED_CONTROL_PLANE_AZ_IDS
-from offline import AwsAccount, ProgramRun, offline_account, run_program
 from tests import aws_data
 from tests.helpers import CLIENT_CIDR, CLUSTER, REGION, config, gpu_pool, node_group, problems_of, run
 

@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from eks_gpu.config import GpuPool
+from eks_gpu.design.efa import efa_design
+from eks_gpu.design.lookup import InstanceFacts
+from eks_gpu.offline import ProgramRun
 
-from components.config import GpuPool
-from components.design.efa import efa_design
-from components.design.lookup import InstanceFacts
-from offline import ProgramRun
 from tests import aws_data, test_charts
 from tests.charts import render
 from tests.helpers import REGION, config, gpu_pool, launch_template, node_group, problems_of, program_scope, run

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from offline import run_program
-from offline.bench import stack_with_pools
-from offline.deployer import with_deployer
+from eks_gpu.offline import run_program
+from eks_gpu.offline.bench import stack_with_pools
+from eks_gpu.offline.deployer import with_deployer
 
 
 def test_fifty_pools_run_and_grow_linearly() -> None:

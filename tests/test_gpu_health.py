@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from eks_gpu.facts.node_monitoring import DCGM_SERVER_INSTANCE_TYPES, runs_dcgm_server
+from eks_gpu.offline import ProgramRun, RegisteredResource
 
-from components.facts.node_monitoring import DCGM_SERVER_INSTANCE_TYPES, runs_dcgm_server
-from offline import ProgramRun, RegisteredResource
 from tests import aws_data
 from tests.charts import render
 from tests.helpers import config, every_feature, gpu_pool, problems_of, program_scope, run, run_stack_file

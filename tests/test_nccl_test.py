@@ -8,8 +8,8 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+from eks_gpu.offline import ProgramRun
 
-from offline import ProgramRun
 from tests import aws_data
 from tests.helpers import config, gpu_pool, integral, problems_of, program_scope, run
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
+from eks_gpu.offline import ProgramRun
 
-from offline import ProgramRun
 from tests.helpers import (
     DEV_CLUSTER_ARN,
     config,
@@ -243,7 +243,8 @@ def test_dcgm_exporter_is_nvidias_chart_at_its_pinned_version_after_the_host_eng
 
 
 def test_prod_runs_every_operations_part_and_dev_keeps_idle_under_twenty_cents() -> None:
-    from offline import plan
+    from eks_gpu.offline import plan
+
     from tests.helpers import ROOT, run_stack_file
 
     prod = run_stack_file("prod")

@@ -9,8 +9,8 @@ import re
 from typing import Any
 
 import pytest
+from eks_gpu.offline import ProgramRun
 
-from offline import ProgramRun
 from tests.helpers import NODE_GROUP, config, gpu_pool, program_scope, run
 
 RELEASE = "kubernetes:helm.sh/v3:Release"

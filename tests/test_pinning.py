@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 import yaml
+from eks_gpu.build.nodegroups import MAX_UNAVAILABLE
+from eks_gpu.offline import AwsAccount, plan
+from eks_gpu.offline.aws import AwsError, addon_versions, ami_releases, offline_account
+from eks_gpu.offline.diff import diff
 
-from components.build.nodegroups import MAX_UNAVAILABLE
-from offline import AwsAccount, plan
-from offline.aws import AwsError, addon_versions, ami_releases, offline_account
-from offline.diff import diff
 from tests.helpers import NODE_GROUP, REGION, ROOT, config, gpu_pool, node_group, problems_of, run
 
 ADDON = "aws:eks/addon:Addon"

@@ -6,8 +6,8 @@ import ipaddress
 import itertools
 
 import pytest
+from eks_gpu.design.placement import choose_azs, subnet_layout
 
-from components.design.placement import choose_azs, subnet_layout
 from tests import aws_data
 
 REGIONS = ("us-west-2", "us-east-1", "eu-west-1")

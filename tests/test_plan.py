@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 import yaml
+from eks_gpu.facts.versions import calendar
+from eks_gpu.offline import plan
+from eks_gpu.policy.pricing import price_table
 
-from components.facts.versions import calendar
-from offline import plan
-from policy.pricing import price_table
 from tests.helpers import ROOT, program_scope, run_plan
 
 CONTROL_PLANE_USD_PER_HOUR = 0.10
@@ -68,7 +68,7 @@ def test_cost_at_three_points(dev: dict[str, Any]) -> None:
     gpu_price = prices.on_demand(region, pool["instanceTypes"][0])
     assert nat is not None and sys_price is not None and gpu_price is not None
 
-    ebs = json.loads((ROOT / "policy" / "data" / "ebs_gp3_prices.json").read_text())
+    ebs = json.loads((ROOT / "components" / "eks_gpu" / "policy" / "data" / "ebs_gp3_prices.json").read_text())
     rates, hours = ebs["regions"][region], ebs["hoursPerMonth"]
     # the defaults the README's config table gives: a 50 GiB system root volume, 500 MiB/s on a pool's image volume
     sys_disk = system.get("diskSizeGiB", 50)
@@ -272,7 +272,7 @@ def test_the_allocatable_summary_reads_like_a_node() -> None:
 
 
 def test_the_plan_says_when_the_bundled_data_was_last_checked(dev: dict[str, Any]) -> None:
-    from components.facts.releases import autoscaler_releases
+    from eks_gpu.facts.releases import autoscaler_releases
 
     cal, releases = calendar(), autoscaler_releases()
     data = dev["bundledData"]

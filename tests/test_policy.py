@@ -20,13 +20,13 @@ from typing import Any
 
 import pulumi_aws
 import pytest
+from eks_gpu.config import GPU_PRESENT_LABEL
+from eks_gpu.offline import ProgramRun, RegisteredResource
+from eks_gpu.policy import validators
+from eks_gpu.policy.budget import STACK_POLICIES
+from eks_gpu.policy.validators import POLICIES, Violation, evaluate
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
-from components.config import GPU_PRESENT_LABEL
-from offline import ProgramRun, RegisteredResource
-from policy import validators
-from policy.budget import STACK_POLICIES
-from policy.validators import POLICIES, Violation, evaluate
 from tests.helpers import (
     CLIENT_CIDR,
     CLUSTER,
@@ -349,7 +349,7 @@ def test_the_policies_speak_the_programs_language(dev: ProgramRun) -> None:
 
 
 def test_validators_import_nothing_of_the_policy_sdk() -> None:
-    code = "import sys, policy.validators; sys.exit('pulumi_policy' in sys.modules)"
+    code = "import sys, eks_gpu.policy.validators; sys.exit('pulumi_policy' in sys.modules)"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
 
 

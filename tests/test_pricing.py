@@ -21,9 +21,8 @@ from typing import Any
 
 import moto
 import pytest
-
-from offline import load_stack_file
-from policy.pricing import PRICES_FILE, PriceTable, load, price_table
+from eks_gpu.offline import load_stack_file
+from eks_gpu.policy.pricing import PRICES_FILE, PriceTable, load, price_table
 
 ROOT = Path(__file__).resolve().parent.parent
 MOTO_EC2 = Path(moto.__file__).resolve().parent / "ec2" / "resources"
@@ -80,7 +79,7 @@ def resources(instance_type: str) -> tuple[int, int, int]:
 
 def generator() -> ModuleType:
     """policy/data/generate_prices.py, imported from its path (policy/data is not a package)."""
-    spec = importlib.util.spec_from_file_location("generate_prices", ROOT / "policy" / "data" / "generate_prices.py")
+    spec = importlib.util.spec_from_file_location("generate_prices", ROOT / "components" / "eks_gpu" / "policy" / "data" / "generate_prices.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -105,7 +104,7 @@ def test_each_part_states_its_own_source_and_date() -> None:
 
 
 def test_the_bundle_is_what_the_stored_sources_generate() -> None:
-    """prices.json is not edited by hand: regenerating it from policy/data/sources gives it back."""
+    """prices.json is not edited by hand: regenerating it from eks_gpu.policy/data/sources gives it back."""
     gen = generator()
     assert gen.render(gen.build()) == PRICES_FILE.read_text()
     assert gen.OUTPUT == PRICES_FILE

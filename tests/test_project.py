@@ -6,9 +6,9 @@ from datetime import date
 from pathlib import Path
 
 import yaml
+from eks_gpu.config import DEFAULT_KUBERNETES_VERSION, StackConfig, parse_config
+from eks_gpu.facts.versions import calendar, check_version
 
-from components.config import DEFAULT_KUBERNETES_VERSION, StackConfig, parse_config
-from components.facts.versions import calendar, check_version
 from tests.helpers import ROOT
 
 

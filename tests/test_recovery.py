@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 import yaml
+from eks_gpu.offline import ProgramRun
+from eks_gpu.offline.diff import diff
+from eks_gpu.offline.engine import STACK_TYPE, RegisteredResource
 
-from offline import ProgramRun
-from offline.diff import diff
-from offline.engine import STACK_TYPE, RegisteredResource
 from tests.helpers import CLUSTER, NODE_GROUP, ROOT, every_feature, program_scope, run, run_stack_file
 
 K8S_PROVIDER = "pulumi:providers:kubernetes"

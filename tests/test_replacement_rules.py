@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-DATA = Path(__file__).resolve().parent.parent / "offline" / "data"
+DATA = Path(__file__).resolve().parent.parent / "components" / "eks_gpu" / "offline" / "data"
 RULES: dict[str, Any] = json.loads((DATA / "replacement_rules.json").read_text())
 TYPES: dict[str, dict[str, Any]] = RULES["types"]
 TERRAFORM = ("terraform-sdk", "terraform-framework")

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 import yaml
+from eks_gpu.facts.quotas import families_in, quota_for
+from eks_gpu.offline import AwsAccount, ProgramRun, plan
+from eks_gpu.offline.diff import Change, diff, rules
 
-from components.facts.quotas import families_in, quota_for
-from offline import AwsAccount, ProgramRun, plan
-from offline.diff import Change, diff, rules
 from tests import aws_data
 from tests.helpers import LAUNCH_TEMPLATE, NODE_GROUP, ROOT, config, gpu_pool, problems_of, program_scope, run, run_plan
 

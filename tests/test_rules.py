@@ -18,12 +18,12 @@ from functools import cache
 from typing import Any
 
 import pytest
+from eks_gpu.config import ConfigError
+from eks_gpu.design import load
+from eks_gpu.facts.aws_limits import UNSUPPORTED_CONTROL_PLANE_AZ_IDS
+from eks_gpu.facts.versions import calendar
+from eks_gpu.offline import AwsAccount, offline_account
 
-from components.config import ConfigError
-from components.design import load
-from components.facts.aws_limits import UNSUPPORTED_CONTROL_PLANE_AZ_IDS
-from components.facts.versions import calendar
-from offline import AwsAccount, offline_account
 from tests import aws_data
 from tests.helpers import REGION, config, gpu_pool, problems_of, run
 

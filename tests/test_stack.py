@@ -6,11 +6,11 @@ from datetime import date
 from typing import Any
 
 import pytest
+from eks_gpu import design
+from eks_gpu.config import ConfigError
+from eks_gpu.offline import load_stack_file, offline_account, run_program
+from eks_gpu.offline.deployer import with_deployer
 
-from components import design
-from components.config import ConfigError
-from offline import load_stack_file, offline_account, run_program
-from offline.deployer import with_deployer
 from tests import aws_data
 from tests.helpers import (
     CLIENT_CIDR,

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from eks_gpu.offline import ProgramRun
 
-from offline import ProgramRun
 from tests.charts import render
 from tests.helpers import DEV_CLUSTER_ARN, config, every_feature, gpu_pool, iam_document, pod_identity_trust, run
 

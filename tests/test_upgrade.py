@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 import yaml
+from eks_gpu.facts.releases import autoscaler_releases
+from eks_gpu.facts.versions import calendar
+from eks_gpu.offline import plan
+from eks_gpu.offline.diff import EKS_CLUSTER, NODE_GROUP, Change, diff, render_changes
 
-from components.facts.releases import autoscaler_releases
-from components.facts.versions import calendar
-from offline import plan
-from offline.diff import EKS_CLUSTER, NODE_GROUP, Change, diff, render_changes
 from tests.helpers import ROOT, program_scope
 
 Plans = tuple[dict[str, Any], dict[str, Any], list[Change], list[str]]

@@ -19,8 +19,8 @@ template's own, would pass every test built on them. These tests use values that
 from __future__ import annotations
 
 import pytest
+from eks_gpu.offline import ProgramRun
 
-from offline import ProgramRun
 from tests.helpers import (
     CLUSTER,
     LAUNCH_TEMPLATE,

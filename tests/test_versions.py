@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-
-from components.facts.versions import calendar, check_version
+from eks_gpu.facts.versions import calendar, check_version
 
 
 def test_calendar_states_its_source_and_rates() -> None:

@@ -12,8 +12,8 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+from eks_gpu.offline import ProgramRun, load_stack_file
 
-from offline import ProgramRun, load_stack_file
 from tests.helpers import ROOT, every_feature, program_scope, run, run_stack_file
 from tests.workloads import verdict
 from tests.workloads.autoscaler import PREFIX

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from offline import ProgramRun
+from eks_gpu.offline import ProgramRun
+
 from tests import aws_data
 from tests.helpers import integral
 

@@ -1,0 +1,218 @@
+"""The Cluster Autoscaler: pending GPU pods bring GPU nodes up, idle ones go away.
+
+A managed node group owns its Auto Scaling group; the autoscaler resizes that ASG. It finds the
+ASGs by their tags and, for a group at zero nodes, learns from the ``node-template`` tags what a
+node would bring (GPUs, labels, taints). EKS does not copy node-group tags to the ASG
+(aws/containers-roadmap#608), so the program tags the ASGs itself
+(:func:`eks_gpu.design.autoscaler.asg_tags`).
+Its AWS permissions reach it through EKS Pod Identity, least privilege: reads on ``*``, writes
+only on ASGs tagged for this cluster.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from eks_gpu.build.helm import release
+from eks_gpu.build.iam import POD_IDENTITY, POD_IDENTITY_ACTIONS, ServiceRole, ServiceRoleArgs, pod_identity_trust
+from eks_gpu.config import POOL_LABEL
+from eks_gpu.design import SYSTEM_KEY, AutoscalerDesign
+from eks_gpu.design.autoscaler import TAG_PREFIX
+
+CHART = "cluster-autoscaler"
+REPOSITORY = "https://kubernetes.github.io/autoscaler"
+NAMESPACE = "kube-system"
+SERVICE_ACCOUNT = "cluster-autoscaler"
+IMAGE = "registry.k8s.io/autoscaling/cluster-autoscaler"
+
+READ_ACTIONS = (
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeAutoScalingInstances",
+    "autoscaling:DescribeLaunchConfigurations",
+    "autoscaling:DescribeScalingActivities",
+    "autoscaling:DescribeTags",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:GetInstanceTypesFromInstanceRequirements",
+    "eks:DescribeNodegroup",
+)
+"""What it reads, on every resource (terraform-aws-eks-blueprints-addons' least-privilege set)."""
+WRITE_ACTIONS = (
+    "autoscaling:SetDesiredCapacity",
+    "autoscaling:TerminateInstanceInAutoScalingGroup",
+    "autoscaling:UpdateAutoScalingGroup",
+)
+"""What it changes, only on ASGs tagged ``k8s.io/cluster-autoscaler/<cluster>``."""
+
+
+def policy_statements(cluster_name: str) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+    """Reads on ``*``; writes only on this cluster's ASGs."""
+    return [
+        aws.iam.GetPolicyDocumentStatementArgs(sid="Read", effect="Allow", actions=list(READ_ACTIONS), resources=["*"]),
+        aws.iam.GetPolicyDocumentStatementArgs(
+            sid="ResizeOwnAsgs",
+            effect="Allow",
+            actions=list(WRITE_ACTIONS),
+            resources=["*"],
+            conditions=[
+                aws.iam.GetPolicyDocumentStatementConditionArgs(
+                    test="StringEquals",
+                    variable=f"autoscaling:ResourceTag/{TAG_PREFIX}/{cluster_name}",
+                    values=["owned"],
+                )
+            ],
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class ClusterAutoscalerArgs:
+    """What the autoscaler is built from."""
+
+    design: AutoscalerDesign
+    """Chart, image, flags and priorities, decided."""
+    cluster_name: str
+    """The cluster's name, known at program time (the IAM condition and the ASG tags use it)."""
+    cluster: pulumi.Input[str]
+    """The cluster's name as an output of the cluster: what waits for the cluster to exist."""
+    cluster_arn: pulumi.Input[str]
+    """The cluster's ARN: the role trusts only this cluster's autoscaler service account."""
+    region: str
+    """The stack's region: the autoscaler calls the AWS APIs there."""
+    partition: str
+    """The AWS partition of ARNs (``aws``)."""
+    node_group_names: Mapping[str, pulumi.Input[str]]
+    """Node group key -> its EKS name (the priority expander matches ASG names built from it)."""
+    pod_identity_agent: pulumi.Resource | None
+    """The EKS Pod Identity agent add-on (:mod:`eks_gpu.build.addons`, installed whenever the
+    autoscaler is), which hands the role to the pod."""
+    system_nodes: pulumi.Resource
+    """The system node group: the autoscaler and the Pod Identity agent run there."""
+    dns: pulumi.Resource
+    """CoreDNS: the autoscaler resolves the AWS endpoints through cluster DNS."""
+    tags: Mapping[str, str]
+    """Tags of its AWS resources (``Name`` included)."""
+    provider: k8s.Provider
+    """The stack's Kubernetes provider."""
+
+
+def asg_name_pattern(node_group_name: str) -> str:
+    """The priority expander's regex for the ASG of a node group: EKS names it
+    ``eks-<node group name>-<node group uuid>``."""
+    return f"^eks-{re.escape(node_group_name)}-"
+
+
+FULLNAME = "cluster-autoscaler"
+"""The Deployment's name (``kubectl -n kube-system logs deploy/cluster-autoscaler``), fixed by the
+values rather than derived from the auto-named release."""
+RESOURCES = {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"cpu": "100m", "memory": "300Mi"}}
+"""The container's requests and limits: the example in the chart's own ``values.yaml`` (9.59.0), limits equal
+to requests so the pod is Guaranteed QoS and is the last to be evicted from a crowded system node. Its memory
+grows with the number of nodes and pending pods it simulates; raise both for clusters of hundreds of nodes."""
+RUN_AS = 65534
+"""``nobody``: the user and group the chart's ``values.yaml`` example runs it as. The image is a static Go binary
+on ``distroless/static:nonroot`` (kubernetes/autoscaler ``cluster-autoscaler/Dockerfile``): nothing in it needs root."""
+POD_SECURITY_CONTEXT = {
+    "runAsNonRoot": True,
+    "runAsUser": RUN_AS,
+    "runAsGroup": RUN_AS,
+    "fsGroup": RUN_AS,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+"""The pod's security context (chart key ``securityContext``): a non-root user, the runtime's default seccomp
+filter, and ``fsGroup`` so that user can read the Pod Identity token EKS projects into the pod."""
+CONTAINER_SECURITY_CONTEXT = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+    "privileged": False,
+}
+"""The container's security context (chart key ``containerSecurityContext``): it only calls the Kubernetes and
+AWS APIs and logs to stderr, so it needs no capability and writes nothing to its filesystem."""
+
+
+def values(args: ClusterAutoscalerArgs) -> dict[str, Any]:
+    """The chart values: discovery by the cluster's name, the image of the cluster's minor version,
+    the service account the Pod Identity association names, the system nodes, the flags, requests and limits,
+    a non-root, read-only, capability-less container."""
+    design = args.design
+    out: dict[str, Any] = {
+        "fullnameOverride": FULLNAME,
+        "cloudProvider": "aws",
+        "awsRegion": args.region,
+        "autoDiscovery": {"clusterName": args.cluster},
+        "image": {"repository": IMAGE, "tag": design.image_tag},
+        "rbac": {"serviceAccount": {"create": True, "name": SERVICE_ACCOUNT}},
+        "nodeSelector": {POOL_LABEL: SYSTEM_KEY},
+        "priorityClassName": "system-cluster-critical",
+        "resources": RESOURCES,
+        "securityContext": POD_SECURITY_CONTEXT,
+        "containerSecurityContext": CONTAINER_SECURITY_CONTEXT,
+        "extraArgs": dict(design.args),
+    }
+    if design.expander == "priority":
+        # The priority expander matches ASG names, not node groups.
+        by_priority: dict[int, list[pulumi.Output[str]]] = {}
+        for key, priority in design.priorities.items():
+            pattern = pulumi.Output.from_input(args.node_group_names[key]).apply(asg_name_pattern)
+            by_priority.setdefault(priority, []).append(pattern)
+        out["expanderPriorities"] = {str(p): patterns for p, patterns in sorted(by_priority.items())}
+    return out
+
+
+class ClusterAutoscaler(pulumi.ComponentResource):
+    """The autoscaler's role and Pod Identity association, and the Helm release."""
+
+    role: ServiceRole
+    release: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: ClusterAutoscalerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("eks-gpu:autoscaler:ClusterAutoscaler", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        agent = args.pod_identity_agent
+        policy = aws.iam.get_policy_document(statements=policy_statements(args.cluster_name))
+        self.role = ServiceRole(
+            f"{name}-iam",
+            ServiceRoleArgs(
+                service=POD_IDENTITY,
+                trust_actions=POD_IDENTITY_ACTIONS,
+                trust_conditions=pod_identity_trust(args.cluster_arn, NAMESPACE, SERVICE_ACCOUNT),
+                managed_policies=(),
+                partition=args.partition,
+                tags=args.tags,
+                inline_policies={"cluster-autoscaler": policy.json},
+            ),
+            opts=child,
+        )
+        association = aws.eks.PodIdentityAssociation(
+            f"{name}-identity",
+            cluster_name=args.cluster,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
+            role_arn=self.role.role.arn,
+            tags=dict(args.tags),
+            # It hands out the role's credentials: before the policy lands the first calls are denied.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.role.attachments),
+        )
+        self.release = release(
+            name,
+            chart=CHART,
+            version=args.design.chart_version,
+            repository=REPOSITORY,
+            namespace=NAMESPACE,
+            values=values(args),
+            provider=args.provider,
+            parent=self,
+            # Its pod needs credentials (agent, association), a node, and CoreDNS for AWS's API names;
+            # Helm's atomic install fails if the Deployment is not ready in time.
+            depends_on=[*filter(None, [agent]), association, args.system_nodes, args.dns],
+        )
+        self.register_outputs({"roleArn": self.role.role.arn})

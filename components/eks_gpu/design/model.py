@@ -1,0 +1,270 @@
+"""The design of one stack as plain frozen data: everything the components build, decided."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from eks_gpu.config import (
+    AmiType,
+    CapacityType,
+    Taint,
+)
+from eks_gpu.design.allocatable import Allocatable
+
+SYSTEM_KEY = "system"
+"""The key of the system node group in names, labels and outputs."""
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """The GPUs of every node of a pool (the same for all its instance types)."""
+
+    count: int
+    model: str
+    manufacturer: str
+
+    @property
+    def accelerator(self) -> str:
+        """The ``k8s.amazonaws.com/accelerator`` label value, ``nvidia-a10g``."""
+        return f"{self.manufacturer}-{self.model}".lower()
+
+
+@dataclass(frozen=True)
+class VolumePerformance:
+    """A gp3 volume's provisioned IOPS and throughput (MiB/s)."""
+
+    iops: int
+    throughput_mib_ps: int
+
+
+@dataclass(frozen=True)
+class StorageClassDesign:
+    """The cluster's default StorageClass: encrypted gp3 through the EBS CSI driver."""
+
+    reclaim_policy: str
+    """``Delete`` or ``Retain``."""
+    name: str = "gp3-encrypted"
+
+
+@dataclass(frozen=True)
+class GpuMetricsDesign:
+    """GPU metrics: the CloudWatch add-on, or NVIDIA's dcgm-exporter chart; one DCGM host engine per node."""
+
+    exporter: str
+    """``cloudwatch`` or ``dcgm-exporter``."""
+    chart_version: str
+    service_monitor: bool
+    shared_engine: Mapping[str, tuple[str, ...]]
+    """Pool -> its instance types whose nodes run the node monitoring agent's DCGM host engine
+    (``dcgm-server``): there dcgm-exporter reads that engine. Empty without the agent."""
+    own_engine: Mapping[str, tuple[str, ...]]
+    """Pool -> its other instance types: there the exporter embeds its own DCGM host engine."""
+
+
+@dataclass(frozen=True)
+class EfaDesign:
+    """A pool's EFA: one interface per network card (card 0 EFA with ENA, the others EFA-only)."""
+
+    interfaces: int
+    placement_group: bool
+    """A ``cluster`` placement group (none for Capacity Blocks: the reservation places them)."""
+
+
+@dataclass(frozen=True)
+class NodeGroupDesign:
+    """One managed node group, ready to build: the system group or a GPU pool."""
+
+    key: str
+    instance_types: tuple[str, ...]
+    ami_type: AmiType
+    capacity_type: CapacityType
+    min_size: int
+    desired_size: int
+    max_size: int
+    disk_size_gib: int
+    labels: Mapping[str, str]
+    """Every label of the nodes: the user's and the program's."""
+    taints: tuple[Taint, ...]
+    availability_zones: tuple[str, ...]
+    """The AZs of the VPC that offer every instance type of the group."""
+    gpu: GpuSpec | None
+    capacity_reservation_id: str | None = None
+    """The Capacity Block's reservation (``CAPACITY_BLOCK`` pools)."""
+    capacity_reservation: str | None = None
+    """An On-Demand Capacity Reservation id or resource group ARN the pool launches into."""
+    volume: VolumePerformance | None = None
+    """Provisioned performance of the image volume; None: gp3's baseline (the system group)."""
+    fast_image_pull: bool = False
+    """Turn on nodeadm's ``FastImagePull`` (AL2023 only)."""
+    efa: EfaDesign | None = None
+    """EFA interfaces, placement group and self-open security group; None without ``efa``."""
+    allocatable: Allocatable | None = None
+    """What the kubelet of a node of the group offers pods (the least over its instance types): what
+    the autoscaler's scale-from-zero template says. None only where no instance facts were read."""
+    release_version: str | None = None
+    """The AMI release sent as the node group's ``releaseVersion`` (pool's, else the stack's for its
+    AMI family); None: not sent, EKS takes its latest at creation and keeps it."""
+    latest_release: str | None = None
+    """The latest release AWS publishes for the group's AMI type and Kubernetes version (SSM), or None
+    where it could not be read: what a new group would get, what ``make plan`` offers."""
+
+    @property
+    def single_az(self) -> bool:
+        """Confined to one AZ (legitimate for capacity blocks and EFA pools, a risk otherwise)."""
+        return len(self.availability_zones) == 1
+
+
+@dataclass(frozen=True)
+class AddonVersionDesign:
+    """One EKS add-on's version, decided."""
+
+    name: str
+    """The add-on's name as EKS spells it (``vpc-cni``)."""
+    version: str
+    """The version sent: the pin, else EKS's default for the cluster's Kubernetes version."""
+    eks_default: str | None
+    """EKS's default version for the cluster's Kubernetes version; None where it could not be read."""
+    pinned: bool
+    """``version`` comes from ``addons.<name>.version``."""
+
+
+@dataclass(frozen=True)
+class NewNetwork:
+    """A VPC to build."""
+
+    cidr: str
+    azs: tuple[str, ...]
+    private_cidrs: tuple[str, ...]
+    public_cidrs: tuple[str, ...]
+    nat_per_az: bool
+
+
+@dataclass(frozen=True)
+class ExistingNetwork:
+    """A VPC the user brings: its private subnets by AZ."""
+
+    vpc_id: str
+    private_subnets: Mapping[str, tuple[str, ...]]
+    """AZ -> private subnet ids."""
+    public_subnet_ids: tuple[str, ...]
+
+    @property
+    def azs(self) -> tuple[str, ...]:
+        """The AZs the private subnets span."""
+        return tuple(sorted(self.private_subnets))
+
+
+@dataclass(frozen=True)
+class GpuPodDesign:
+    """The smoke-test pod: which pool, what it runs."""
+
+    pool: str
+    image: str
+    gpus: int
+    command: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NcclTestDesign:
+    """The two-node NCCL all-reduce: which EFA pool, what each worker takes of its node."""
+
+    pool: str
+    image: str
+    workers: int
+    """Nodes (one MPI worker pod each)."""
+    gpus_per_worker: int
+    """Every GPU of a node (from the catalogue)."""
+    efa_per_worker: int
+    """Every EFA interface of a node (from the catalogue)."""
+
+
+@dataclass(frozen=True)
+class KubernetesDesign:
+    """What the program puts in the cluster."""
+
+    namespace: str
+    gpu_quota: int
+    """``requests.nvidia.com/gpu`` of the namespace's ResourceQuota."""
+    pod_security: str
+    """The namespace's Pod Security level: ``restricted``, ``baseline`` or ``privileged``."""
+    egress_cidrs: tuple[str, ...]
+    """Where the namespace's pods may send beyond DNS, each other and the Pod Identity agent."""
+    device_plugin_version: str | None
+    """The device plugin chart version, or None when every pool is Bottlerocket (built in)."""
+    device_plugin_pools: tuple[str, ...]
+    """The pools the device plugin runs on: those with an AL2023 NVIDIA AMI."""
+    gpu_pod: GpuPodDesign | None
+    nccl_test: NcclTestDesign | None = None
+    """The NCCL test, if ``ncclTest.enabled``."""
+
+
+@dataclass(frozen=True)
+class AutoscalerDesign:
+    """The Cluster Autoscaler, decided: chart, image, flags, priorities by pool."""
+
+    chart_version: str
+    image_tag: str
+    expander: str
+    priorities: Mapping[str, int]
+    """Pool key (or ``system``) -> priority, for the priority expander."""
+    args: Mapping[str, str | int | bool]
+    """Every flag it runs with (``extraArgs`` of the chart)."""
+
+
+@dataclass(frozen=True)
+class ApiAccess:
+    """Who reaches the Kubernetes API, from where, and as whom."""
+
+    public_cidrs: tuple[str, ...]
+    """CIDRs of the public endpoint; empty: no public endpoint."""
+    private_cidrs: tuple[str, ...]
+    """CIDRs admitted on TCP 443 into the cluster security group (the private endpoint)."""
+    private_security_group_ids: tuple[str, ...]
+    """Security groups admitted on TCP 443 into the cluster security group."""
+    admins: tuple[str, ...]
+    """IAM principal ARNs with an access entry and ``AmazonEKSClusterAdminPolicy`` (cluster scope)."""
+    creator_admin: bool
+    """The creating identity keeps its bootstrap admin access."""
+    profile: str | None
+    """``aws:profile``: the kubeconfig's ``aws eks get-token`` runs with it, as the provider does."""
+
+
+@dataclass(frozen=True)
+class StackDesign:
+    """Everything the components build, decided before any resource exists."""
+
+    stack: str
+    cluster_name: str
+    kubernetes_version: str
+    region: str
+    partition: str
+    tags: Mapping[str, str]
+    """Tags of every taggable AWS resource: the user's plus ``Environment``."""
+    access: ApiAccess
+    log_retention_days: int
+    """Retention of the control-plane log group, days."""
+    protect: bool
+    """Protect the cluster and its secrets key from deletion."""
+    budget_usd_per_hour: float | None
+    """The most the stack may cost per hour at every node group's maxSize (the policy pack checks it)."""
+    node_monitoring: bool
+    """Install the EKS node monitoring agent (GPU health for auto-repair)."""
+    ebs_csi_driver: bool
+    """Install the EBS CSI driver add-on."""
+    storage_class: StorageClassDesign | None
+    """The default StorageClass, if one is made."""
+    gpu_metrics: GpuMetricsDesign | None
+    """Where GPU metrics go; None: nowhere."""
+    network: NewNetwork | ExistingNetwork
+    system: NodeGroupDesign
+    gpu_pools: Mapping[str, NodeGroupDesign]
+    kubernetes: KubernetesDesign
+    autoscaler: AutoscalerDesign | None
+    """None when ``autoscaler.enabled`` is false."""
+    warnings: tuple[str, ...]
+    """Things the user should act on (``pulumi.log.warn``)."""
+    notes: tuple[str, ...]
+    """Choices the program made that the user may want to pin (``pulumi.log.info``)."""
+    addon_versions: Mapping[str, AddonVersionDesign] = field(default_factory=dict)
+    """EKS add-on name -> its version, for every EKS add-on the stack installs."""

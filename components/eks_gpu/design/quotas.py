@@ -1,0 +1,148 @@
+"""Whether the account's EC2 vCPU quotas let the node groups start and grow.
+
+New accounts often have 0 vCPUs of G/VT and P quota: a node group that must start nodes beyond
+its quota fails after EKS's long create timeout, and one that may grow beyond it never gets there
+(the autoscaler's scale-ups fail). The quota is the account's limit in the region, shared with
+everything else running there; this compares it with what the stack alone needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from eks_gpu.config import CapacityType, Problem, key_path
+from eks_gpu.facts.quotas import Market, VcpuQuota, quota_for
+
+MARKETS: Mapping[CapacityType, Market] = {CapacityType.ON_DEMAND: "on-demand", CapacityType.SPOT: "spot"}
+"""Capacity types that draw on a vCPU quota; Capacity Blocks are reserved capacity, not checked."""
+
+
+@dataclass(frozen=True)
+class QuotaUse:
+    """What one node group draws on a quota."""
+
+    key: str
+    prefix: tuple[str, ...]
+    """Its config key's parts (``gpuNodeGroups``, ``inference``)."""
+    instance_types: tuple[str, ...]
+    capacity_type: CapacityType
+    vcpus_per_node: int
+    desired: int
+    max: int
+    test_nodes: int = 0
+    """Nodes the stack's own tests (``gpuPod``, ``ncclTest``) need of the group during ``pulumi up``."""
+    tests: tuple[str, ...] = ()
+    """The config keys of those tests (``gpuPod``, ``ncclTest``)."""
+
+    @property
+    def starting(self) -> int:
+        """Nodes the group runs while ``pulumi up`` is still waiting: its desired size, or what the
+        stack's tests start on it, whichever is more (the autoscaler starts the tests' nodes)."""
+        return max(self.desired, self.test_nodes)
+
+
+@dataclass
+class QuotaNeed:
+    """What the stack needs of one quota, at desired and at max size."""
+
+    quota: VcpuQuota
+    desired_vcpus: int = 0
+    max_vcpus: int = 0
+    uses: list[QuotaUse] = field(default_factory=list)
+
+
+def quota_needs(uses: Iterable[QuotaUse]) -> tuple[dict[str, QuotaNeed], list[QuotaUse]]:
+    """Quota code -> what the node groups need of it; and the groups no bundled quota covers."""
+    needs: dict[str, QuotaNeed] = {}
+    unchecked: list[QuotaUse] = []
+    for use in uses:
+        market = MARKETS.get(use.capacity_type)
+        if market is None or not use.instance_types:
+            continue
+        quota = quota_for(use.instance_types[0], market)
+        if quota is None:
+            unchecked.append(use)
+            continue
+        need = needs.setdefault(quota.code, QuotaNeed(quota))
+        need.desired_vcpus += use.starting * use.vcpus_per_node
+        need.max_vcpus += use.max * use.vcpus_per_node
+        need.uses.append(use)
+    return needs, unchecked
+
+
+def quota_codes(instance_types: Iterable[tuple[str, CapacityType]]) -> list[str]:
+    """The quota codes (instance type, capacity type) pairs draw on: what to read from AWS."""
+    found = {q.code for t, c in instance_types if (m := MARKETS.get(c)) and (q := quota_for(t, m))}
+    return sorted(found)
+
+
+def check_quotas(
+    uses: Iterable[QuotaUse],
+    values: Mapping[str, float | None],
+    region: str,
+    problems: list[Problem],
+    warnings: list[str],
+) -> None:
+    """Refuse a stack whose node groups cannot start their desired nodes; warn where max cannot be reached.
+
+    ``values`` is quota code -> the account's value, or None where it could not be read (already
+    warned about when it was read).
+    """
+    needs, unchecked = quota_needs(uses)
+    for use in unchecked:
+        warnings.append(
+            f"{key_path(*use.prefix, 'instanceTypes')}: no vCPU quota is bundled for {use.instance_types[0]}'s "
+            "family; its quota is not checked"
+        )
+    for code, need in needs.items():
+        value = values.get(code)
+        if value is None:
+            continue
+        name, groups = need.quota.name, ", ".join(u.key for u in need.uses)
+        increase = (
+            f"request an increase: aws service-quotas request-service-quota-increase --service-code ec2 "
+            f"--quota-code {code} --desired-value {need.max_vcpus} --region {region}"
+        )
+        if need.desired_vcpus > value:
+            problems.append(_cannot_start(need, value, region, increase))
+        elif need.max_vcpus > value:
+            growing = max(need.uses, key=lambda u: u.max * u.vcpus_per_node)
+            warnings.append(
+                f"{key_path(*growing.prefix, 'maxSize')}: at maxSize node groups {groups} need {need.max_vcpus} "
+                f"vCPUs of '{name}' ({code}), but the account's quota in {region} is {value:g}: scale-ups past it "
+                f"fail; {increase}"
+            )
+
+
+def _cannot_start(need: QuotaNeed, value: float, region: str, increase: str) -> Problem:
+    """The problem of a quota too small for what ``pulumi up`` starts: the node groups' desired nodes
+    and the nodes the stack's tests wait for (each would fail only after its long timeout)."""
+    starting = [u for u in need.uses if u.starting > 0]
+    first = starting[0]
+    what = []
+    for use in starting:
+        if use.test_nodes > use.desired:
+            tests = " and ".join(f"eks-gpu:{t}" for t in use.tests)
+            what.append(f"{use.test_nodes} {use.instance_types[0]} of pool {use.key} for {tests}")
+        else:
+            what.append(f"{use.desired} {use.instance_types[0]}")
+    groups = ", ".join(u.key for u in need.uses)
+    by_tests = first.test_nodes > first.desired
+    key = key_path(first.tests[0], "enabled") if by_tests else key_path(*first.prefix, "desiredSize")
+    consequence = (
+        "a pulumi up that creates or reruns the test would wait for its GPU node until the test times out (20 "
+        "minutes or more) and fail"
+        if by_tests
+        else "the node group would fail after EKS's create timeout"
+    )
+    fixes = [increase]
+    if by_tests:
+        fixes.append(f"or disable {' and '.join(f'eks-gpu:{t}' for t in first.tests)} until the quota is raised")
+    elif all(u.prefix[0] == "gpuNodeGroups" for u in starting):
+        fixes.append("or start at desiredSize 0")
+    return Problem(
+        key,
+        f"starting {', '.join(what)} needs {need.desired_vcpus} vCPUs of '{need.quota.name}' ({need.quota.code}; "
+        f"node groups {groups}), but the account's quota in {region} is {value:g}: {consequence}; " + ", ".join(fixes),
+    )

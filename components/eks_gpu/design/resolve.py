@@ -1,0 +1,472 @@
+"""Where the config meets AWS: :func:`load` and :func:`resolve` decide the :class:`StackDesign`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+from eks_gpu.config import (
+    ACCELERATOR_LABEL,
+    DEFAULT_GPU_AMI,
+    DEFAULT_SYSTEM_AMI,
+    EFA_LABEL,
+    GPU_PRESENT_LABEL,
+    POOL_LABEL,
+    AmiType,
+    CapacityType,
+    ConfigError,
+    ExistingVpc,
+    GpuPool,
+    NewVpc,
+    ParsedConfig,
+    Problem,
+    StackConfig,
+    SystemNodeGroup,
+    key_path,
+    parse_config,
+)
+from eks_gpu.design.access import design_access
+from eks_gpu.design.allocatable import node_allocatable
+from eks_gpu.design.autoscaler import design_autoscaler
+from eks_gpu.design.efa import efa_az, efa_design
+from eks_gpu.design.kubernetes import design_kubernetes
+from eks_gpu.design.lookup import AwsFacts, InstanceFacts, lookup
+from eks_gpu.design.model import (
+    SYSTEM_KEY,
+    EfaDesign,
+    ExistingNetwork,
+    GpuMetricsDesign,
+    GpuSpec,
+    KubernetesDesign,
+    NewNetwork,
+    NodeGroupDesign,
+    StackDesign,
+    StorageClassDesign,
+    VolumePerformance,
+)
+from eks_gpu.design.network import existing_network, new_network
+from eks_gpu.design.pinning import design_addon_versions, family, release_problem, stack_release_problems
+from eks_gpu.design.quotas import QuotaUse, check_quotas
+from eks_gpu.design.tags import check_asg_tag_budget, node_group_asg_tags
+from eks_gpu.facts.node_monitoring import runs_dcgm_server
+
+
+def load(
+    raw: Mapping[str, Any], stack: str, region: str | None, today: date, profile: str | None = None
+) -> StackDesign:
+    """Parse the stack config, ask AWS, and decide everything; raise every problem at once.
+
+    ``profile`` is ``aws:profile``, if set: the kubeconfig authenticates with it too.
+    """
+    parsed = parse_config(raw, stack, today)
+    if not region:
+        raise ConfigError(
+            [*parsed.problems, Problem("aws:region", "is required: the AWS region to build in, e.g. us-west-2")]
+        )
+    return resolve(parsed, lookup(parsed, region), stack, profile)
+
+
+def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | None = None) -> StackDesign:
+    """Join ``parsed`` with ``facts`` into a :class:`StackDesign`, or raise every problem found."""
+    problems = list(parsed.problems)
+    notes: list[str] = []
+    warnings = list(parsed.warnings)
+    pools: dict[str, _Group] = {}
+    for key, pool in parsed.pools.items():
+        group = _group(("gpuNodeGroups", key), pool, facts, problems)
+        if group is not None:
+            pools[key] = group
+    system = _group(("systemNodeGroup",), parsed.system, facts, problems) if parsed.system else None
+
+    needs = {g.key: g.offered for g in [*pools.values(), *([system] if system else [])]}
+    network: NewNetwork | ExistingNetwork | None = None
+    if isinstance(parsed.vpc, NewVpc):
+        network = new_network(parsed.vpc, facts, needs, problems, notes)
+    elif isinstance(parsed.vpc, ExistingVpc):
+        network = existing_network(parsed.vpc, facts, problems, warnings)
+
+    azs = frozenset(network.azs) if network else frozenset()
+    designs: dict[str, NodeGroupDesign] = {}
+    for group in [*pools.values(), *([system] if system else [])]:
+        usable = tuple(sorted(group.offered & azs))
+        pinned = group.config.availability_zone if isinstance(group.config, GpuPool) else None
+        if network is not None and pinned is not None:
+            usable = _pinned_az(group, pinned, network.azs, facts, problems)
+        elif network is not None and not usable:
+            problems.append(Problem(key_path(*group.prefix), _nowhere(group, facts, network.azs)))
+        elif group.efa is not None:
+            usable = efa_az(group.prefix, usable, notes)
+        designs[group.key] = group.design(usable)
+
+    config = parsed.config
+    if config is not None:
+        problems.extend(stack_release_problems(config))
+        groups = {**{g.key: g.config for g in pools.values()}, **({SYSTEM_KEY: system.config} if system else {})}
+        for key, node_group in designs.items():
+            designs[key] = _with_release(node_group, groups[key], config, facts, problems, notes)
+    addon_versions = (
+        design_addon_versions(
+            config, facts.addon_defaults, facts.addon_errors, problems, warnings, notes, facts.addons_running
+        )
+        if config
+        else {}
+    )
+    if config is not None:
+        user_env = config.tags.get("Environment")
+        if user_env is not None and user_env != config.environment:
+            problems.append(
+                Problem(key_path("tags", "Environment"), "is set from eks-gpu:environment; set that key instead")
+            )
+    autoscaler = design_autoscaler(config, designs, problems, warnings) if config is not None else None
+    if config is not None:
+        stack_tags = {**config.tags, "Environment": config.environment}
+        user_labels = {key: pool.labels for key, pool in config.gpu_node_groups.items()} | {SYSTEM_KEY: {}}
+        for key, node_group in designs.items():
+            tags = node_group_asg_tags(node_group, config.cluster_name, stack_tags, config.autoscaler.enabled)
+            prefix = ("systemNodeGroup",) if key == SYSTEM_KEY else ("gpuNodeGroups", key)
+            over = check_asg_tag_budget(prefix, node_group, tags, user_labels.get(key, {}))
+            if over is not None:
+                problems.append(over)
+    storage_class = _storage_class(config, problems) if config is not None else None
+    gpu_metrics = _gpu_metrics(config, designs, problems) if config is not None else None
+    access = design_access(config, facts, profile, problems, warnings) if config is not None else None
+    kubernetes = design_kubernetes(config, designs, problems, warnings) if config is not None else None
+    if kubernetes is not None:
+        _check_quotas(designs, _test_nodes(kubernetes), facts, problems, warnings)
+    if problems or config is None or network is None or kubernetes is None or access is None:
+        raise ConfigError(problems)
+
+    return StackDesign(
+        stack=stack,
+        cluster_name=config.cluster_name,
+        kubernetes_version=config.kubernetes_version,
+        region=facts.region,
+        partition=facts.partition,
+        tags=stack_tags,
+        access=access,
+        log_retention_days=config.log_retention_days,
+        protect=config.protect,
+        budget_usd_per_hour=config.budget.max_usd_per_hour,
+        node_monitoring=config.node_monitoring.enabled,
+        ebs_csi_driver=config.storage.ebs_csi_driver,
+        storage_class=storage_class,
+        gpu_metrics=gpu_metrics,
+        network=network,
+        system=designs[SYSTEM_KEY],
+        gpu_pools={k: designs[k] for k in config.gpu_node_groups},
+        kubernetes=kubernetes,
+        autoscaler=autoscaler,
+        warnings=tuple(warnings),
+        notes=tuple(notes),
+        addon_versions=addon_versions,
+    )
+
+
+def _with_release(
+    group: NodeGroupDesign,
+    cfg: GpuPool | SystemNodeGroup,
+    config: StackConfig,
+    facts: AwsFacts,
+    problems: list[Problem],
+    notes: list[str],
+) -> NodeGroupDesign:
+    """The group's AMI release (its own, else the stack's for its AMI family, else none) and the latest
+    AWS publishes (:mod:`eks_gpu.design.pinning` says why none is the default)."""
+    prefix = ("systemNodeGroup",) if group.key == SYSTEM_KEY else ("gpuNodeGroups", group.key)
+    own_key = key_path(*prefix, "amiReleaseVersion")
+    stack_key = key_path("amiReleaseVersion", family(group.ami_type))
+    release = cfg.ami_release_version or getattr(config.ami_release_version, family(group.ami_type))
+    latest = facts.latest_releases.get(group.ami_type)
+    kubernetes = config.kubernetes_version
+    if release is not None:
+        why = release_problem(release, group.ami_type, kubernetes)
+        if why is not None:
+            if cfg.ami_release_version is not None:  # the stack's own is checked once, under its key
+                problems.append(Problem(own_key, why))
+            return group
+        if latest is not None and latest != release:
+            notes.append(
+                f"{key_path(*prefix)}: AMI release {release}; AWS publishes {latest} for {group.ami_type.value} "
+                f"on Kubernetes {kubernetes}: set {own_key} (or {stack_key}) to it to move, a rolling replacement "
+                "of every node, one at a time"
+            )
+    else:
+        offered = latest or f"unknown: {facts.release_errors.get(group.ami_type, 'not read')}"
+        notes.append(
+            f"{key_path(*prefix)}: no AMI release set: EKS creates the group with its latest for "
+            f"{group.ami_type.value} on Kubernetes {kubernetes} (now {offered}) and keeps it until a Kubernetes "
+            f"upgrade; set {own_key} or {stack_key} to choose and review each move"
+        )
+    return replace(group, release_version=release, latest_release=latest)
+
+
+def _gpu_metrics(
+    config: StackConfig, designs: Mapping[str, NodeGroupDesign], problems: list[Problem]
+) -> GpuMetricsDesign | None:
+    """The exporter chosen, and which node types' DCGM host engine it reads: one engine per GPU node.
+
+    With the node monitoring agent, its ``dcgm-server`` is the host engine of the node types its chart
+    places it on (:mod:`eks_gpu.facts.node_monitoring`), and the one the agent's health verdicts come
+    from: dcgm-exporter reads it there and embeds its own DCGM on the other GPU node types. The CloudWatch
+    add-on's own DCGM exporter cannot be pointed at the agent's engine (its chart templates no remote
+    host engine), so it is refused where the agent runs one rather than run as a second engine.
+    """
+    metrics = config.gpu_metrics
+    if metrics.exporter == "none" or not config.gpu_node_groups:
+        return None
+    agent = config.node_monitoring.enabled
+    shared: dict[str, tuple[str, ...]] = {}
+    own: dict[str, tuple[str, ...]] = {}
+    for key in config.gpu_node_groups:
+        pool = designs.get(key)
+        if pool is None:
+            continue
+        arch = pool.ami_type.architecture
+        served = tuple(t for t in pool.instance_types if agent and runs_dcgm_server(t, arch))
+        rest = tuple(t for t in pool.instance_types if t not in served)
+        if served:
+            shared[key] = served
+        if rest:
+            own[key] = rest
+    if metrics.exporter == "cloudwatch" and shared:
+        where = "; ".join(f"{key}: {', '.join(types)}" for key, types in shared.items())
+        problems.append(
+            Problem(
+                key_path("gpuMetrics", "exporter"),
+                "'cloudwatch' runs the CloudWatch Observability add-on's own DCGM exporter, a DCGM host engine, on "
+                "every GPU node, and the node monitoring agent (eks-gpu:nodeMonitoring.enabled) runs its own on the "
+                f"nodes of {where}: with a second DCGM engine the agent reports AcceleratedHardwareReady=False and "
+                "auto-repair replaces healthy nodes, and the add-on has no setting to read the agent's engine. "
+                "Use dcgm-exporter (the default: it reads the agent's engine there) or none, or set "
+                "eks-gpu:nodeMonitoring.enabled to false",
+            )
+        )
+    return GpuMetricsDesign(
+        exporter=metrics.exporter,
+        chart_version=metrics.chart_version,
+        service_monitor=metrics.service_monitor,
+        shared_engine=shared,
+        own_engine=own,
+    )
+
+
+def _storage_class(config: StackConfig, problems: list[Problem]) -> StorageClassDesign | None:
+    """The default StorageClass, which needs the EBS CSI driver as its provisioner."""
+    storage = config.storage
+    if not storage.default_storage_class:
+        return None
+    if not storage.ebs_csi_driver:
+        problems.append(
+            Problem(
+                key_path("storage", "defaultStorageClass"),
+                "needs eks-gpu:storage.ebsCsiDriver: the StorageClass's provisioner is the EBS CSI driver",
+            )
+        )
+    return StorageClassDesign(reclaim_policy=storage.reclaim_policy)
+
+
+def _test_nodes(kubernetes: KubernetesDesign) -> dict[str, dict[str, int]]:
+    """Pool -> test config key -> the nodes of the pool that test needs while ``pulumi up`` waits for it:
+    the smoke test's pod one, the NCCL test's workers one each."""
+    tests: dict[str, dict[str, int]] = {}
+    if kubernetes.gpu_pod is not None:
+        tests.setdefault(kubernetes.gpu_pod.pool, {})["gpuPod"] = 1
+    if kubernetes.nccl_test is not None:
+        tests.setdefault(kubernetes.nccl_test.pool, {})["ncclTest"] = kubernetes.nccl_test.workers
+    return tests
+
+
+def _check_quotas(
+    designs: Mapping[str, NodeGroupDesign],
+    tests: Mapping[str, Mapping[str, int]],
+    facts: AwsFacts,
+    problems: list[Problem],
+    warnings: list[str],
+) -> None:
+    """The node groups, and the nodes the stack's tests start on them, against the account's EC2 vCPU
+    quotas (read by :func:`lookup.read_quotas`)."""
+    for code, error in sorted(facts.quota_errors.items()):
+        warnings.append(f"EC2 vCPU quota {code} could not be read ({error}): the node groups' quotas are not checked")
+    uses = [
+        QuotaUse(
+            key=key,
+            prefix=("systemNodeGroup",) if key == SYSTEM_KEY else ("gpuNodeGroups", key),
+            instance_types=group.instance_types,
+            capacity_type=group.capacity_type,
+            vcpus_per_node=max(facts.instances[t].vcpus for t in group.instance_types),
+            desired=group.desired_size,
+            max=group.max_size,
+            # tests on one pool may run at once (pulumi creates them in parallel): their nodes add up
+            test_nodes=sum(tests.get(key, {}).values()),
+            tests=tuple(tests.get(key, {})),
+        )
+        for key, group in designs.items()
+        if group.instance_types and all(t in facts.instances for t in group.instance_types)
+    ]
+    check_quotas(uses, facts.quotas, facts.region, problems, warnings)
+
+
+@dataclass(frozen=True)
+class _Group:
+    """A node group whose instance types checked out against AWS, before AZs are decided."""
+
+    key: str
+    prefix: tuple[str, ...]
+    config: GpuPool | SystemNodeGroup
+    instances: tuple[InstanceFacts, ...]
+    ami_type: AmiType
+    gpu: GpuSpec | None
+    offered: frozenset[str]
+    efa: EfaDesign | None = None
+
+    def design(self, azs: tuple[str, ...]) -> NodeGroupDesign:
+        cfg = self.config
+        labels = {POOL_LABEL: self.key}
+        if isinstance(cfg, GpuPool) and self.gpu is not None:
+            labels |= {GPU_PRESENT_LABEL: "true", ACCELERATOR_LABEL: self.gpu.accelerator, **cfg.labels}
+        if self.efa is not None:
+            labels[EFA_LABEL] = "true"
+        return NodeGroupDesign(
+            key=self.key,
+            instance_types=cfg.instance_types,
+            ami_type=self.ami_type,
+            capacity_type=cfg.capacity_type if isinstance(cfg, GpuPool) else CapacityType.ON_DEMAND,
+            min_size=cfg.min_size,
+            desired_size=cfg.desired,
+            max_size=cfg.max_size,
+            disk_size_gib=cfg.disk_size_gib,
+            labels=labels,
+            taints=cfg.taints if isinstance(cfg, GpuPool) else (),
+            availability_zones=azs,
+            gpu=self.gpu,
+            capacity_reservation_id=cfg.capacity_reservation_id if isinstance(cfg, GpuPool) else None,
+            capacity_reservation=cfg.capacity_reservation if isinstance(cfg, GpuPool) else None,
+            volume=VolumePerformance(cfg.volume_iops, cfg.volume_throughput_mib_ps)
+            if isinstance(cfg, GpuPool)
+            else None,
+            fast_image_pull=isinstance(cfg, GpuPool) and cfg.fast_image_pull and not self.ami_type.bottlerocket,
+            efa=self.efa,
+            allocatable=node_allocatable(
+                self.instances,
+                self.ami_type,
+                cfg.disk_size_gib,
+                gpus=self.gpu.count if self.gpu else 0,
+                efa=self.efa.interfaces if self.efa else 0,
+            ),
+        )
+
+
+_SHAPE: dict[str, Callable[[InstanceFacts], object]] = {
+    "vCPUs": lambda i: i.vcpus,
+    "memory MiB": lambda i: i.memory_mib,
+    "GPU model": lambda i: i.gpu_model,
+    "GPUs": lambda i: i.gpu_count,
+}
+"""What every instance type of one GPU pool must share (Cluster Autoscaler AWS README: a node
+group's template comes from its first instance type)."""
+
+
+def _pinned_az(
+    group: _Group, az: str, vpc_azs: tuple[str, ...], facts: AwsFacts, problems: list[Problem]
+) -> tuple[str, ...]:
+    """The one AZ of a pool pinned by ``availabilityZone``: one of the VPC's, offering its types."""
+    key = key_path(*group.prefix, "availabilityZone")
+    if az not in vpc_azs:
+        problems.append(Problem(key, f"'{az}' is not one of the VPC's AZs ({', '.join(vpc_azs)})"))
+        return ()
+    if az not in group.offered:
+        where = ", ".join(sorted(group.offered)) or "none"
+        problems.append(Problem(key, f"'{az}' does not offer all the pool's instance types (they are in: {where})"))
+        return ()
+    return (az,)
+
+
+def _group(
+    prefix: tuple[str, ...], cfg: GpuPool | SystemNodeGroup, facts: AwsFacts, problems: list[Problem]
+) -> _Group | None:
+    gpu_pool = isinstance(cfg, GpuPool)
+    before = len(problems)
+    found: list[InstanceFacts] = []
+    for i, itype in enumerate(cfg.instance_types):
+        info = facts.instances.get(itype)
+        if info is None:
+            problems.append(
+                Problem(
+                    key_path(*prefix, "instanceTypes", i),
+                    f"'{itype}' is not offered in any available AZ of {facts.region} (or does not exist)",
+                )
+            )
+        elif gpu_pool and (info.gpu_count == 0 or (info.gpu_manufacturer or "").upper() != "NVIDIA"):
+            has = f"{info.gpu_count} {info.gpu_manufacturer} {info.gpu_model} GPU" if info.gpu_count else "no GPU"
+            problems.append(
+                Problem(key_path(*prefix, "instanceTypes", i), f"'{itype}' has {has}; a GPU pool needs NVIDIA GPUs")
+            )
+        elif not info.architectures:
+            problems.append(
+                Problem(key_path(*prefix, "instanceTypes", i), f"'{itype}' has no architecture EKS AMIs support")
+            )
+        else:
+            found.append(info)
+    if len(problems) > before:
+        return None
+
+    # From here on a problem does not stop the checks: the group is still placed, so that every
+    # problem of the pool is reported in the same run.
+    types = ", ".join(f"{i.instance_type} {'/'.join(i.architectures)}" for i in found)
+    archs = set.intersection(*(set(i.architectures) for i in found))
+    if len(archs) != 1:
+        problems.append(
+            Problem(key_path(*prefix, "instanceTypes"), f"mixes CPU architectures ({types}); a pool has one")
+        )
+    arch = sorted(archs)[0] if archs else found[0].architectures[0]
+    defaults = DEFAULT_GPU_AMI if gpu_pool else DEFAULT_SYSTEM_AMI
+    ami = cfg.ami_type or defaults[arch]
+    if len(archs) == 1 and ami.architecture != arch:
+        problems.append(
+            Problem(
+                key_path(*prefix, "amiType"),
+                f"{ami.value} is for {ami.architecture.value} but the instance types are {arch.value}; "
+                f"use {defaults[arch].value}",
+            )
+        )
+    gpu = None
+    if gpu_pool:
+        differing = [name for name, fact in _SHAPE.items() if len({fact(i) for i in found}) != 1]
+        if differing:
+            shown = "; ".join(
+                f"{i.instance_type}: " + ", ".join(f"{name} {_SHAPE[name](i)}" for name in differing) for i in found
+            )
+            problems.append(
+                Problem(
+                    key_path(*prefix, "instanceTypes"),
+                    f"mixes node shapes ({shown}): the Cluster Autoscaler builds a pool's scale-from-zero template "
+                    "from its first type, and the accelerator label names one GPU model, so every type of a pool "
+                    "needs the same vCPUs, memory, GPU model and GPU count; split them into pools",
+                )
+            )
+        first = found[0]
+        gpu = GpuSpec(first.gpu_count, first.gpu_model or "", first.gpu_manufacturer or "")
+    return _Group(
+        key=prefix[-1] if gpu_pool else SYSTEM_KEY,
+        prefix=prefix,
+        config=cfg,
+        instances=tuple(found),
+        ami_type=ami,
+        gpu=gpu,
+        offered=frozenset.intersection(*(facts.offerings[i.instance_type] for i in found)),
+        efa=efa_design(prefix, cfg, found, problems) if isinstance(cfg, GpuPool) else None,
+    )
+
+
+def _nowhere(group: _Group, facts: AwsFacts, vpc_azs: tuple[str, ...]) -> str:
+    where = "; ".join(
+        f"{i.instance_type} in {', '.join(sorted(facts.offerings[i.instance_type]))}" for i in group.instances
+    )
+    if not group.offered:
+        return f"no AZ of {facts.region} offers all its instance types ({where}): split them into pools"
+    return (
+        f"the VPC's AZs ({', '.join(vpc_azs)}) offer not all its instance types ({where}); "
+        f"they are all offered together in {', '.join(sorted(group.offered))}"
+    )

@@ -1,0 +1,686 @@
+"""`make plan`: what `pulumi up` would build for a stack, what it costs per hour, whether it breaks policy.
+
+Runs the real program with `Pulumi.<stack>.yaml` under the offline engine (the tests' engine), then
+reads the recorded resources. No account, no CLI, no plugins:
+
+    python -m eks_gpu.offline.plan [--stack dev] [--json] [--diagram FILE]
+
+IDs and other values AWS computes are placeholders; `pulumi preview` against an account is the
+authority. A stack file with problems prints the program's own errors and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from eks_gpu.config import POOL_LABEL, AmiType, CapacityType
+from eks_gpu.design.pinning import release_parameter
+from eks_gpu.design.quotas import QuotaUse, quota_needs
+from eks_gpu.design.tags import NODE_GROUP_TAG
+from eks_gpu.facts.releases import autoscaler_releases
+from eks_gpu.facts.versions import calendar
+from eks_gpu.policy.cost import POINTS, ebs_price_source, line_items, totals
+from eks_gpu.policy.pricing import price_table
+
+from .aws import AwsError, offline_account
+from .deployer import with_deployer
+from .diff import Change, diff, load_plan, render_changes
+from .engine import REPO, ProgramRun, RegisteredResource, load_stack_file, run_program
+
+NOTICE = (
+    "Offline plan: resource IDs, ARNs and other values AWS computes are placeholders, and prices come "
+    "from a bundled table; `pulumi preview` against an AWS account is the authority."
+)
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+
+KEY_PROPERTIES: Mapping[str, Sequence[str]] = {
+    "aws:ec2/vpc:Vpc": ("cidrBlock",),
+    "aws:ec2/subnet:Subnet": ("availabilityZone", "cidrBlock"),
+    "aws:ec2/natGateway:NatGateway": ("subnetId",),
+    "aws:ec2/route:Route": ("destinationCidrBlock", "natGatewayId", "gatewayId"),
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("policyArn",),
+    "aws:kms/key:Key": ("enableKeyRotation",),
+    "eks:index:Cluster": ("name", "version", "authenticationMode", "endpointPublicAccess", "publicAccessCidrs"),
+    "aws:eks/addon:Addon": ("addonName", "addonVersion"),
+    "aws:ec2/launchTemplate:LaunchTemplate": ("metadataOptions.httpTokens", "blockDeviceMappings"),
+    NODE_GROUP: ("instanceTypes", "amiType", "capacityType", "scalingConfig", "taints"),
+    "aws:autoscaling/tag:Tag": ("tag.key", "tag.value"),
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": ("namespace", "serviceAccount"),
+    "kubernetes:helm.sh/v3:Release": ("chart", "version", "namespace"),
+    "kubernetes:core/v1:Namespace": ("metadata.name",),
+    "kubernetes:core/v1:ResourceQuota": ("spec.hard",),
+    "kubernetes:batch/v1:Job": ("spec.template.spec.containers", "spec.template.spec.nodeSelector"),
+}
+"""What the resource tree shows of each type (dotted paths into the inputs)."""
+
+
+def _get(props: Mapping[str, Any], path: str) -> Any:
+    value: Any = props
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+        if all("image" in v for v in value):
+            return ",".join(str(v["image"]) for v in value)
+        if all("ebs" in v for v in value):
+            return ",".join(
+                f"{v.get('deviceName')}:{_short(v['ebs'].get('volumeSize', 'ami'))}GiB "
+                f"{v['ebs'].get('volumeType')} encrypted={v['ebs'].get('encrypted')}"
+                for v in value
+            )
+        if all("effect" in v for v in value):
+            return ",".join(f"{v.get('key')}={v.get('value') or ''}:{v['effect']}" for v in value)
+    if isinstance(value, Mapping):
+        return ",".join(f"{k}={_short(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ",".join(_short(v) for v in value)
+    return str(value)
+
+
+def key_properties(resource: RegisteredResource) -> dict[str, str]:
+    """The properties the tree shows for ``resource``."""
+    out = {}
+    for path in KEY_PROPERTIES.get(resource.type, ()):
+        value = _get(resource.inputs, path)
+        if value is not None:
+            out[path] = _short(value)
+    return out
+
+
+# --- node groups and cost -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeGroupRow:
+    """One node group as the plan shows it."""
+
+    key: str
+    instance_types: tuple[str, ...]
+    ami_type: str
+    capacity_type: str
+    gpu_model: str | None
+    gpus_per_node: int
+    vcpus_per_node: int
+    memory_gib_per_node: float
+    sizes: Mapping[str, int]
+    """Cost point -> node count."""
+    availability_zones: tuple[str, ...]
+    efa_interfaces: int = 0
+    """EFA interfaces per node (0: no EFA)."""
+    placement_group: bool = False
+    allocatable: Mapping[str, str] | None = None
+    """What a node offers pods, as the stack output ``gpuNodeGroups.<key>.allocatable`` says (GPU pools)."""
+    kubernetes_version: str = ""
+    release_version: str | None = None
+    """The AMI release the group is sent (``releaseVersion``); None: EKS's latest at creation, kept."""
+
+
+def _int(value: Any) -> int:
+    return int(float(value))
+
+
+def _templates_by_pool(run: ProgramRun) -> dict[str, Mapping[str, Any]]:
+    """Pool key -> its launch template's inputs, found by the identity tag it puts on what it launches."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for lt in run.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        for spec in lt.inputs.get("tagSpecifications") or []:
+            key = (spec.get("tags") or {}).get(NODE_GROUP_TAG)
+            if key:
+                out[key] = lt.inputs
+    return out
+
+
+def node_groups(run: ProgramRun, facts: Mapping[str, Mapping[str, Any]], azs: Mapping[str, str]) -> list[NodeGroupRow]:
+    """The node groups of ``run``; ``facts`` are the instance types' records, ``azs`` subnet -> AZ."""
+    templates = _templates_by_pool(run)
+    pools = run.outputs.get("gpuNodeGroups") or {}
+    rows = []
+    for ng in run.of_type(NODE_GROUP):
+        i = ng.inputs
+        types = tuple(i.get("instanceTypes") or [])
+        first = facts[types[0]] if types else {}
+        gpus = first.get("gpuses") or []
+        scaling = i["scalingConfig"]
+        rows.append(
+            NodeGroupRow(
+                key=i["labels"][POOL_LABEL],
+                instance_types=types,
+                ami_type=i["amiType"],
+                capacity_type=i["capacityType"],
+                gpu_model=gpus[0]["name"] if gpus else None,
+                gpus_per_node=sum(_int(g["count"]) for g in gpus),
+                vcpus_per_node=_int(first.get("defaultVcpus", 0)),
+                memory_gib_per_node=float(first.get("memorySize", 0)) / 1024,
+                sizes={
+                    "idle": _int(scaling["minSize"]),
+                    "desired": _int(scaling["desiredSize"]),
+                    "max": _int(scaling["maxSize"]),
+                },
+                availability_zones=tuple(sorted({azs[s] for s in i["subnetIds"] if s in azs})),
+                efa_interfaces=sum(
+                    1
+                    for nic in templates.get(i["labels"][POOL_LABEL], {}).get("networkInterfaces") or []
+                    if nic.get("interfaceType") in ("efa", "efa-only")
+                ),
+                placement_group="placement" in templates.get(i["labels"][POOL_LABEL], {}),
+                allocatable=(pools.get(i["labels"][POOL_LABEL]) or {}).get("allocatable"),
+                kubernetes_version=str(i.get("version") or ""),
+                release_version=i.get("releaseVersion"),
+            )
+        )
+    return sorted(rows, key=lambda r: (r.key != "system", r.key))
+
+
+ADDON = "aws:eks/addon:Addon"
+ADDON_INVOKE = "aws:eks/getAddonVersion:getAddonVersion"
+SSM_INVOKE = "aws:ssm/getParameter:getParameter"
+CLUSTER_ADDON_INPUTS = {
+    "vpc-cni": ("vpcCniOptions", "addonVersion"),
+    "kube-proxy": ("kubeProxyAddonOptions", "version"),
+}
+"""The add-ons pulumi-eks creates inside the cluster component, and where their version is among its inputs."""
+
+
+def addon_rows(run: ProgramRun, answer: Callable[[str, Mapping[str, Any]], Any]) -> list[dict[str, Any]]:
+    """Every EKS add-on the program installs, with the version it sends and EKS's default for the
+    cluster's Kubernetes version (the answer to the program's own ``getAddonVersion`` invoke)."""
+    asked = [args for token, args in run.invokes if token == ADDON_INVOKE]
+    defaults = {str(args["addonName"]): answer(ADDON_INVOKE, args) for args in asked}
+    sent: dict[str, Any] = {str(a.inputs["addonName"]): a.inputs.get("addonVersion") for a in run.of_type(ADDON)}
+    cluster = run.one("eks:index:Cluster").inputs
+    for name, (options, key) in CLUSTER_ADDON_INPUTS.items():
+        sent[name] = (cluster.get(options) or {}).get(key)
+    return [
+        {
+            "name": name,
+            "version": version,
+            "eksDefault": (defaults.get(name) or {}).get("version"),
+            "pinned": version is not None and version != (defaults.get(name) or {}).get("version"),
+        }
+        for name, version in sorted(sent.items())
+    ]
+
+
+def latest_releases(rows: Iterable[NodeGroupRow], answer: Callable[[str, Mapping[str, Any]], Any]) -> dict[str, Any]:
+    """Node group key -> the latest AMI release AWS publishes for its AMI type and Kubernetes version."""
+    out: dict[str, Any] = {}
+    for row in rows:
+        name = release_parameter(AmiType(row.ami_type), row.kubernetes_version)
+        out[row.key] = (answer(SSM_INVOKE, {"name": name}) or {}).get("value")
+    return out
+
+
+# --- the plan ------------------------------------------------------------------------------
+
+
+QUOTA_INVOKE = "aws:servicequotas/getServiceQuota:getServiceQuota"
+QUOTA_NOTE = (
+    "quota values are the offline account's (generous placeholders, or --quota CODE=VALUE); "
+    "pulumi preview reads your account's and refuses a stack that cannot start its nodes"
+)
+
+
+def quota_rows(rows: Iterable[NodeGroupRow], values: Mapping[str, float]) -> list[dict[str, Any]]:
+    """What the node groups need of each EC2 vCPU quota, at desired and max size, beside its value."""
+    uses = [
+        QuotaUse(
+            key=row.key,
+            prefix=(),
+            instance_types=row.instance_types,
+            capacity_type=CapacityType(row.capacity_type),
+            vcpus_per_node=row.vcpus_per_node,
+            desired=row.sizes["desired"],
+            max=row.sizes["max"],
+        )
+        for row in rows
+    ]
+    needs, _ = quota_needs(uses)
+    return [
+        {
+            "code": code,
+            "name": need.quota.name,
+            "value": values[code],
+            "desiredVcpus": need.desired_vcpus,
+            "maxVcpus": need.max_vcpus,
+            "nodeGroups": [u.key for u in need.uses],
+        }
+        for code, need in sorted(needs.items())
+    ]
+
+
+def bundled_data() -> dict[str, Any]:
+    """When the bundled facts the program judges versions by were last checked against their sources."""
+    cal, releases = calendar(), autoscaler_releases()
+    return {
+        "eksVersions": {"updated": cal.updated.isoformat(), "newest": cal.newest(), "source": cal.source},
+        "clusterAutoscaler": {
+            "updated": releases.updated.isoformat(),
+            "newest": releases.newest(),
+            "chartVersion": releases.chart_version,
+            "source": releases.source,
+        },
+    }
+
+
+def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """Run the program with ``stack_file`` (``Pulumi.<stack>.yaml``) offline; the plan as one JSON-able
+    document. ``quotas`` sets EC2 quota values (code -> vCPUs) the offline account answers with."""
+    from eks_gpu.policy.budget import evaluate_stack
+    from eks_gpu.policy.validators import evaluate
+
+    today = today or date.today()
+    stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    config, deploy_needs = with_deployer(load_stack_file(stack_file))
+    region = str(config.get("aws:region", ""))
+    with offline_account(region) as account:
+        account.quotas.update(quotas or {})
+        run = run_program(config, stack=stack, account=account)
+        types = sorted({t for ng in run.of_type(NODE_GROUP) for t in ng.inputs.get("instanceTypes") or []})
+        facts = {t: account.invoke("aws:ec2/getInstanceType:getInstanceType", {"instanceType": t}) for t in types}
+        cluster = run.one("eks:index:Cluster").inputs
+        cluster_subnets = [*cluster.get("privateSubnetIds", []), *(cluster.get("publicSubnetIds") or [])]
+        subnet_ids = sorted(
+            {s for ng in run.of_type(NODE_GROUP) for s in ng.inputs["subnetIds"]} | set(cluster_subnets)
+        )
+        azs = {s: account.invoke("aws:ec2/getSubnet:getSubnet", {"id": s})["availabilityZone"] for s in subnet_ids}
+        rows = node_groups(run, facts, azs)
+        read = sorted({code for token, args in run.invokes if token == QUOTA_INVOKE for code in [args["quotaCode"]]})
+        values = {c: float(account.invoke(QUOTA_INVOKE, {"serviceCode": "ec2", "quotaCode": c})["value"]) for c in read}
+
+        def answer(token: str, args: Mapping[str, Any]) -> Any:
+            try:
+                return account.invoke(token, dict(args))
+            except AwsError:
+                return None
+
+        addons = addon_rows(run, answer)
+        latest = latest_releases(rows, answer)
+    prices = price_table()
+    items = line_items(((r.type, r.inputs) for r in run.resources), region, prices, today)
+    total = totals(items)
+    violations = [v for r in run.resources for v in evaluate(r.type, r.inputs, r.urn)]
+    violations += evaluate_stack([(r.type, r.inputs, r.urn) for r in run.resources], today)
+    by_urn = {r.urn: r for r in run.resources}
+    return {
+        "notice": NOTICE,
+        "stack": stack,
+        "region": region,
+        "bundledData": bundled_data(),
+        "warnings": run.warnings,
+        "deployNeeds": deploy_needs,
+        "clusterAvailabilityZones": sorted({azs[s] for s in cluster_subnets}),
+        "resources": [
+            {
+                "type": r.type,
+                "name": r.name,
+                "parent": by_urn[r.parent].name if r.parent in by_urn else None,
+                "properties": key_properties(r),
+                # what `--against` compares: the resource's identity, every input, what they come from
+                "urn": r.urn,
+                "custom": r.custom,
+                "remote": r.remote,
+                "protect": r.protect,
+                "inputs": r.inputs,
+                "propertyDependencies": {k: list(v) for k, v in r.property_dependencies.items() if v},
+                # what the engine waits for before it touches the resource: depends_on, inputs, its provider
+                "dependencies": sorted({*r.dependencies, *([r.provider.rsplit("::", 1)[0]] if r.provider else [])}),
+            }
+            for r in run.resources
+        ],
+        "nodeGroups": [
+            {
+                "key": row.key,
+                "instanceTypes": list(row.instance_types),
+                "amiType": row.ami_type,
+                "capacityType": row.capacity_type,
+                "gpuModel": row.gpu_model,
+                "gpusPerNode": row.gpus_per_node,
+                "vcpusPerNode": row.vcpus_per_node,
+                "memoryGiBPerNode": row.memory_gib_per_node,
+                "minSize": row.sizes["idle"],
+                "desiredSize": row.sizes["desired"],
+                "maxSize": row.sizes["max"],
+                "availabilityZones": list(row.availability_zones),
+                "efaInterfaces": row.efa_interfaces,
+                "placementGroup": row.placement_group,
+                "allocatable": row.allocatable,
+                "kubernetesVersion": row.kubernetes_version,
+                # None: not sent, EKS's latest at creation, kept; latestAmiRelease: what AWS publishes now
+                "amiRelease": row.release_version,
+                "latestAmiRelease": latest.get(row.key),
+            }
+            for row in rows
+        ],
+        "addons": addons,
+        "quotas": quota_rows(rows, values),
+        "cost": {
+            "idleUsdPerHour": total["idle"],
+            "desiredUsdPerHour": total["desired"],
+            "maxUsdPerHour": total["max"],
+            "lineItems": [
+                {
+                    "item": i.item,
+                    "unitUsdPerHour": i.unit_usd_per_hour,
+                    "count": dict(i.counts),
+                    "usdPerHour": {p: i.usd_per_hour(p) for p in POINTS},
+                    "estimate": i.estimate,
+                    "usageBased": i.usage_based,
+                    "note": i.note,
+                }
+                for i in items
+            ],
+            "priceSource": prices.source,
+            "priceDate": prices.date,
+            "natPriceSource": prices.nat_source,
+            "natPriceDate": prices.nat_date,
+            "ebsPriceSource": ebs_price_source(),
+        },
+        "policy": {
+            "violations": [
+                {"policy": v.policy, "level": v.level, "message": v.message, "resource": by_urn[v.urn].name}
+                for v in violations
+            ],
+            "mandatory": sum(1 for v in violations if v.level == "mandatory"),
+            "advisory": sum(1 for v in violations if v.level == "advisory"),
+        },
+    }
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    cells = [list(map(str, headers)), *([str(c) for c in row] for row in rows)]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def _gib(quantity: str) -> str:
+    """``14162Mi`` as ``13.8Gi``, rounded down: the plan never shows more than a node offers."""
+    return f"{math.floor(int(quantity.removesuffix('Mi')) / 1024 * 10) / 10:g}Gi"
+
+
+def allocatable_summary(allocatable: Mapping[str, str] | None) -> str:
+    """A pool's allocatable per node for the table: ``3920m / 13.8Gi / 1 GPU / 85Gi disk``."""
+    if not allocatable:
+        return "-"
+    parts = [allocatable["cpu"], _gib(allocatable["memory"])]
+    if "nvidia.com/gpu" in allocatable:
+        parts.append(f"{allocatable['nvidia.com/gpu']} GPU")
+    if "hugepages-2Mi" in allocatable:
+        parts.append(f"{_gib(allocatable['hugepages-2Mi'])} hugepages")
+    parts.append(f"{int(allocatable['ephemeral-storage'].removesuffix('Mi')) // 1024}Gi disk")
+    return " / ".join(parts)
+
+
+def _usd(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:,.4f}"
+
+
+def render_text(plan: Mapping[str, Any]) -> str:
+    """The plan for people."""
+    out = [plan["notice"], "", f"Stack {plan['stack']} in {plan['region']}"]
+    eks, ca = plan["bundledData"]["eksVersions"], plan["bundledData"]["clusterAutoscaler"]
+    out.append(
+        f"Bundled data: EKS version calendar checked {eks['updated']} (newest {eks['newest']}), Cluster "
+        f"Autoscaler releases checked {ca['updated']} (newest {ca['newest']}, chart {ca['chartVersion']})"
+    )
+    if plan.get("deployNeeds"):
+        out += ["", f"NOTE: {plan['deployNeeds']}"]
+    shown = plan.get("changeWarnings", 0)
+    if "changes" in plan:
+        out += ["", *render_changes(_changes(plan["changes"]), plan["warnings"][:shown], plan["against"])]
+    out += [f"warning: {w}" for w in plan["warnings"][shown:]]
+    out += ["", f"Resources ({len(plan['resources'])})"]
+    children: dict[str | None, list[Mapping[str, Any]]] = {}
+    for r in plan["resources"]:
+        children.setdefault(r["parent"], []).append(r)
+
+    def walk(parent: str | None, depth: int) -> None:
+        for r in children.get(parent, []):
+            props = " ".join(f"{k}={v}" for k, v in r["properties"].items())
+            out.append(f"{'  ' * depth}{r['name']}  [{r['type']}]{'  ' + props if props else ''}")
+            walk(r["name"], depth + 1)
+
+    walk(None, 1)
+    out += ["", "Node groups"]
+    out += _table(
+        (
+            "group",
+            "instance types",
+            "GPU",
+            "GPUs/node",
+            "vCPUs/node",
+            "allocatable/node",
+            "min/desired/max",
+            "capacity",
+            "EFA",
+            "AZs",
+        ),
+        (
+            (
+                g["key"],
+                ",".join(g["instanceTypes"]),
+                g["gpuModel"] or "-",
+                g["gpusPerNode"],
+                g["vcpusPerNode"],
+                allocatable_summary(g.get("allocatable")),
+                f"{g['minSize']}/{g['desiredSize']}/{g['maxSize']}",
+                g["capacityType"],
+                f"{g['efaInterfaces']}{' + cluster PG' if g['placementGroup'] else ''}" if g["efaInterfaces"] else "-",
+                ",".join(g["availabilityZones"]) + (" (one AZ)" if len(g["availabilityZones"]) == 1 else ""),
+            )
+            for g in plan["nodeGroups"]
+        ),
+    )
+    out += ["", "Node AMI releases: a new release replaces every node of its group, one at a time"]
+    out += _table(
+        ("AMI type", "node group", "release", "AWS latest"),
+        (
+            (
+                g["amiType"],
+                g["key"],
+                g["amiRelease"] or "not set: EKS's latest at creation, kept",
+                (g["latestAmiRelease"] or "unknown")
+                + (" (newer)" if g["amiRelease"] and g["latestAmiRelease"] not in (None, g["amiRelease"]) else ""),
+            )
+            for g in plan["nodeGroups"]
+        ),
+    )
+    out += ["", "EKS add-ons: the version each one runs (pinned in eks-gpu:addons, else EKS's default)"]
+    out += _table(
+        ("add-on", "version", "EKS default", "source"),
+        (
+            (a["name"], a["version"] or "-", a["eksDefault"] or "unknown", "pinned" if a["pinned"] else "EKS default")
+            for a in plan["addons"]
+        ),
+    )
+    out += ["", "EC2 vCPU quotas: what the node groups need at desired and at max size"]
+    out += _table(
+        ("quota", "code", "node groups", "desired", "max", "value"),
+        (
+            (q["name"], q["code"], ",".join(q["nodeGroups"]), q["desiredVcpus"], q["maxVcpus"], f"{q['value']:g}")
+            for q in plan["quotas"]
+        ),
+    )
+    out.append(QUOTA_NOTE)
+    cost = plan["cost"]
+    out += ["", "Cost per hour (USD): idle = every group at minSize, desired = at desiredSize, max = at maxSize"]
+    out += _table(
+        ("item", "unit", "idle", "desired", "max", "note"),
+        (
+            (
+                i["item"] + (" (estimate)" if i["estimate"] else ""),
+                "usage-based" if i.get("usageBased") else _usd(i["unitUsdPerHour"]),
+                *(
+                    "usage-based" if i.get("usageBased") else f"{i['count'][p]} = {_usd(i['usdPerHour'][p])}"
+                    for p in POINTS
+                ),
+                i["note"],
+            )
+            for i in cost["lineItems"]
+        ),
+    )
+    out.append(
+        f"total: idle {_usd(cost['idleUsdPerHour'])}, desired {_usd(cost['desiredUsdPerHour'])}, "
+        f"max {_usd(cost['maxUsdPerHour'])} per hour"
+    )
+    out.append(f"prices: on-demand Linux from {cost['priceSource']} ({cost['priceDate']})")
+    out.append(f"        NAT gateways from {cost['natPriceSource']} ({cost['natPriceDate']})")
+    out.append(f"        EBS gp3 from {cost['ebsPriceSource']}")
+    policy = plan["policy"]
+    out += ["", f"Policy: {policy['mandatory']} mandatory, {policy['advisory']} advisory violations"]
+    out += [f"  [{v['level']}] {v['policy']} on {v['resource']}: {v['message']}" for v in policy["violations"]]
+    return "\n".join(out) + "\n"
+
+
+def _changes(rows: Iterable[Mapping[str, Any]]) -> list[Change]:
+    return [
+        Change(
+            r["name"],
+            r["type"],
+            r["action"],
+            list(r["causes"]),
+            r["rollsNodes"],
+            list(r["because"]),
+            r["protected"],
+            list(r.get("after", [])),
+        )
+        for r in rows
+    ]
+
+
+def render_mermaid(plan: Mapping[str, Any]) -> str:
+    """A Mermaid flowchart of the stack's architecture."""
+    resources = plan["resources"]
+
+    def of(type_: str) -> list[Mapping[str, Any]]:
+        return [r for r in resources if r["type"] == type_]
+
+    def node_id(name: str) -> str:
+        return "n_" + "".join(c if c.isalnum() else "_" for c in name)
+
+    lines = ["flowchart TB"]
+    azs = sorted({r["properties"].get("availabilityZone", "") for r in of("aws:ec2/subnet:Subnet")} - {""})
+    if azs:
+        lines.append(f'  subgraph VPC["VPC {of("aws:ec2/vpc:Vpc")[0]["properties"].get("cidrBlock", "")}"]')
+        for az in azs:
+            lines.append(f'    subgraph {node_id(az)}["{az}"]')
+            for s in of("aws:ec2/subnet:Subnet"):
+                if s["properties"].get("availabilityZone") == az:
+                    lines.append(f'      {node_id(s["name"])}["{s["name"]}<br/>{s["properties"]["cidrBlock"]}"]')
+            lines.append("    end")
+        lines.append("  end")
+    (cluster,) = of("eks:index:Cluster")
+    props = cluster["properties"]
+    lines.append(f'  {node_id(cluster["name"])}["EKS {props.get("name")} {props.get("version")}"]')
+    for g in plan["nodeGroups"]:
+        gid = node_id("ng_" + g["key"])
+        gpu = f"<br/>{g['gpusPerNode']}x {g['gpuModel']}" if g["gpuModel"] else ""
+        types = ",".join(g["instanceTypes"])
+        lines.append(f'  {gid}["node group {g["key"]}<br/>{types}{gpu}<br/>{g["minSize"]}..{g["maxSize"]}"]')
+        lines.append(f"  {gid} --> {node_id(cluster['name'])}")
+        for s in of("aws:ec2/subnet:Subnet"):
+            if "-private-" in s["name"] and s["properties"].get("availabilityZone") in g["availabilityZones"]:
+                lines.append(f"  {gid} -.- {node_id(s['name'])}")
+    for release in of("kubernetes:helm.sh/v3:Release"):
+        chart = release["properties"]
+        lines.append(f'  {node_id(release["name"])}(["helm {chart.get("chart")} {chart.get("version")}"])')
+        lines.append(f"  {node_id(cluster['name'])} --- {node_id(release['name'])}")
+    for job in of("kubernetes:batch/v1:Job"):
+        lines.append(f'  {node_id(job["name"])}(["job {job["name"]}"])')
+        lines.append(f"  {node_id(cluster['name'])} --- {node_id(job['name'])}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line: print the plan (text or ``--json``), optionally write a Mermaid diagram."""
+    from eks_gpu.config import ConfigError
+
+    parser = argparse.ArgumentParser(prog="make plan", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--stack", default="dev", help="the stack whose Pulumi.<stack>.yaml to plan (default dev)")
+    parser.add_argument("--stack-file", type=Path, help="a stack file elsewhere (its name gives the stack's)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout, nothing else")
+    parser.add_argument("--diagram", metavar="FILE", help="also write a Mermaid diagram of the architecture to FILE")
+    parser.add_argument("--against", type=Path, metavar="OLD.json", help="an earlier --json plan: show what changes")
+    parser.add_argument(
+        "--fail-on",
+        choices=("replace", "rolls-nodes"),
+        action="append",
+        default=[],
+        help="with --against: exit 3 when anything would be replaced (or any node group rolls its nodes)",
+    )
+    parser.add_argument(
+        "--quota",
+        action="append",
+        default=[],
+        metavar="CODE=VCPUS",
+        help="an EC2 vCPU quota's value in your account (e.g. L-DB2E81BA=0), as the offline account's answer",
+    )
+    args = parser.parse_args(argv)
+    try:
+        quotas = {code: float(value) for code, _, value in (q.partition("=") for q in args.quota)}
+    except ValueError:
+        print(f"error: --quota takes CODE=VCPUS, e.g. L-DB2E81BA=64, not {args.quota}", file=sys.stderr)
+        return 2
+    try:
+        plan = build(args.stack_file or REPO / f"Pulumi.{args.stack}.yaml", quotas=quotas)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    changes: list[Change] = []
+    if args.against:
+        try:
+            changes, change_warnings = diff(load_plan(args.against), plan)
+        except (OSError, ValueError) as exc:
+            print(f"error: --against: {exc}", file=sys.stderr)
+            return 2
+        plan["changes"] = [c.to_json() for c in changes]
+        plan["warnings"] = [*change_warnings, *plan["warnings"]]
+        plan["changeWarnings"] = len(change_warnings)
+        plan["against"] = str(args.against)
+    if args.diagram:
+        Path(args.diagram).write_text(render_mermaid(plan))
+    sys.stdout.write(json.dumps(plan, indent=2) + "\n" if args.json else render_text(plan))
+    failing = [
+        c
+        for c in changes
+        if ("replace" in args.fail_on and c.action == "replace") or ("rolls-nodes" in args.fail_on and c.rolls_nodes)
+    ]
+    if failing:
+        print(f"error: --fail-on {','.join(args.fail_on)}: {', '.join(c.name for c in failing)}", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    # A one-shot command: the collector would walk the SDKs' module graphs again and again while
+    # they import (a third of the run), and tearing them down at exit takes as long as the plan.
+    # Nothing here needs either: collect nothing, flush, and leave.
+    gc.disable()
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

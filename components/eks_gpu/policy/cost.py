@@ -1,0 +1,211 @@
+"""The stack's cost per hour, from its resources: the one cost model of `make plan` and the policy pack.
+
+Three points: *idle* (every node group at ``minSize``), *desired*, *max*. Line items: the EKS
+control plane (standard or extended support rate for the cluster's version, from the bundled
+version calendar), NAT gateways, and each node group at the on-demand price of its first instance
+type (the one EKS tries first). Spot and Capacity Block groups are marked as estimates. A price the
+bundled table lacks is ``None``, never a guess.
+
+Node volumes are priced per node-hour from their launch template (storage and provisioned throughput
+over gp3's free 125 MiB/s; ``data/ebs_gp3_prices.json``). What is billed by use (the volumes of
+PersistentVolumeClaims, CloudWatch Container Insights) is listed as *usage-based*: not zero, not in the
+totals, and not "unknown" either.
+
+It reads only what the program sends for its resources (type and inputs), so the same function
+serves the offline plan and ``pulumi preview --policy-pack policy``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from eks_gpu.facts.versions import calendar, check_version
+from eks_gpu.policy.pricing import PriceTable
+
+POINTS = ("idle", "desired", "max")
+"""The three cost points: every node group at minSize, at desiredSize, at maxSize."""
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
+CLUSTERS = ("eks:index:Cluster", "aws:eks/cluster:Cluster")
+"""pulumi-eks's component (what the program sends) and the cluster it makes (what a preview shows)."""
+POOL_LABEL = "eks-gpu/node-group"
+"""The node label naming a node group's pool (``eks_gpu.config.POOL_LABEL``), and the tag the launch
+template puts on what it launches (``eks_gpu.design.tags.NODE_GROUP_TAG``)."""
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+ADDON = "aws:eks/addon:Addon"
+STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+EBS_PRICES = Path(__file__).resolve().parent / "data" / "ebs_gp3_prices.json"
+USAGE_BASED = {
+    "amazon-cloudwatch-observability": "CloudWatch Container Insights (GPU metrics)",
+}
+"""Add-ons billed by what they send, not by the hour."""
+
+
+@dataclass(frozen=True)
+class LineItem:
+    """One thing that costs by the hour, at each cost point."""
+
+    item: str
+    unit_usd_per_hour: float | None
+    """None when the bundled table has no price for it."""
+    counts: Mapping[str, int]
+    estimate: bool = False
+    note: str = ""
+    usage_based: bool = False
+    """Billed by use: shown, not priced, not in the totals."""
+
+    def usd_per_hour(self, point: str) -> float | None:
+        """What the item costs per hour at ``point``."""
+        return None if self.unit_usd_per_hour is None else self.unit_usd_per_hour * self.counts[point]
+
+
+def _int(value: Any) -> int:
+    return int(float(value))
+
+
+def _usd(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:.4f}"
+
+
+def _group_label(key: str) -> str:
+    return "system" if key == "system" else f"GPU pool {key}"
+
+
+def line_items(
+    resources: Iterable[tuple[str, Mapping[str, Any]]], region: str, prices: PriceTable, today: date
+) -> list[LineItem]:
+    """Control plane, NAT gateways and every node group of ``resources`` ((type, inputs) pairs), priced."""
+    resources = list(resources)
+    items: list[LineItem] = []
+    versions = [str(props["version"]) for type_, props in resources if type_ in CLUSTERS and props.get("version")]
+    if versions:
+        version, cal = versions[0], calendar()
+        extended = check_version(version, today).extended_support
+        items.append(
+            LineItem(
+                item=f"EKS control plane (Kubernetes {version}, {'extended' if extended else 'standard'} support)",
+                unit_usd_per_hour=cal.extended_usd_per_hour if extended else cal.standard_usd_per_hour,
+                counts=dict.fromkeys(POINTS, 1),
+                note=f"rates from {cal.source}",
+            )
+        )
+    nats = sum(1 for type_, _ in resources if type_ == NAT_GATEWAY)
+    if nats:
+        items.append(
+            LineItem(
+                item="NAT gateways",
+                unit_usd_per_hour=prices.nat_gateway(region),
+                counts=dict.fromkeys(POINTS, nats),
+                note="hourly charge only; data processing is per GB",
+            )
+        )
+    groups = [props for type_, props in resources if type_ == NODE_GROUP]
+    volumes = _volumes_by_group(resources)
+    for props in sorted(groups, key=lambda p: (p["labels"][POOL_LABEL] != "system", p["labels"][POOL_LABEL])):
+        item = _node_group_item(props, region, prices)
+        items.append(item)
+        key = props["labels"][POOL_LABEL]
+        if key in volumes:
+            items.append(_volume_item(key, volumes[key], item.counts, region))
+    addons = {props.get("addonName") for type_, props in resources if type_ == ADDON}
+    usage = [label for addon, label in USAGE_BASED.items() if addon in addons]
+    if any(type_ == STORAGE_CLASS for type_, _ in resources):
+        usage.append("EBS volumes of PersistentVolumeClaims (gp3-encrypted)")
+    items += [
+        LineItem(item=u, unit_usd_per_hour=None, counts=dict.fromkeys(POINTS, 0), usage_based=True) for u in usage
+    ]
+    return items
+
+
+@functools.cache
+def _ebs_prices() -> dict[str, Any]:
+    return dict(json.loads(EBS_PRICES.read_text()))
+
+
+def ebs_price_source() -> str:
+    """Where the bundled gp3 prices come from, and when."""
+    table = _ebs_prices()
+    return f"{table['source']} ({table['date']})"
+
+
+def _volumes_by_group(resources: list[tuple[str, Mapping[str, Any]]]) -> dict[str, list[Mapping[str, Any]]]:
+    """Pool key -> the EBS volumes of one of its nodes, from its launch template (found by the identity
+    tag it puts on what it launches)."""
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for type_, props in resources:
+        if type_ != LAUNCH_TEMPLATE:
+            continue
+        keys = {(spec.get("tags") or {}).get(POOL_LABEL) for spec in props.get("tagSpecifications") or []}
+        for key in keys - {None}:
+            out[str(key)] = [d.get("ebs") or {} for d in props.get("blockDeviceMappings") or []]
+    return out
+
+
+def _volume_item(key: str, volumes: list[Mapping[str, Any]], counts: Mapping[str, int], region: str) -> LineItem:
+    """A node's gp3 volumes per node-hour: storage, and throughput over the free baseline."""
+    table = _ebs_prices()
+    rates = table["regions"].get(region)
+    sizes = [_int(v["volumeSize"]) for v in volumes if v.get("volumeSize") is not None]
+    throughput = max((_int(v.get("throughput") or 0) for v in volumes), default=0)
+    iops = max((_int(v.get("iops") or 0) for v in volumes), default=0)
+    label = f"{_group_label(key)} volumes ({'+'.join(map(str, sizes))} GiB gp3"
+    label += f", {throughput} MiB/s)" if throughput else ")"
+    unit: float | None = None
+    notes = [f"storage + throughput over {table['regions'].get(region, {}).get('freeThroughputMibps', 125)} MiB/s"]
+    if rates is not None:
+        month = sum(sizes) * rates["storageUsdPerGibMonth"]
+        month += max(0, throughput - rates["freeThroughputMibps"]) * rates["throughputUsdPerMibpsMonth"]
+        unit = month / table["hoursPerMonth"]
+        if iops > rates["freeIops"]:
+            notes.insert(0, f"IOPS over {rates['freeIops']} not priced")
+    if any(v.get("volumeSize") is None for v in volumes):
+        notes.insert(0, "the AMI-sized OS volume not counted")
+    return LineItem(item=label, unit_usd_per_hour=unit, counts=dict(counts), note="; ".join(notes))
+
+
+def _node_group_item(props: Mapping[str, Any], region: str, prices: PriceTable) -> LineItem:
+    key = props["labels"][POOL_LABEL]
+    types = tuple(props.get("instanceTypes") or ())
+    itype = types[0] if types else "?"
+    capacity = props["capacityType"]
+    spot, block = capacity == "SPOT", capacity == "CAPACITY_BLOCK"
+    note = ""
+    if spot:
+        note = "spot: estimate, the on-demand price is the upper bound"
+    elif block:
+        note = "capacity block: paid upfront for the reservation; on-demand price shown"
+    elif len(types) > 1:
+        dearest = max(types, key=lambda t: prices.on_demand(region, t) or 0.0)
+        note = (
+            f"priced as {itype}, the first type EKS tries; up to "
+            f"{_usd(prices.on_demand(region, dearest))}/node as {dearest}"
+        )
+    scaling = props["scalingConfig"]
+    return LineItem(
+        item=f"{_group_label(key)} nodes ({itype}, {capacity})",
+        unit_usd_per_hour=prices.on_demand(region, itype),
+        counts={
+            "idle": _int(scaling["minSize"]),
+            "desired": _int(scaling["desiredSize"]),
+            "max": _int(scaling["maxSize"]),
+        },
+        estimate=spot or block,
+        note=note,
+    )
+
+
+def totals(items: Iterable[LineItem]) -> dict[str, float]:
+    """Cost point -> USD per hour, summed over the items with a known price."""
+    items = list(items)
+    return {p: round(sum(i.usd_per_hour(p) or 0.0 for i in items), 4) for p in POINTS}
+
+
+def unpriced(items: Iterable[LineItem]) -> list[str]:
+    """The hourly items the bundled tables hold no price for (their cost is missing from the totals)."""
+    return [i.item for i in items if i.unit_usd_per_hour is None and not i.usage_based]

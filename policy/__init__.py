@@ -1,5 +1,0 @@
-"""eks-gpu's CrossGuard policy pack: :mod:`policy.validators` holds the policies, ``__main__.py`` serves them.
-
-A package so that the project (tests, the offline plan) imports the policies as ``policy.validators``;
-the Pulumi CLI runs the folder itself, where ``__main__.py`` finds them as ``validators``.
-"""
