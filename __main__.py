@@ -1,28 +1,13 @@
 """eks-gpu: EKS with GPU managed node groups, sized by stack config.
 
-Reads the stack config, asks AWS what it needs to know, builds the stack, exports its outputs.
+The program is one consumer of the ``eks_gpu`` package (components/eks_gpu): it reads the stack's
+``eks-gpu:*`` keys, builds the stack and exports its outputs. README "Using it from your own program"
+does the same inside a larger program.
 """
 
-from datetime import date
-
+import eks_gpu
 import pulumi
-import pulumi_aws as aws
-from eks_gpu.build.stack import EksGpuStack
-from eks_gpu.config import read_pulumi_config
-from eks_gpu.design import load
 
-design = load(
-    read_pulumi_config(),
-    stack=pulumi.get_stack(),
-    region=aws.config.region,
-    today=date.today(),
-    profile=aws.config.profile,
-)
-for warning in design.warnings:
-    pulumi.log.warn(warning)
-for note in design.notes:
-    pulumi.log.info(note)
-
-stack = EksGpuStack("eks-gpu", design)
+stack = eks_gpu.build_stack("eks-gpu", eks_gpu.read_stack_config())
 for key, value in stack.outputs().items():
     pulumi.export(key, value)

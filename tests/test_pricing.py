@@ -79,7 +79,9 @@ def resources(instance_type: str) -> tuple[int, int, int]:
 
 def generator() -> ModuleType:
     """policy/data/generate_prices.py, imported from its path (policy/data is not a package)."""
-    spec = importlib.util.spec_from_file_location("generate_prices", ROOT / "components" / "eks_gpu" / "policy" / "data" / "generate_prices.py")
+    spec = importlib.util.spec_from_file_location(
+        "generate_prices", ROOT / "components/eks_gpu/policy/data/generate_prices.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

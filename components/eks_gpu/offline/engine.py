@@ -55,6 +55,7 @@ REPO = Path(__file__).resolve().parents[3]
 `__main__.py`. Installed from a wheel, there is no such program: pass `program` and `project_file`."""
 
 STACK_TYPE = "pulumi:pulumi:Stack"
+STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 RESOURCE_REF_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
 """Signature value of a serialized resource reference (`rpc._special_resource_sig`)."""
 SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -161,6 +162,7 @@ class ProgramRun:
         errors: list[str],
         config: dict[str, str],
         account_data: Any,
+        stack_references: list[str] | None = None,
     ) -> None:
         self.resources = resources
         """Resource registrations in dependency order: each after its parent and everything it
@@ -182,6 +184,8 @@ class ProgramRun:
         """The config the program saw: full keys, values as the CLI passes them."""
         self.account_data = account_data
         """What `account_setup` returned, if one was given."""
+        self.stack_references = list(stack_references or [])
+        """The stacks the program read through a `StackReference`, by name, in order."""
 
     def of_type(self, type_token: str) -> list[RegisteredResource]:
         """All resources of `type_token`, in registration order."""
@@ -590,6 +594,10 @@ class RecordingMonitor(MockMonitor):
         """Invokes as (token, args), in order."""
         self.stack_outputs: JsonDict | None = None
         """The stack's exports as last registered (raw, secrets still wrapped)."""
+        self.stack_references: Mapping[str, ProgramRun] = {}
+        """Other stacks' offline runs by fully qualified name, for `StackReference` reads."""
+        self.references: list[str] = []
+        """The stacks read through a `StackReference`, in order."""
         self._lock = threading.RLock()
 
     def SupportsFeature(self, request: Any) -> Any:
@@ -615,8 +623,27 @@ class RecordingMonitor(MockMonitor):
             raise InvokeFailed(str(exc)) from exc
 
     def ReadResource(self, request: Any) -> Any:
-        """Reading existing resources (`Resource.get`) is not simulated: fail loudly."""
-        raise UnsupportedError(f"offline: reading {request.type} {request.id!r} (Resource.get) is not supported")
+        """A `StackReference` reads the outputs of another stack's offline run (`run_program`'s
+        `stack_references`), as the Pulumi service would: its ``outputs`` and ``secretOutputNames``
+        (pulumi sdk/python/lib/pulumi/stack_reference.py). A stack the run was not given fails as an
+        unknown stack does. Reading any other resource (`Resource.get`) is not simulated: fail loudly."""
+        if request.type != STACK_REFERENCE_TYPE:
+            raise UnsupportedError(f"offline: reading {request.type} {request.id!r} (Resource.get) is not supported")
+        referenced = self.stack_references.get(request.id)
+        if referenced is None:
+            known = ", ".join(sorted(self.stack_references)) or "none"
+            raise InvokeFailed(f"unknown stack {request.id!r} (offline runs given: {known})")
+        state = {
+            "name": request.id,
+            "outputs": referenced.outputs,
+            "secretOutputNames": sorted(referenced.secret_outputs),
+        }
+        urn = self.make_urn(request.parent, request.type, request.name)
+        with self._lock:
+            self.resources[urn] = MockMonitor.ResourceRegistration(urn, request.id, state)
+            self.references.append(request.id)
+        props = _sync_await(rpc.serialize_properties(state, {}))
+        return resource_pb2.ReadResourceResponse(urn=urn, properties=props)
 
     def RegisterResource(self, request: Any) -> Any:
         """Ask the mocks for the resource's state and record the registration."""
@@ -938,9 +965,18 @@ def _imported_from(module: Any, directory: Path) -> bool:
     return Path(module_file) == top.with_suffix(".py") or Path(module_file).is_relative_to(top)
 
 
-def _execute(program: Path, config: dict[str, str], *, project: str, stack: str, account: AwsAccount) -> _Recording:
+def _execute(
+    program: Path,
+    config: dict[str, str],
+    *,
+    project: str,
+    stack: str,
+    account: AwsAccount,
+    stack_references: Mapping[str, ProgramRun],
+) -> _Recording:
     """Run `program` once under mocks and return what it sent."""
     recording = _Recording(RecordingMonitor(AccountMocks(account)))
+    recording.monitor.stack_references = stack_references
     logger = logging.Logger(f"offline.{project}.{stack}", logging.WARNING)
     logger.addHandler(recording.log)
     program_dir = str(program.parent)
@@ -1004,6 +1040,7 @@ def run_program(
     project_file: Path | None = REPO / "Pulumi.yaml",
     account_setup: Callable[[AwsAccount], Any] | None = None,
     account: AwsAccount | None = None,
+    stack_references: Mapping[str, ProgramRun] | None = None,
 ) -> ProgramRun:
     """Run the Pulumi `program` once, offline, as `pulumi up` of `stack` with `config`.
 
@@ -1012,7 +1049,10 @@ def run_program(
     the run only; `account_setup(account)` runs first (to pre-create things), and what it
     returns is `ProgramRun.account_data`. With `account` (a running `AwsAccount`, e.g. from
     `offline_account`), the run uses it as it is. An exception raised by the program (or an
-    AWS error it caused) propagates, after the mock account is stopped."""
+    AWS error it caused) propagates, after the mock account is stopped. `stack_references` maps a
+    stack's fully qualified name (``org/project/stack``) to its offline run: what a
+    `pulumi.StackReference` of that name reads."""
+    refs = dict(stack_references or {})
     resolved = resolve_config(config, stack=stack, project=project, project_file=project_file)
     region = resolved.get("aws:region")
     if not region:
@@ -1020,12 +1060,12 @@ def run_program(
     program = Path(program).resolve()
     if account is None:
         with offline_account(region) as fresh:
-            return _run(program, resolved, project=project, stack=stack, account=fresh, account_setup=account_setup)
+            return _run(program, resolved, project=project, stack=stack, account=fresh, setup=account_setup, refs=refs)
     if not account.running:
         raise ValueError("the account passed to run_program is not running")
     if account.region != region:
         raise ValueError(f"the account is in {account.region!r} but config aws:region is {region!r}")
-    return _run(program, resolved, project=project, stack=stack, account=account, account_setup=account_setup)
+    return _run(program, resolved, project=project, stack=stack, account=account, setup=account_setup, refs=refs)
 
 
 def _dependency_order(records: list[RegisteredResource]) -> list[RegisteredResource]:
@@ -1060,10 +1100,11 @@ def _run(
     project: str,
     stack: str,
     account: AwsAccount,
-    account_setup: Callable[[AwsAccount], Any] | None,
+    setup: Callable[[AwsAccount], Any] | None,
+    refs: Mapping[str, ProgramRun],
 ) -> ProgramRun:
-    account_data = account_setup(account) if account_setup is not None else None
-    recording = _execute(program, config, project=project, stack=stack, account=account)
+    account_data = setup(account) if setup is not None else None
+    recording = _execute(program, config, project=project, stack=stack, account=account, stack_references=refs)
     monitor = recording.monitor
     outputs, secret = _plain_props(monitor.stack_outputs or {})
     return ProgramRun(
@@ -1075,4 +1116,5 @@ def _run(
         errors=list(recording.log.errors),
         config=config,
         account_data=account_data,
+        stack_references=list(monitor.references),
     )

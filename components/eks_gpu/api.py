@@ -1,0 +1,91 @@
+"""The Python API: build the eks-gpu stack inside any Pulumi program (README "Using it from your own program").
+
+Three steps, each usable alone:
+
+- :func:`read_stack_config`: the running stack's ``eks-gpu:*`` keys, as ``__main__.py`` reads them;
+- :func:`design_stack`: a config (stack-file mapping, Python-named mapping or
+  :class:`~eks_gpu.config.StackConfig`) checked and joined with what AWS says, every problem raised
+  together as one :class:`~eks_gpu.config.ConfigError` naming its ``eks-gpu:`` key;
+- :func:`build_stack`: the design built as one :class:`~eks_gpu.build.stack.EksGpuStack` component.
+
+Whichever form the config takes, it goes through the same parser as a stack file, so the checks and
+the error messages are the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from eks_gpu.build.stack import EksGpuStack
+from eks_gpu.config import StackConfig, read_pulumi_config
+from eks_gpu.config.python_names import stack_file_form
+from eks_gpu.design import StackDesign, load
+
+
+def read_stack_config() -> dict[str, Any]:
+    """Every ``eks-gpu:*`` key of the running stack (objects decoded from JSON), for :func:`build_stack`.
+
+    Any Pulumi project can carry these keys in its stack file: the namespace is ``eks-gpu`` whatever
+    the project is called (``pulumi config set --path 'eks-gpu:gpuNodeGroups.train.maxSize' 2``).
+    """
+    return read_pulumi_config()
+
+
+def design_stack(
+    config: StackConfig | Mapping[str, Any],
+    *,
+    stack: str | None = None,
+    region: str | None = None,
+    today: date | None = None,
+    profile: str | None = None,
+) -> StackDesign:
+    """Check ``config`` and decide everything the stack builds; raise every problem at once.
+
+    ``config`` is the stack file's keys without namespace (``{"gpuNodeGroups": {...}}``), the same with
+    Python names (``{"gpu_node_groups": {...}}``, as ``StackArgs`` declares them) or a
+    :class:`StackConfig`. ``stack`` (default: the running stack) derives ``clusterName`` and
+    ``environment`` when they are not set; ``region`` and ``profile`` default to the ``aws:`` config
+    (the default AWS provider's); ``today`` (default: today) dates the Kubernetes support check.
+    """
+    return load(
+        stack_file_form(config),
+        stack=stack if stack is not None else pulumi.get_stack(),
+        region=region if region is not None else aws.config.region,
+        today=today or date.today(),
+        profile=profile if profile is not None else aws.config.profile,
+    )
+
+
+def build_stack(
+    name: str,
+    config: StackConfig | Mapping[str, Any] | StackDesign,
+    *,
+    opts: pulumi.ResourceOptions | None = None,
+    stack: str | None = None,
+    region: str | None = None,
+    today: date | None = None,
+    profile: str | None = None,
+) -> EksGpuStack:
+    """The whole eks-gpu stack as one component named ``name``, from ``config`` (see :func:`design_stack`).
+
+    The design's warnings and notes go to the Pulumi log. Children are named ``f"{name}-..."``: keep
+    ``name`` once resources exist (a new name is a new stack). ``opts`` apply to the component (a
+    ``parent`` in your program, ``protect``). The stack is built in the default AWS provider's region
+    and account, where :func:`design_stack` looked. Its outputs are ``EksGpuStack.outputs()``, for
+    ``pulumi.export`` or your own resources.
+    """
+    design = (
+        config
+        if isinstance(config, StackDesign)
+        else design_stack(config, stack=stack, region=region, today=today, profile=profile)
+    )
+    for warning in design.warnings:
+        pulumi.log.warn(warning)
+    for note in design.notes:
+        pulumi.log.info(note)
+    return EksGpuStack(name, design, opts)
