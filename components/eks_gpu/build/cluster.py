@@ -68,31 +68,37 @@ def kubeconfig(cluster: pulumi.Output[aws.eks.Cluster], region: str, profile: st
 
     def build(parts: list[Any]) -> str:
         name, endpoint, ca = parts
-        args = ["--region", region, "eks", "get-token", "--cluster-name", name, "--output", "json"]
-        if profile:
-            args += ["--profile", profile]
-        user = {
-            "exec": {
-                "apiVersion": "client.authentication.k8s.io/v1beta1",
-                "command": "aws",
-                "args": args,
-                "env": [
-                    {"name": "KUBERNETES_EXEC_INFO", "value": '{"apiVersion": "client.authentication.k8s.io/v1beta1"}'}
-                ],
-            }
-        }
-        return json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "kubernetes", "cluster": {"server": endpoint, "certificate-authority-data": ca}}],
-                "contexts": [{"name": "aws", "context": {"cluster": "kubernetes", "user": "aws"}}],
-                "current-context": "aws",
-                "users": [{"name": "aws", "user": user}],
-            }
-        )
+        return kubeconfig_json(name, endpoint, ca, region, profile)
 
     return pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(build)
+
+
+def kubeconfig_json(name: str, endpoint: str, ca: str, region: str, profile: str | None) -> str:
+    """The kubeconfig of cluster ``name`` (its ``endpoint`` and base64 ``ca``): ``aws eks get-token``
+    in ``region``, with ``--profile`` when ``profile`` is set (:func:`kubeconfig`)."""
+    args = ["--region", region, "eks", "get-token", "--cluster-name", name, "--output", "json"]
+    if profile:
+        args += ["--profile", profile]
+    user = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "aws",
+            "args": args,
+            "env": [
+                {"name": "KUBERNETES_EXEC_INFO", "value": '{"apiVersion": "client.authentication.k8s.io/v1beta1"}'}
+            ],
+        }
+    }
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "kubernetes", "cluster": {"server": endpoint, "certificate-authority-data": ca}}],
+            "contexts": [{"name": "aws", "context": {"cluster": "kubernetes", "user": "aws"}}],
+            "current-context": "aws",
+            "users": [{"name": "aws", "user": user}],
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,8 @@ class Cluster(pulumi.ComponentResource):
     eks: eks.Cluster
     name: pulumi.Output[str]
     """The EKS cluster's name, known once the cluster exists (node groups wait on it)."""
+    arn: pulumi.Output[str]
+    """The cluster's ARN: Pod Identity roles trust only this cluster."""
     kubeconfig_json: pulumi.Output[str]
     """pulumi-eks's kubeconfig, without the deployer's profile: the one to hand to users."""
     provider_kubeconfig: pulumi.Output[str]
@@ -210,6 +218,7 @@ class Cluster(pulumi.ComponentResource):
         )
         cluster = self.eks.eks_cluster
         self.name = cluster.name
+        self.arn = cluster.arn
         self.security_group_id = cluster.vpc_config.cluster_security_group_id
         self.kubeconfig_json = self.eks.kubeconfig_json
         self.provider_kubeconfig = kubeconfig(cluster, args.region, access.profile)

@@ -14,6 +14,7 @@ from eks_gpu.build.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from eks_gpu.build.cluster import Cluster, ClusterArgs
 from eks_gpu.build.device_plugin import DevicePlugin, DevicePluginArgs
 from eks_gpu.build.efa_device_plugin import EfaDevicePlugin, EfaDevicePluginArgs
+from eks_gpu.build.existing import AdoptedCluster
 from eks_gpu.build.gpu_metrics import DcgmExporter, DcgmExporterArgs
 from eks_gpu.build.iam import NODE_POLICIES, ServiceRole, ServiceRoleArgs
 from eks_gpu.build.nccl_test import NcclTest, NcclTestArgs
@@ -32,7 +33,8 @@ class EksGpuStack(pulumi.ComponentResource):
     """EKS with GPU managed node groups, built from a :class:`~eks_gpu.design.StackDesign`."""
 
     network: Network
-    cluster: Cluster
+    cluster: Cluster | AdoptedCluster
+    """The cluster built, or with ``existingCluster`` the one read (never changed)."""
     node_role: ServiceRole
     system: NodeGroup
     gpu_pools: dict[str, NodeGroup]
@@ -42,7 +44,8 @@ class EksGpuStack(pulumi.ComponentResource):
     device_plugin: DevicePlugin | None
     smoke_test: GpuSmokeTest | None
     autoscaler: ClusterAutoscaler | None
-    coredns: aws.eks.Addon
+    coredns: aws.eks.Addon | None
+    """The CoreDNS add-on; None on an existing cluster, which runs its own."""
     addons: Addons
     dcgm_exporter: DcgmExporter | None
     efa_device_plugin: EfaDevicePlugin | None
@@ -77,7 +80,51 @@ class EksGpuStack(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.cluster = Cluster(
+        self.cluster = (
+            AdoptedCluster(design.existing_cluster, design.region, design.access.profile)
+            if design.existing_cluster is not None
+            else self._cluster(name, design)
+        )
+        self.system = self._node_group(name, design.system)
+        self.coredns = None
+        if design.existing_cluster is None:
+            self.coredns = aws.eks.Addon(
+                f"{name}-coredns",
+                cluster_name=self.cluster.name,
+                addon_name="coredns",
+                addon_version=design.addon_versions["coredns"].version,
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                tags=tags_for(design.tags, f"{design.cluster_name}-coredns"),
+                # CoreDNS goes Degraded, and its creation waits until it times out, without a node to run on.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system]),
+            )
+        # What waits for cluster DNS: CoreDNS, or on an existing cluster (whose CoreDNS runs) the system nodes.
+        self.dns: pulumi.Resource = self.coredns or self.system
+        self.gpu_pools = {key: self._node_group(name, pool) for key, pool in design.gpu_pools.items()}
+        self.addons = Addons(
+            f"{name}-addons",
+            AddonsArgs(
+                cluster=self.cluster.name,
+                cluster_name=design.cluster_name,
+                partition=design.partition,
+                system_nodes=self.system,
+                dns=self.dns,
+                gpu_taints=self._gpu_taints(),
+                tags=design.tags,
+                cluster_arn=self.cluster.arn,
+                log_retention_days=design.log_retention_days,
+                versions={name: v.version for name, v in design.addon_versions.items()},
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self._in_cluster(name)
+        # Stack policies see a component's outputs (its inputs, too, in a preview): both carry the budget.
+        self.register_outputs({"clusterName": self.cluster.name, **policy_inputs})
+
+    def _cluster(self, name: str, design: StackDesign) -> Cluster:
+        """The control plane, in the stack's network."""
+        return Cluster(
             f"{name}-cluster",
             ClusterArgs(
                 cluster_name=design.cluster_name,
@@ -92,40 +139,8 @@ class EksGpuStack(pulumi.ComponentResource):
                 tags=design.tags,
                 addon_versions={name: v.version for name, v in design.addon_versions.items()},
             ),
-            opts=child,
-        )
-        self.system = self._node_group(name, design.system)
-        self.coredns = aws.eks.Addon(
-            f"{name}-coredns",
-            cluster_name=self.cluster.name,
-            addon_name="coredns",
-            addon_version=design.addon_versions["coredns"].version,
-            resolve_conflicts_on_create="OVERWRITE",
-            resolve_conflicts_on_update="OVERWRITE",
-            tags=tags_for(design.tags, f"{design.cluster_name}-coredns"),
-            # CoreDNS goes Degraded, and its creation waits until it times out, without a node to run on.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system]),
-        )
-        self.gpu_pools = {key: self._node_group(name, pool) for key, pool in design.gpu_pools.items()}
-        self.addons = Addons(
-            f"{name}-addons",
-            AddonsArgs(
-                cluster=self.cluster.name,
-                cluster_name=design.cluster_name,
-                partition=design.partition,
-                system_nodes=self.system,
-                dns=self.coredns,
-                gpu_taints=self._gpu_taints(),
-                tags=design.tags,
-                cluster_arn=self.cluster.eks.eks_cluster.arn,
-                log_retention_days=design.log_retention_days,
-                versions={name: v.version for name, v in design.addon_versions.items()},
-            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self._in_cluster(name)
-        # Stack policies see a component's outputs (its inputs, too, in a preview): both carry the budget.
-        self.register_outputs({"clusterName": self.cluster.name, **policy_inputs})
 
     def _in_cluster(self, name: str) -> None:
         """The Kubernetes side: one explicit provider, the namespace, the device plugin, the pod."""
@@ -200,13 +215,13 @@ class EksGpuStack(pulumi.ComponentResource):
                     design=design.autoscaler,
                     cluster_name=design.cluster_name,
                     cluster=self.cluster.name,
-                    cluster_arn=self.cluster.eks.eks_cluster.arn,
+                    cluster_arn=self.cluster.arn,
                     region=design.region,
                     partition=design.partition,
                     node_group_names={key: group.name for key, group in groups.items()},
                     pod_identity_agent=self.addons.pod_identity_agent,
                     system_nodes=self.system,
-                    dns=self.coredns,
+                    dns=self.dns,
                     tags=tags_for(design.tags, f"{design.cluster_name}-autoscaler"),
                     provider=self.provider,
                 ),
@@ -276,7 +291,13 @@ class EksGpuStack(pulumi.ComponentResource):
                 launch_tags=launch_tags(design.cluster_name, key),
                 vpc_id=self.network.vpc_id,
                 cluster_security_group_id=self.cluster.security_group_id,
-                asg_tags=node_group_asg_tags(group, design.cluster_name, design.tags, design.autoscaler is not None),
+                # an existing cluster's own autoscaler discovers the pools by the same tags
+                asg_tags=node_group_asg_tags(
+                    group,
+                    design.cluster_name,
+                    design.tags,
+                    design.autoscaler is not None or design.existing_cluster is not None,
+                ),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -303,6 +303,27 @@ VpcConfig = Annotated[
 ]
 
 
+SubnetId = Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]
+"""A subnet id (``subnet-...``)."""
+
+
+class ExistingCluster(Model):
+    """GPU pools on an EKS cluster that exists already (README, "GPU pools on an existing cluster").
+
+    The program reads the cluster (``aws.eks.getCluster``: version, VPC, subnets, endpoint, CA,
+    security group, authentication mode) and builds only what a GPU platform adds; it never changes the
+    cluster's own settings, network, access entries or its ``vpc-cni``, ``kube-proxy`` and ``coredns``
+    add-ons. The keys that configure those (``vpc``, ``clusterName``, ``kubernetesVersion``, the
+    ``endpoint*`` keys, ``clusterAdmins``, ``clusterCreatorAdmin``, ...) are refused beside it."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[0-9A-Za-z][A-Za-z0-9\-_]*$")]
+    """The EKS cluster's name, in the stack's region (``aws:region``). Required."""
+    subnet_ids: Annotated[tuple[SubnetId, ...], Field(min_length=2)] | None = None
+    """The subnets (``subnet-...``) the program's node groups use, subnets of the cluster's VPC in two
+    or more AZs, with egress (a NAT gateway, or VPC endpoints). Default: the cluster's own subnets
+    whose default route does not go to an internet gateway (its private ones)."""
+
+
 # --- in the cluster ----------------------------------------------------------------------------
 
 DEVICE_PLUGIN_CHART_VERSION = "0.19.0"
@@ -538,3 +559,5 @@ class StackConfig(Model):
     """Pinned EKS add-on versions. Default none pinned: EKS's default for the Kubernetes version."""
     ami_release_version: AmiReleases = AmiReleases()
     """The node groups' AMI release per AMI family. Default none: EKS's latest at each group's creation."""
+    existing_cluster: ExistingCluster | None = None
+    """An EKS cluster to add the GPU pools to, instead of building one. Default none: build the cluster."""

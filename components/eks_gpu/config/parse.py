@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from eks_gpu.config.enums import RESERVED_LABELS, CapacityType, TaintEffect
+from eks_gpu.config.existing import existing_cluster_problems
 from eks_gpu.config.fields import CLUSTER_NAME, POOL_KEY, POOL_KEY_MAX
 from eks_gpu.config.models import (
     DEFAULT_KUBERNETES_VERSION,
@@ -94,6 +95,12 @@ def parse_config(raw: Mapping[str, Any], stack: str, today: date) -> ParsedConfi
     for key in ("clusterName", "environment"):
         if data.get(key) == "":
             data.pop(key)  # Pulumi.yaml declares "" as "derive it from the stack"
+    existing = data.get("existingCluster")
+    if existing is not None:
+        # checked before the name is filled in, and instead of the reach checks: the endpoint is the cluster's
+        problems.extend(existing_cluster_problems(data))
+        if isinstance(existing, Mapping) and isinstance(existing.get("name"), str) and "clusterName" not in data:
+            data["clusterName"] = existing["name"]
     data.setdefault("environment", stack)
     derived_name = "clusterName" not in data
     data.setdefault("clusterName", _default_cluster_name(stack))
@@ -107,7 +114,8 @@ def parse_config(raw: Mapping[str, Any], stack: str, today: date) -> ParsedConfi
 
     pools, system, vpc = _parse_pieces(data)
     problems.extend(_check_scalars(data, derived_name))
-    problems.extend(_check_access(data))
+    if existing is None:
+        problems.extend(_check_access(data))
     raw_pools = data.get("gpuNodeGroups", {})
     for key, raw_pool in raw_pools.items() if isinstance(raw_pools, Mapping) else ():
         problems.extend(_check_sizes(("gpuNodeGroups", str(key)), raw_pool, GpuPool))

@@ -231,6 +231,27 @@ class ApiAccess:
 
 
 @dataclass(frozen=True)
+class ExistingClusterDesign:
+    """An EKS cluster the stack adds GPU pools to, as ``aws.eks.getCluster`` read it: never changed."""
+
+    name: str
+    arn: str
+    version: str
+    """Its Kubernetes minor version: the node groups', the autoscaler's and the add-ons' too."""
+    endpoint: str
+    certificate_authority: str
+    """Base64 PEM of the API server's CA, for the Kubernetes provider's kubeconfig."""
+    security_group_id: str
+    """The cluster security group EKS made: an EFA pool's interfaces list it beside their own."""
+    authentication_mode: str
+    """``API``, ``API_AND_CONFIG_MAP`` or ``CONFIG_MAP``: managed node groups join in each (EKS adds
+    their role to ``aws-auth`` or makes their access entry itself); the program creates no access entry."""
+    addons_running: Mapping[str, str]
+    """EKS add-on -> the version the cluster runs, for the add-ons the stack would install: those are
+    used as they are, never created or changed."""
+
+
+@dataclass(frozen=True)
 class StackDesign:
     """Everything the components build, decided before any resource exists."""
 
@@ -268,3 +289,5 @@ class StackDesign:
     """Choices the program made that the user may want to pin (``pulumi.log.info``)."""
     addon_versions: Mapping[str, AddonVersionDesign] = field(default_factory=dict)
     """EKS add-on name -> its version, for every EKS add-on the stack installs."""
+    existing_cluster: ExistingClusterDesign | None = None
+    """The cluster the GPU pools are added to (``existingCluster``); None: the stack builds its cluster."""

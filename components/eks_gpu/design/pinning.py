@@ -52,7 +52,9 @@ def installed_addons(config: StackConfig) -> tuple[str, ...]:
         "aws-ebs-csi-driver": ebs,
         "amazon-cloudwatch-observability": cloudwatch,
     }
-    return CLUSTER_ADDONS + tuple(name for name, on in optional.items() if on)
+    # An existing cluster runs its own (eks-gpu:existingCluster): the program never installs them there.
+    own = () if config.existing_cluster is not None else CLUSTER_ADDONS
+    return own + tuple(name for name, on in optional.items() if on)
 
 
 def design_addon_versions(

@@ -31,6 +31,7 @@ from eks_gpu.design.access import design_access
 from eks_gpu.design.allocatable import node_allocatable
 from eks_gpu.design.autoscaler import design_autoscaler
 from eks_gpu.design.efa import efa_az, efa_design
+from eks_gpu.design.existing import ClusterFacts, adopt, existing_design, renamed, subnet_key
 from eks_gpu.design.kubernetes import design_kubernetes
 from eks_gpu.design.lookup import AwsFacts, InstanceFacts, lookup
 from eks_gpu.design.model import (
@@ -65,11 +66,19 @@ def load(
         raise ConfigError(
             [*parsed.problems, Problem("aws:region", "is required: the AWS region to build in, e.g. us-west-2")]
         )
-    return resolve(parsed, lookup(parsed, region), stack, profile)
+    parsed, cluster = adopt(parsed, today)
+    return resolve(parsed, lookup(parsed, region), stack, profile, cluster)
 
 
-def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | None = None) -> StackDesign:
-    """Join ``parsed`` with ``facts`` into a :class:`StackDesign`, or raise every problem found."""
+def resolve(
+    parsed: ParsedConfig,
+    facts: AwsFacts,
+    stack: str,
+    profile: str | None = None,
+    cluster: ClusterFacts | None = None,
+) -> StackDesign:
+    """Join ``parsed`` with ``facts`` (and, with ``existingCluster``, the ``cluster`` read by
+    :func:`eks_gpu.design.existing.adopt`) into a :class:`StackDesign`, or raise every problem found."""
     problems = list(parsed.problems)
     notes: list[str] = []
     warnings = list(parsed.warnings)
@@ -84,6 +93,11 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
     network: NewNetwork | ExistingNetwork | None = None
     if isinstance(parsed.vpc, NewVpc):
         network = new_network(parsed.vpc, facts, needs, problems, notes)
+    elif isinstance(parsed.vpc, ExistingVpc) and cluster is not None:
+        found: list[Problem] = []
+        network = existing_network(parsed.vpc, facts, found, warnings)
+        problems += renamed(found)
+        warnings = [subnet_key(w) for w in warnings]
     elif isinstance(parsed.vpc, ExistingVpc):
         network = existing_network(parsed.vpc, facts, problems, warnings)
 
@@ -124,12 +138,22 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
         stack_tags = {**config.tags, "Environment": config.environment}
         user_labels = {key: pool.labels for key, pool in config.gpu_node_groups.items()} | {SYSTEM_KEY: {}}
         for key, node_group in designs.items():
-            tags = node_group_asg_tags(node_group, config.cluster_name, stack_tags, config.autoscaler.enabled)
+            # an existing cluster's own autoscaler discovers the pools by the same tags
+            discovered = config.autoscaler.enabled or cluster is not None
+            tags = node_group_asg_tags(node_group, config.cluster_name, stack_tags, discovered)
             prefix = ("systemNodeGroup",) if key == SYSTEM_KEY else ("gpuNodeGroups", key)
             over = check_asg_tag_budget(prefix, node_group, tags, user_labels.get(key, {}))
             if over is not None:
                 problems.append(over)
-    storage_class = _storage_class(config, problems) if config is not None else None
+    storage_class = _storage_class(config, problems) if config is not None and cluster is None else None
+    existing = None
+    if config is not None and cluster is not None:
+        running = facts.addons_running
+        # what the cluster runs is used, never created: no version to decide, none of its problems
+        addon_versions = {n: v for n, v in addon_versions.items() if n not in running}
+        problems = [p for p in problems if not any(p.key.startswith(key_path("addons", n)) for n in running)]
+        gpu_designs = {k: d for k, d in designs.items() if k in config.gpu_node_groups}
+        existing = existing_design(cluster, running, config.addons.pins(), gpu_designs, problems, warnings, notes)
     gpu_metrics = _gpu_metrics(config, designs, problems) if config is not None else None
     access = design_access(config, facts, profile, problems, warnings) if config is not None else None
     kubernetes = design_kubernetes(config, designs, problems, warnings) if config is not None else None
@@ -161,6 +185,7 @@ def resolve(parsed: ParsedConfig, facts: AwsFacts, stack: str, profile: str | No
         warnings=tuple(warnings),
         notes=tuple(notes),
         addon_versions=addon_versions,
+        existing_cluster=existing,
     )
 
 

@@ -468,6 +468,8 @@ class ExistingVpc(NamedTuple):
 class _Clients(NamedTuple):
     ec2: Any
     sts: Any
+    eks: Any
+    iam: Any
 
 
 @functools.cache
@@ -478,7 +480,9 @@ def _clients(region: str) -> _Clients:
     import boto3
 
     session = boto3.session.Session(region_name=region)
-    return _Clients(ec2=session.client("ec2"), sts=session.client("sts"))
+    return _Clients(
+        ec2=session.client("ec2"), sts=session.client("sts"), eks=session.client("eks"), iam=session.client("iam")
+    )
 
 
 Handler = Callable[[Mapping[str, Any]], JsonDict]
@@ -579,6 +583,9 @@ class AwsAccount:
         self.offers_like: dict[str, str] = {}
         """Kubernetes version -> a bundled one whose add-on builds `getAddonVersion` answers for it: an
         account where EKS already offers a version the snapshot predates; set by tests."""
+        self.cluster_access: dict[str, JsonDict] = {}
+        """Existing cluster name -> what DescribeCluster reports beyond moto's model (the cluster security
+        group EKS makes, the authentication mode); set by :meth:`create_existing_cluster`."""
         self._mock: Any = None
         self._saved_amis_setting: str | None = None
         self._invokes: dict[str, Handler] = {
@@ -596,6 +603,7 @@ class AwsAccount:
             "aws:servicequotas/getServiceQuota:getServiceQuota": self._get_service_quota,
             "aws:eks/getAddonVersion:getAddonVersion": self._get_addon_version,
             "aws:eks/getAddon:getAddon": self._get_addon,
+            "aws:eks/getCluster:getCluster": self._get_cluster,
             "aws:ssm/getParameter:getParameter": self._get_parameter,
         }
         self._creators: dict[str, Callable[[Mapping[str, Any]], tuple[str, JsonDict]]] = {
@@ -960,6 +968,47 @@ class AwsAccount:
             raise AwsError(f"reading EKS Add-On ({cluster}:{name}): ResourceNotFoundException")
         return {"id": f"{cluster}:{name}", "addonName": name, "clusterName": cluster, "addonVersion": version}
 
+    def _get_cluster(self, args: Mapping[str, Any]) -> JsonDict:
+        """An EKS cluster of the account (DescribeCluster, moto's EKS backend), as pulumi-aws's
+        ``getCluster`` reports it; an unknown name fails with AWS's ResourceNotFoundException. The VPC is
+        the one of the cluster's subnets (EKS reports it; moto keeps only what CreateCluster was sent)."""
+        name = str(args["name"])
+        cluster = self._call("eks", "describe_cluster", name=name)["cluster"]
+        extra = self.cluster_access.get(name, {})
+        sent = cluster.get("resourcesVpcConfig") or {}
+        subnets = list(sent.get("subnetIds") or [])
+        vpc_id = (self.subnet_vpc_id(subnets[0]) if subnets else None) or ""
+        return {
+            "id": name,
+            "name": name,
+            "arn": cluster["arn"],
+            "version": cluster["version"],
+            "status": cluster["status"],
+            "endpoint": cluster["endpoint"],
+            "roleArn": cluster["roleArn"],
+            "platformVersion": cluster.get("platformVersion", ""),
+            "createdAt": str(cluster.get("createdAt", "")),
+            "certificateAuthorities": [{"data": cluster["certificateAuthority"]["data"]}],
+            "identities": [{"oidcs": [{"issuer": cluster["identity"]["oidc"]["issuer"]}]}],
+            "accessConfigs": [
+                {
+                    "authenticationMode": extra.get("authenticationMode", "CONFIG_MAP"),
+                    "bootstrapClusterCreatorAdminPermissions": True,
+                }
+            ],
+            "vpcConfig": {
+                "vpcId": vpc_id,
+                "subnetIds": subnets,
+                "securityGroupIds": list(sent.get("securityGroupIds") or []),
+                "clusterSecurityGroupId": extra.get("clusterSecurityGroupId", ""),
+                "endpointPrivateAccess": bool(sent.get("endpointPrivateAccess", False)),
+                "endpointPublicAccess": bool(sent.get("endpointPublicAccess", True)),
+                "publicAccessCidrs": list(sent.get("publicAccessCidrs") or ["0.0.0.0/0"]),
+            },
+            "tags": dict(cluster.get("tags") or {}),
+            "region": self.region,
+        }
+
     def _get_parameter(self, args: Mapping[str, Any]) -> JsonDict:
         """The SSM parameters AWS publishes for the EKS-optimized AMIs' latest release, from the
         bundled snapshot (``data/eks_ami_releases.json``); any other name is ParameterNotFound."""
@@ -1226,6 +1275,50 @@ class AwsAccount:
             for subnet_id in private:
                 self._call("ec2", "associate_route_table", RouteTableId=private_table, SubnetId=subnet_id)
         return ExistingVpc(vpc_id, private, public)
+
+    def create_existing_cluster(
+        self,
+        name: str,
+        subnet_ids: Sequence[str],
+        *,
+        version: str,
+        authentication_mode: str = "API_AND_CONFIG_MAP",
+        addons: Mapping[str, str] | None = None,
+    ) -> str:
+        """Create EKS cluster `name` in the account, as its owner's stack would have: its role, the
+        cluster in `subnet_ids` (moto's EKS backend), the cluster security group EKS makes in their
+        VPC, its `authentication_mode`, and the EKS `addons` (name -> version) it runs. Returns its ARN."""
+        self._seed(f"existing-cluster\0{name}")
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "eks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        role = self._call("iam", "create_role", RoleName=f"{name}-cluster", AssumeRolePolicyDocument=json.dumps(trust))
+        vpc_id = self.subnet_vpc_id(subnet_ids[0])
+        group = self._call(
+            "ec2",
+            "create_security_group",
+            GroupName=f"eks-cluster-sg-{name}",
+            VpcId=vpc_id,
+            Description="EKS created security group applied to ENI that is attached to EKS Control Plane master "
+            "nodes, as well as any managed workloads.",
+        )
+        cluster = self._call(
+            "eks",
+            "create_cluster",
+            name=name,
+            version=version,
+            roleArn=role["Role"]["Arn"],
+            resourcesVpcConfig={"subnetIds": list(subnet_ids), "endpointPublicAccess": True},
+        )["cluster"]
+        self.cluster_access[name] = {
+            "clusterSecurityGroupId": group["GroupId"],
+            "authenticationMode": authentication_mode,
+        }
+        self.addons_running.update(addons or {})
+        return str(cluster["arn"])
 
     def sign_in_as_role(self, role_name: str, session_name: str = "deployer") -> str:
         """Create IAM role `role_name` in the account, assume it, and answer later
