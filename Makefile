@@ -37,12 +37,18 @@ plan: venv
 bench: venv
 	@$(PY) -m eks_gpu.offline.bench
 
+# src -> components for the run only: mutmut derives a mutant's module from its path and strips only
+# "src." (pyproject [tool.mutmut]); removed afterwards, whatever the outcome.
 mutation: venv
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-mutation.txt
+	@test ! -e src -o -L src || { echo "src exists and is not make mutation's link" >&2; exit 1; }
+	ln -sfn components src
 ifdef SAMPLE
-	EKS_GPU_SHARED_CHARTS=$(abspath ../shared/charts) $(PY) -m tests.mutation_sample --sample $(SAMPLE) --seed $(SEED)
+	EKS_GPU_SHARED_CHARTS=$(abspath ../shared/charts) $(PY) -m tests.mutation_sample --sample $(SAMPLE) --seed $(SEED); \
+	  status=$$?; rm -f src; exit $$status
 else
-	env -u PYTHONDONTWRITEBYTECODE EKS_GPU_SHARED_CHARTS=$(abspath ../shared/charts) $(VENV)/bin/mutmut run --max-children 2 $(MUTANTS)
+	env -u PYTHONDONTWRITEBYTECODE EKS_GPU_SHARED_CHARTS=$(abspath ../shared/charts) $(VENV)/bin/mutmut run --max-children 2 $(MUTANTS); \
+	  status=$$?; rm -f src; exit $$status
 	$(VENV)/bin/mutmut results
 endif
 

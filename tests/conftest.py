@@ -7,6 +7,7 @@ runs on the day the calendar was last updated, so its verdicts do not drift with
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +16,14 @@ import pytest
 import time_machine
 
 ROOT = Path(__file__).resolve().parent.parent
-for path in (ROOT, ROOT / "components"):
+# Under `make mutation` ROOT is mutmut's mutants/ copy, whose package is in src/ (pyproject [tool.mutmut]).
+SOURCE_ROOT = ROOT / "src" if (ROOT / "src" / "eks_gpu").is_dir() else ROOT / "components"
+for path in (ROOT, SOURCE_ROOT):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
+if "MUTANT_UNDER_TEST" in os.environ:
+    # The suite's child processes (`make plan` in tests/helpers.py run_plan) import the mutants too.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE_ROOT), os.environ.get("PYTHONPATH")]))
 
 from eks_gpu.facts.versions import calendar  # noqa: E402
 

@@ -3,8 +3,8 @@
 A full run tests each of ~6,300 mutants against the ~90 tests that reach its function (every test
 runs the whole program), hours of CPU; a sample gives the score with a known error instead. The
 sample is the N mutants whose names hash lowest under a seed, drawn from every mutant mutmut generates
-over ``components/``: two runs test the same mutants, except in functions changed in between (mutmut
-numbers a function's mutants afresh), so a before/after comparison is like for like.
+over ``eks_gpu`` (``components/eks_gpu``): two runs test the same mutants, except in functions changed in
+between (mutmut numbers a function's mutants afresh), so a before/after comparison is like for like.
 
 Usage (from the repository root, mutmut installed from requirements-mutation.txt)::
 
@@ -57,7 +57,7 @@ def bytecode_cached() -> dict[str, str]:
 def exit_codes() -> dict[str, int | None]:
     """Every mutant's name and its last result (None: not run yet), from mutmut's .meta files."""
     found: dict[str, int | None] = {}
-    for meta in sorted(MUTANTS.glob("components/**/*.py.meta")):
+    for meta in sorted(MUTANTS.glob("src/eks_gpu/**/*.py.meta")):
         found.update(json.loads(meta.read_text())["exit_code_by_key"])
     return found
 
