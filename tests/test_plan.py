@@ -94,6 +94,13 @@ def test_cost_at_three_points(dev: dict[str, Any]) -> None:
     assert cost["maxUsdPerHour"] == pytest.approx(at("maxSize"), abs=5e-5)
     assert cost["idleUsdPerHour"] <= 0.20  # the dev stack idles at 20 cents an hour at most
     assert cost["priceSource"] == prices.source and cost["priceDate"] == prices.date
+    assert cost["gpuPriceSource"] == prices.gpu_source and cost["gpuPriceDate"] == prices.gpu_date
+    assert (cost["complete"], cost["unpriced"]) == (True, [])
+    for point in ("idle", "desired", "max"):  # monthly beside hourly: 730 hours
+        assert cost[f"{point}UsdPerMonth"] == round(cost[f"{point}UsdPerHour"] * 730, 2)
+    text = plan.render_text(dev)
+    assert f"max ${cost['maxUsdPerMonth']:,.2f}" in text and "per month (730 h)" in text
+    assert "incomplete" not in text and "at least" not in text
     assert [i["item"].split(" (")[0] for i in cost["lineItems"]] == [
         "EKS control plane",
         "NAT gateways",
@@ -134,6 +141,39 @@ def test_prod_plan_has_no_violations_and_costs_more_at_max() -> None:
     assert len([i for i in prod["cost"]["lineItems"] if i["item"] == "NAT gateways"]) == 1
 
 
+@pytest.mark.parametrize("region", ["eu-west-2", "ap-northeast-1"])
+def test_prod_elsewhere_prices_what_the_table_has_and_names_what_it_lacks(region: str, tmp_path: Path) -> None:
+    """STACK=prod moved to another region (the AZs left to the design): every GPU pool and the NAT
+    gateways are priced there; an item the table cannot price makes the totals a floor, the text
+    and the JSON name it, and a budget on that floor is a mandatory violation."""
+    stack = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    config = stack["config"]
+    config["aws:region"] = region
+    del config["eks-gpu:vpc"]["availabilityZones"]
+    config["eks-gpu:budget"] = {"maxUsdPerHour": 100000}
+    (tmp_path / "Pulumi.prod.yaml").write_text(yaml.safe_dump(stack))
+    done = plan.build(tmp_path / "Pulumi.prod.yaml", today=calendar().updated)
+    prices, cost = price_table(), done["cost"]
+    items = {i["item"]: i for i in cost["lineItems"]}
+    for key, pool in config["eks-gpu:gpuNodeGroups"].items():
+        (item,) = [i for name, i in items.items() if name.startswith(f"GPU pool {key} nodes")]
+        assert item["unitUsdPerHour"] == prices.on_demand(region, pool["instanceTypes"][0]) is not None
+    assert items["NAT gateways"]["unitUsdPerHour"] == prices.nat_gateway(region) is not None
+    missing = [name for name, i in items.items() if i["unitUsdPerHour"] is None and not i["usageBased"]]
+    assert cost["unpriced"] == missing and cost["complete"] is (missing == [])
+    assert cost["maxUsdPerMonth"] == round(cost["maxUsdPerHour"] * 730, 2)
+    text = plan.render_text(done)
+    budget = [v for v in done["policy"]["violations"] if v["policy"].startswith("stack-budget")]
+    if missing:  # with the bundled sources: the system nodes' type and the gp3 volumes
+        assert f"incomplete: no price for {', '.join(missing)} in {region}" in text
+        assert f"max at least ${cost['maxUsdPerHour']:.4f} per hour" in text
+        said, lacks = budget
+        assert (said["policy"], said["level"], lacks["level"]) == ("stack-budget", "mandatory", "advisory")
+        assert "cannot be shown to hold" in said["message"] and missing[0] in said["message"]
+    else:
+        assert "incomplete" not in text and budget == []
+
+
 def test_an_endpoint_open_to_everyone_stops_the_plan_with_the_programs_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -164,6 +204,7 @@ def test_json_is_one_document_and_nothing_else(tmp_path: Path) -> None:
     assert {"idleUsdPerHour", "desiredUsdPerHour", "maxUsdPerHour", "lineItems", "priceSource", "priceDate"} <= set(
         document["cost"]
     )
+    assert {"idleUsdPerMonth", "maxUsdPerMonth", "complete", "unpriced"} <= set(document["cost"])
     diagram = (tmp_path / "arch.mmd").read_text()
     assert diagram.startswith("flowchart TB") and "node group inference" in diagram
 

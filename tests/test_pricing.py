@@ -22,7 +22,8 @@ from typing import Any
 import moto
 import pytest
 from eks_gpu.offline import load_stack_file
-from eks_gpu.policy.pricing import PRICES_FILE, PriceTable, load, price_table
+from eks_gpu.policy.cost import NODE_GROUP, POOL_LABEL, complete, line_items, monthly, totals, unpriced
+from eks_gpu.policy.pricing import HOURS_PER_MONTH, PRICES_FILE, PriceTable, load, price_table
 
 ROOT = Path(__file__).resolve().parent.parent
 MOTO_EC2 = Path(moto.__file__).resolve().parent / "ec2" / "resources"
@@ -33,8 +34,8 @@ CONTROL_PLANE_USD_PER_HOUR = 0.10
 SYSTEM_FAMILIES = ("t3", "t3a", "t4g", "m5", "m6i", "m7i", "m6g", "m7g", "c5", "c6i", "c7i", "r5")
 
 # NVIDIA types moto's catalogue offers in us-east-1 that Karpenter's table of 2026-02-09 does not
-# list: the estimate prints "price unknown" for them until the table is refreshed.
-UNPRICED_NVIDIA_US_EAST_1 = frozenset(
+# list: the GPU table prices them there.
+KARPENTER_LACKS_US_EAST_1 = frozenset(
     {f"g7.{size}" for size in ("2xlarge", "4xlarge", "8xlarge", "12xlarge", "24xlarge", "48xlarge")}
     | {"p6-b300.48xlarge"}
 )
@@ -96,13 +97,20 @@ def test_each_part_states_its_own_source_and_date() -> None:
     assert "aws/karpenter-provider-aws" in table.source
     assert "zz_generated.pricing_aws.go" in table.source
     assert "NAT" in table.nat_source
-    assert table.source != table.nat_source
-    for text in (table.source, table.nat_source):
+    assert "tsaol/aws-gpu" in table.gpu_source and "instances.vantage.sh" in table.gpu_source
+    assert len({table.source, table.nat_source, table.gpu_source}) == 3
+    for text in (table.source, table.nat_source, table.gpu_source):
         commits = [word for word in text.replace(",", " ").split() if len(word) == 40]
         assert len(commits) == 1 and re.fullmatch(r"[0-9a-f]{40}", commits[0]), f"no commit in {text!r}"
     generated = datetime.fromisoformat(table.date)
     assert generated.tzinfo is not None
     assert date.fromisoformat(table.nat_date) > date(2025, 1, 1)
+    assert date.fromisoformat(table.gpu_date) > date(2025, 1, 1)
+    # every price says where it comes from: Karpenter's table first, the GPU table where it lacks one
+    assert table.on_demand_source("us-east-1", "g5.xlarge") == f"{table.source} ({table.date})"
+    assert table.on_demand_source("us-east-1", "g7.2xlarge") == f"{table.gpu_source} ({table.gpu_date})"
+    assert table.on_demand_source("eu-west-2", "g6.xlarge") == f"{table.gpu_source} ({table.gpu_date})"
+    assert table.on_demand_source("eu-west-2", "m6i.large") is None
 
 
 def test_the_bundle_is_what_the_stored_sources_generate() -> None:
@@ -119,6 +127,80 @@ def test_the_generator_refuses_a_damaged_source() -> None:
         gen.parse_karpenter(text.replace('"t3.medium": 0.041600,', '"t3.medium": 0,041600,'))
     with pytest.raises(ValueError, match="appears twice"):
         gen.parse_karpenter(text.replace('"t3.micro":', '"t3.medium":'))
+    lines = gen.GPU_FILE.read_text().splitlines()
+    g5 = next(i for i, line in enumerate(lines) if '"apiName":"g5.xlarge"' in line)
+    damaged = {
+        "appears twice": [*lines, lines[g5]],
+        "is not a region": [*lines[:g5], lines[g5].replace('"eu-west-2":', '"eu-west-2-wl1-lon1":'), *lines[g5 + 1 :]],
+        "is not a price": [
+            *lines[:g5],
+            lines[g5].replace('"eu-west-2":1.277', '"eu-west-2":"1.277"'),
+            *lines[g5 + 1 :],
+        ],
+        "not of the commit": [lines[0].replace("18aebd1d", "28aebd1d"), *lines[1:]],
+        "not a GPU excerpt row": [*lines[:g5], lines[g5].replace('"gpu":', '"reserved":'), *lines[g5 + 1 :]],
+    }
+    for reason, changed in damaged.items():
+        with pytest.raises(ValueError, match=reason):
+            gen.parse_gpu(changed)
+    _, karpenter = gen.parse_karpenter(text)
+    _, gpu = gen.parse_gpu(lines)
+    assert gen.check_overlap(karpenter, gpu) > 50  # the two tables share most us-east-1 GPU prices...
+    off = {**gpu, "us-east-1": {**gpu["us-east-1"], "g5.xlarge": 1.007}}
+    with pytest.raises(ValueError, match="disagree"):
+        gen.check_overlap(karpenter, off)  # ...and a derivative that drifts from the Price List is refused
+
+
+# The g5.4xlarge entry of the raw file, as stored (reserved prices and a Local Zone key included).
+RAW_G5_4XLARGE = """{
+    "name": "g5.4xlarge",
+    "apiName": "g5.4xlarge",
+    "gpu": "NVIDIA A10G",
+    "gpuCount": 1,
+    "gpuMemory": "24 GB GDDR6",
+    "vcpu": 16,
+    "memory": "64 GB",
+    "network": "Up to 25 Gigabit",
+    "storage": "600 GB SSD",
+    "pricing": {
+      "ap-east-1": {"onDemand": 2.50025, "reserved": 1.57516},
+      "ap-northeast-1": {"onDemand": 2.35528, "reserved": 1.48383},
+      "ap-northeast-2": {"onDemand": 1.99691, "reserved": 1.25805},
+      "ap-south-1": {"onDemand": 1.95009, "reserved": 1.22856},
+      "ap-southeast-2": {"onDemand": 2.11152, "reserved": 1.33026},
+      "ap-southeast-3": {"onDemand": 2.27295, "reserved": 1.43196},
+      "ca-central-1": {"onDemand": 1.80319, "reserved": 1.13601},
+      "eu-central-1": {"onDemand": 2.03081, "reserved": 1.27941},
+      "eu-north-1": {"onDemand": 1.72247, "reserved": 1.08516},
+      "eu-south-2": {"onDemand": 1.71117},
+      "eu-west-1": {"onDemand": 1.81287, "reserved": 1.14211},
+      "eu-west-2": {"onDemand": 2.06148, "reserved": 1.29873},
+      "eu-west-3": {"onDemand": 2.06148},
+      "il-central-1": {"onDemand": 1.90352, "reserved": 1.19922},
+      "me-central-1": {"onDemand": 1.99206, "reserved": 1.255},
+      "sa-east-1": {"onDemand": 2.76048, "reserved": 1.7391},
+      "us-east-1": {"onDemand": 1.624, "reserved": 1.02312},
+      "us-east-2": {"onDemand": 1.624, "reserved": 1.02312},
+      "us-west-2": {"onDemand": 1.624, "reserved": 1.02312},
+      "us-west-2-lax-1": {"onDemand": 2.23098}
+    },
+    "generation": "current",
+    "family": "GPU instance"
+  }"""
+
+
+def test_the_excerpt_rule_applied_to_a_raw_entry_gives_the_stored_row() -> None:
+    """`excerpt_gpu` (what a maintainer runs on a fresh raw copy) gives back the stored row; types it
+    is not asked for are left out."""
+    gen = generator()
+    lines = gen.GPU_FILE.read_text().splitlines()
+    raw = "// Auto-generated\nconst allGPUInstances = [\n  " + RAW_G5_4XLARGE + "\n];\n"
+    header = json.loads(lines[0])
+    assert gen.excerpt_gpu(raw, frozenset({"g5.4xlarge"}), header).splitlines() == [
+        lines[0],
+        next(line for line in lines if '"apiName":"g5.4xlarge"' in line),
+    ]
+    assert gen.excerpt_gpu(raw, frozenset({"g5.xlarge"}), header).splitlines() == [lines[0]]
 
 
 # ------------------------------------------------------------------------------ coverage
@@ -131,19 +213,51 @@ def test_on_demand_prices_cover_the_stack_files_regions() -> None:
         assert region in table.on_demand_regions, f"Pulumi.{stack}.yaml is in {region}, which the table lacks"
 
 
-@pytest.mark.parametrize("region", sorted(price_table().on_demand_regions))
-def test_every_nvidia_type_offered_in_the_region_has_a_price(region: str) -> None:
+def test_every_nvidia_type_offered_in_us_east_1_has_a_price() -> None:
     table = price_table()
-    wanted = nvidia_types() & offered(region)
+    wanted = nvidia_types() & offered("us-east-1")
     assert len(wanted) > 40  # the catalogue really lists GPU types here
-    missing = {t for t in wanted if table.on_demand(region, t) is None}
-    expected_gap = UNPRICED_NVIDIA_US_EAST_1 if region == "us-east-1" else frozenset()
-    assert missing <= expected_gap, f"no price for {sorted(missing - expected_gap)} in {region}"
+    assert {t for t in wanted if table.on_demand("us-east-1", t) is None} == set()
+    karpenter = table.on_demand_usd_per_hour["us-east-1"]
+    assert {t for t in wanted if t not in karpenter} == KARPENTER_LACKS_US_EAST_1  # the GPU table fills these
 
 
-def test_the_system_node_types_have_prices() -> None:
+def _pool(instance_type: str, capacity: str = "ON_DEMAND") -> tuple[str, dict[str, Any]]:
+    """A node group as the program sends it, one node at every cost point."""
+    props = {
+        "labels": {POOL_LABEL: "pool"},
+        "instanceTypes": [instance_type],
+        "capacityType": capacity,
+        "scalingConfig": {"minSize": 1, "desiredSize": 1, "maxSize": 1},
+    }
+    return NODE_GROUP, props
+
+
+def test_every_nvidia_type_offered_in_every_region_is_priced_or_listed_unpriced() -> None:
+    """moto's offerings in each of its commercial regions x the catalogue's NVIDIA types: the cost
+    model prices the pair from the table, or says the total is incomplete and names it."""
     table = price_table()
-    for region in table.on_demand_regions:
+    priced, listed = 0, []
+    for region in moto_regions():
+        for instance_type in sorted(nvidia_types() & offered(region)):
+            (item,) = line_items([_pool(instance_type)], region, table, date(2026, 9, 1))
+            price = table.on_demand(region, instance_type)
+            assert item.unit_usd_per_hour == price
+            if price is None:
+                assert unpriced([item]) == [item.item] and not complete([item]) and instance_type in item.item
+                listed.append((region, instance_type))
+            else:
+                assert complete([item]) and totals([item])["max"] == round(price, 4)
+                priced += 1
+    assert priced + len(listed) == sum(len(nvidia_types() & offered(r)) for r in moto_regions())
+    # how far the bundled GPU table reaches (826 of 858 pairs with the 2026-08-26 snapshot)
+    assert priced > 20 * len(listed), sorted(listed)
+    assert len({r for r, _ in listed}) < len(moto_regions()) / 2
+
+
+def test_the_system_node_types_have_prices_in_karpenters_region() -> None:
+    table = price_table()
+    for region in table.on_demand_usd_per_hour:
         for family in SYSTEM_FAMILIES:
             types = {t for t in offered(region) if t.split(".")[0] == family}
             assert types, family
@@ -258,11 +372,30 @@ def test_unknown_region_or_type_gives_none() -> None:
     assert table.on_demand("mars-north-1", "t3.medium") is None
     assert table.on_demand("US-EAST-1", "t3.medium") is None
     assert table.nat_gateway("mars-north-1") is None
-    unpriced = [region for region in moto_regions() if region not in table.on_demand_regions]
-    assert len(unpriced) == len(moto_regions()) - len(table.on_demand_regions)  # the table lists only real regions
-    assert unpriced  # the table covers fewer regions than AWS has: the loop below checks something
-    for region in unpriced:
+    assert table.on_demand_regions <= set(moto_regions())  # the table lists only real commercial regions
+    assert not any(r.startswith("us-gov-") for r in table.on_demand_regions)
+    others = [region for region in moto_regions() if region != "us-east-1"]
+    for region in others:  # outside Karpenter's region no non-GPU type has a price
         assert table.on_demand(region, "t3.medium") is None, region
+
+
+def test_no_region_rents_a_gpu_type_for_less_than_us_east_1() -> None:
+    """us-east-1 is the baseline of AWS list prices: a price under it is a misplaced digit."""
+    table = price_table()
+    compared = 0
+    for region, types in table.gpu_on_demand_usd_per_hour.items():
+        for instance_type, price in types.items():
+            base = table.on_demand("us-east-1", instance_type)
+            if base is not None and region != "us-east-1":
+                assert round(price, 2) >= round(base, 2), (region, instance_type, price, base)
+                assert price < 2 * base, (region, instance_type, price, base)
+                compared += 1
+    assert compared > 500
+
+
+def test_monthly_is_730_hours() -> None:
+    assert HOURS_PER_MONTH == 730
+    assert monthly(1.0) == 730.0 and monthly(0.1) == 73.0 and monthly(21.957642) == 16029.08
 
 
 def test_the_table_is_read_only() -> None:
@@ -271,6 +404,8 @@ def test_the_table_is_read_only() -> None:
         table.on_demand_usd_per_hour["us-east-1"]["t3.medium"] = 0.0  # type: ignore[index]
     with pytest.raises(TypeError):
         table.nat_gateway_usd_per_hour["us-east-1"] = 0.0  # type: ignore[index]
+    with pytest.raises(TypeError):
+        table.gpu_on_demand_usd_per_hour["eu-west-2"]["g6.xlarge"] = 0.0  # type: ignore[index]
 
 
 def test_load_is_fast_and_cached() -> None:
@@ -291,12 +426,15 @@ def test_load_refuses_a_file_that_is_not_a_price_table(tmp_path: Path) -> None:
     negative["onDemandUsdPerHour"]["us-east-1"]["t3.medium"] = -1
     text = json.loads(PRICES_FILE.read_text())
     text["natGatewayUsdPerHour"]["us-east-1"] = "0.045"
+    zero = json.loads(PRICES_FILE.read_text())
+    zero["gpuOnDemandUsdPerHour"]["eu-west-2"]["g6.xlarge"] = 0
     reasons = {
         "missing": r"not a price table \(KeyError\('natGatewayUsdPerHour'\)\)",
         "negative": "every price must be a positive number",
         "text": "every price must be a positive number",
+        "zero": "every price must be a positive number",
     }
-    for name, content in {"missing": missing, "negative": negative, "text": text}.items():
+    for name, content in {"missing": missing, "negative": negative, "text": text, "zero": zero}.items():
         path = tmp_path / f"{name}.json"
         path.write_text(json.dumps(content))
         with pytest.raises(ValueError, match=reasons[name]):

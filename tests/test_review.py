@@ -13,6 +13,7 @@ import yaml
 from eks_gpu.facts.quotas import families_in, quota_for
 from eks_gpu.offline import AwsAccount, ProgramRun, plan
 from eks_gpu.offline.diff import Change, diff, rules
+from eks_gpu.policy.pricing import price_table
 
 from tests import aws_data
 from tests.helpers import LAUNCH_TEMPLATE, NODE_GROUP, ROOT, config, gpu_pool, problems_of, program_scope, run, run_plan
@@ -342,7 +343,36 @@ def test_a_stack_over_its_budget_is_a_mandatory_violation(base: dict[str, Any], 
     assert [v for v in base["policy"]["violations"] if v["policy"].startswith("stack-budget")] == []
 
 
-def test_a_budget_the_prices_cannot_check_is_said_never_passed(tmp_path: Path) -> None:
-    (said,) = _budget_violations(tmp_path, 1000.0, region="us-west-2")
-    assert (said["policy"], said["level"]) == ("stack-budget-headroom", "advisory")
-    assert said["message"].startswith("the budget cannot be checked: the bundled prices have none for system nodes")
+def test_a_budget_the_prices_cannot_check_is_a_mandatory_violation(tmp_path: Path) -> None:
+    """An unpriced item makes the total a floor: a budget cannot be shown to hold, however large."""
+    said, lacks = _budget_violations(tmp_path, 1000.0, region="us-west-2")
+    assert (said["policy"], said["level"]) == ("stack-budget", "mandatory")
+    assert (lacks["policy"], lacks["level"]) == ("stack-budget-headroom", "advisory")
+    assert lacks["message"].startswith("the plan's totals are floors: the bundled prices have none for system nodes")
+    assert said["message"].startswith("eks-gpu:budget.maxUsdPerHour $1000.00 cannot be shown to hold: the bundled ")
+    assert "prices have none for system nodes" in said["message"] and "in us-west-2" in said["message"]
+
+
+def test_two_p4d_and_four_spot_gpu_nodes_in_eu_west_1_break_a_50_dollar_budget(tmp_path: Path) -> None:
+    """Issue 23's case: every unpriced item used to count as zero and a $50 budget passed."""
+
+    def edit(c: dict[str, Any]) -> None:
+        c["aws:region"] = "eu-west-1"
+        c["eks-gpu:vpc"].pop("availabilityZones")
+        c["eks-gpu:budget"] = {"maxUsdPerHour": 50}
+        pools = c["eks-gpu:gpuNodeGroups"]
+        pools["inference"] |= {"instanceTypes": ["g5.xlarge"], "capacityType": "SPOT", "maxSize": 4}
+        pools["training"] = {"instanceTypes": ["p4d.24xlarge"], "minSize": 0, "desiredSize": 0, "maxSize": 2}
+
+    done = _plan(tmp_path, "p4d", edit)
+    prices, cost = price_table(), done["cost"]
+    p4d, g5 = prices.on_demand("eu-west-1", "p4d.24xlarge"), prices.on_demand("eu-west-1", "g5.xlarge")
+    assert p4d is not None and g5 is not None
+    assert cost["maxUsdPerHour"] >= 2 * p4d + 4 * g5 > 50
+    assert cost["complete"] is False and any(u.startswith("system nodes") for u in cost["unpriced"])
+    (spot,) = [i for i in cost["lineItems"] if i["item"].startswith("GPU pool inference nodes")]
+    assert spot["estimate"] and "on-demand price shown is the upper bound" in spot["note"]
+    over, _lacks = [v for v in done["policy"]["violations"] if v["policy"].startswith("stack-budget")]
+    assert (over["policy"], over["level"]) == ("stack-budget", "mandatory")
+    floor = f"costs at least ${cost['maxUsdPerHour']:.2f} per hour"
+    assert f"{floor}, over eks-gpu:budget.maxUsdPerHour $50.00" in over["message"]

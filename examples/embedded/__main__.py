@@ -8,10 +8,9 @@ The GPU stack's config is typed Python (``StackArgs``) merged over the stack fil
 
 import json
 
+import eks_gpu
 import pulumi
 import pulumi_aws as aws
-
-import eks_gpu
 
 team = pulumi.Config().require("team")
 

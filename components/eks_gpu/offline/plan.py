@@ -29,13 +29,15 @@ from eks_gpu.design.quotas import QuotaUse, quota_needs
 from eks_gpu.design.tags import NODE_GROUP_TAG
 from eks_gpu.facts.releases import autoscaler_releases
 from eks_gpu.facts.versions import calendar
-from eks_gpu.policy.cost import POINTS, ebs_price_source, line_items, totals
+from eks_gpu.policy.cost import POINTS, complete, ebs_price_source, line_items, monthly, totals, unpriced
 from eks_gpu.policy.pricing import price_table
 
 from .aws import AwsError, offline_account
 from .deployer import with_deployer
 from .diff import Change, diff, load_plan, render_changes
 from .engine import REPO, ProgramRun, RegisteredResource, load_stack_file, run_program
+from .stand_in import KEY as STAND_IN_KEY
+from .stand_in import with_stand_in
 
 NOTICE = (
     "Offline plan: resource IDs, ARNs and other values AWS computes are placeholders, and prices come "
@@ -204,9 +206,10 @@ def addon_rows(run: ProgramRun, answer: Callable[[str, Mapping[str, Any]], Any])
     asked = [args for token, args in run.invokes if token == ADDON_INVOKE]
     defaults = {str(args["addonName"]): answer(ADDON_INVOKE, args) for args in asked}
     sent: dict[str, Any] = {str(a.inputs["addonName"]): a.inputs.get("addonVersion") for a in run.of_type(ADDON)}
-    cluster = run.one("eks:index:Cluster").inputs
-    for name, (options, key) in CLUSTER_ADDON_INPUTS.items():
-        sent[name] = (cluster.get(options) or {}).get(key)
+    # none with eks-gpu:existingCluster: the cluster's own add-ons are not the stack's
+    for cluster in (c.inputs for c in run.of_type("eks:index:Cluster")):
+        for name, (options, key) in CLUSTER_ADDON_INPUTS.items():
+            sent[name] = (cluster.get(options) or {}).get(key)
     return [
         {
             "name": name,
@@ -287,15 +290,22 @@ def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, f
 
     today = today or date.today()
     stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
-    config, deploy_needs = with_deployer(load_stack_file(stack_file))
+    raw = load_stack_file(stack_file)
+    # an existing cluster's endpoint is its owner's: no deployer CIDR to stand in (or to refuse)
+    config, deploy_needs = (dict(raw), None) if STAND_IN_KEY in raw else with_deployer(raw)
     region = str(config.get("aws:region", ""))
     with offline_account(region) as account:
         account.quotas.update(quotas or {})
+        config, stand_in = with_stand_in(account, config)
         run = run_program(config, stack=stack, account=account)
         types = sorted({t for ng in run.of_type(NODE_GROUP) for t in ng.inputs.get("instanceTypes") or []})
         facts = {t: account.invoke("aws:ec2/getInstanceType:getInstanceType", {"instanceType": t}) for t in types}
-        cluster = run.one("eks:index:Cluster").inputs
-        cluster_subnets = [*cluster.get("privateSubnetIds", []), *(cluster.get("publicSubnetIds") or [])]
+        # an existing cluster's (eks-gpu:existingCluster) are read, not built: none among the inputs
+        cluster_subnets = [
+            s
+            for cluster in (c.inputs for c in run.of_type("eks:index:Cluster"))
+            for s in [*cluster.get("privateSubnetIds", []), *(cluster.get("publicSubnetIds") or [])]
+        ]
         subnet_ids = sorted(
             {s for ng in run.of_type(NODE_GROUP) for s in ng.inputs["subnetIds"]} | set(cluster_subnets)
         )
@@ -323,7 +333,7 @@ def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, f
         "stack": stack,
         "region": region,
         "bundledData": bundled_data(),
-        "warnings": run.warnings,
+        "warnings": [*stand_in, *run.warnings],
         "deployNeeds": deploy_needs,
         "clusterAvailabilityZones": sorted({azs[s] for s in cluster_subnets}),
         "resources": [
@@ -374,6 +384,12 @@ def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, f
             "idleUsdPerHour": total["idle"],
             "desiredUsdPerHour": total["desired"],
             "maxUsdPerHour": total["max"],
+            # 730 hours a month; with complete false every total is a floor: the unpriced items are left out
+            "idleUsdPerMonth": monthly(total["idle"]),
+            "desiredUsdPerMonth": monthly(total["desired"]),
+            "maxUsdPerMonth": monthly(total["max"]),
+            "complete": complete(items),
+            "unpriced": unpriced(items),
             "lineItems": [
                 {
                     "item": i.item,
@@ -388,6 +404,8 @@ def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, f
             ],
             "priceSource": prices.source,
             "priceDate": prices.date,
+            "gpuPriceSource": prices.gpu_source,
+            "gpuPriceDate": prices.gpu_date,
             "natPriceSource": prices.nat_source,
             "natPriceDate": prices.nat_date,
             "ebsPriceSource": ebs_price_source(),
@@ -540,11 +558,20 @@ def render_text(plan: Mapping[str, Any]) -> str:
             for i in cost["lineItems"]
         ),
     )
+    floor = "" if cost["complete"] else "at least "
     out.append(
-        f"total: idle {_usd(cost['idleUsdPerHour'])}, desired {_usd(cost['desiredUsdPerHour'])}, "
-        f"max {_usd(cost['maxUsdPerHour'])} per hour"
+        f"total: idle {floor}{_usd(cost['idleUsdPerHour'])}, desired {floor}{_usd(cost['desiredUsdPerHour'])}, "
+        f"max {floor}{_usd(cost['maxUsdPerHour'])} per hour; per month (730 h): idle {floor}"
+        f"${cost['idleUsdPerMonth']:,.2f}, desired {floor}${cost['desiredUsdPerMonth']:,.2f}, "
+        f"max {floor}${cost['maxUsdPerMonth']:,.2f}"
     )
+    if not cost["complete"]:
+        out.append(
+            f"incomplete: no price for {', '.join(cost['unpriced'])} in {plan['region']}: "
+            "the totals leave them out, and no budget can be shown to hold"
+        )
     out.append(f"prices: on-demand Linux from {cost['priceSource']} ({cost['priceDate']})")
+    out.append(f"        GPU types elsewhere from {cost['gpuPriceSource']} ({cost['gpuPriceDate']})")
     out.append(f"        NAT gateways from {cost['natPriceSource']} ({cost['natPriceDate']})")
     out.append(f"        EBS gp3 from {cost['ebsPriceSource']}")
     policy = plan["policy"]
@@ -590,9 +617,12 @@ def render_mermaid(plan: Mapping[str, Any]) -> str:
                     lines.append(f'      {node_id(s["name"])}["{s["name"]}<br/>{s["properties"]["cidrBlock"]}"]')
             lines.append("    end")
         lines.append("  end")
-    (cluster,) = of("eks:index:Cluster")
+    built = of("eks:index:Cluster")
+    # an existing cluster (eks-gpu:existingCluster) is read, not built: drawn without its settings
+    cluster: Mapping[str, Any] = built[0] if built else {"name": "existing-cluster", "properties": {}}
     props = cluster["properties"]
-    lines.append(f'  {node_id(cluster["name"])}["EKS {props.get("name")} {props.get("version")}"]')
+    label = f"EKS {props.get('name')} {props.get('version')}" if built else "existing EKS cluster"
+    lines.append(f'  {node_id(cluster["name"])}["{label}"]')
     for g in plan["nodeGroups"]:
         gid = node_id("ng_" + g["key"])
         gpu = f"<br/>{g['gpusPerNode']}x {g['gpuModel']}" if g["gpuModel"] else ""

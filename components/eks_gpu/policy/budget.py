@@ -4,8 +4,9 @@
 Stack policies judge the whole stack at once (CrossGuard ``StackValidationPolicy``). The budget and
 the region come from the stack component's inputs (``eks-gpu:stack:EksGpuStack``: ``budgetUsdPerHour``,
 ``region``); the cost is :mod:`eks_gpu.policy.cost`'s, the same model ``make plan`` prints. Over the budget is
-mandatory; over 80 % of it, or a stack the bundled prices cannot price, is advisory: a budget is
-never passed silently.
+mandatory, and so is a stack the bundled prices cannot price in full: an item without a price makes
+the total a floor, and a floor cannot show that a budget holds. Over 80 % of the budget, and the list
+of what the prices lack, are advisory. A budget is never passed silently.
 """
 
 from __future__ import annotations
@@ -61,26 +62,38 @@ def _cost(resources: Sequence[StackResource], today: date) -> _Cost | None:
 
 def _over_budget(resources: Sequence[StackResource], today: date) -> list[tuple[str, str]]:
     cost = _cost(resources, today)
-    if cost is None or cost.max_usd_per_hour <= cost.budget:
+    if cost is None:
         return []
-    floor = " at least" if cost.unpriced else ""
-    return [
-        (
-            f"at every node group's maxSize the stack costs{floor} ${cost.max_usd_per_hour:.2f} per hour, over "
-            f"eks-gpu:budget.maxUsdPerHour ${cost.budget:.2f}: lower maxSize, or raise the budget",
-            cost.urn,
-        )
-    ]
+    if cost.max_usd_per_hour > cost.budget:
+        floor = " at least" if cost.unpriced else ""
+        return [
+            (
+                f"at every node group's maxSize the stack costs{floor} ${cost.max_usd_per_hour:.2f} per hour, over "
+                f"eks-gpu:budget.maxUsdPerHour ${cost.budget:.2f}: lower maxSize, or raise the budget",
+                cost.urn,
+            )
+        ]
+    if cost.unpriced:
+        return [
+            (
+                f"eks-gpu:budget.maxUsdPerHour ${cost.budget:.2f} cannot be shown to hold: the bundled prices have "
+                f"none for {', '.join(cost.unpriced)} in {cost.region}, so the total is incomplete (the priced "
+                f"items alone cost ${cost.max_usd_per_hour:.2f} per hour at maxSize); use instance types the "
+                "table prices in this region, or remove the budget",
+                cost.urn,
+            )
+        ]
+    return []
 
 
 def _near_budget(resources: Sequence[StackResource], today: date) -> list[tuple[str, str]]:
     cost = _cost(resources, today)
     if cost is None:
         return []
-    if cost.unpriced:
+    if cost.unpriced:  # stack-budget fails it (mandatory); this says what the prices lack
         return [
             (
-                f"the budget cannot be checked: the bundled prices have none for {', '.join(cost.unpriced)} in "
+                f"the plan's totals are floors: the bundled prices have none for {', '.join(cost.unpriced)} in "
                 f"{cost.region} (priced: ${cost.max_usd_per_hour:.2f} per hour at maxSize)",
                 cost.urn,
             )
@@ -99,7 +112,10 @@ def _near_budget(resources: Sequence[StackResource], today: date) -> list[tuple[
 
 STACK_BUDGET = StackPolicy(
     name="stack-budget",
-    description="The stack's cost per hour at every node group's maxSize stays within eks-gpu:budget.maxUsdPerHour.",
+    description=(
+        "The stack's cost per hour at every node group's maxSize, priced in full, stays within "
+        "eks-gpu:budget.maxUsdPerHour."
+    ),
     enforcement_level="mandatory",
     check=_over_budget,
 )

@@ -3,8 +3,12 @@
 Three points: *idle* (every node group at ``minSize``), *desired*, *max*. Line items: the EKS
 control plane (standard or extended support rate for the cluster's version, from the bundled
 version calendar), NAT gateways, and each node group at the on-demand price of its first instance
-type (the one EKS tries first). Spot and Capacity Block groups are marked as estimates. A price the
-bundled table lacks is ``None``, never a guess.
+type (the one EKS tries first). Spot groups are priced at the on-demand price, their upper bound
+(no spot price source is bundled); Capacity Block groups at the on-demand price too; both are
+marked as estimates. A price the bundled table lacks is ``None``, never a guess, and makes the
+totals *incomplete*: :func:`unpriced` names the items, :func:`complete` says whether there are
+none, and a budget cannot be shown to hold on an incomplete total. Monthly figures are the hourly
+ones times :data:`HOURS_PER_MONTH` (730).
 
 Node volumes are priced per node-hour from their launch template (storage and provisioned throughput
 over gp3's free 125 MiB/s; ``data/ebs_gp3_prices.json``). What is billed by use (the volumes of
@@ -26,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from eks_gpu.facts.versions import calendar, check_version
-from eks_gpu.policy.pricing import PriceTable
+from eks_gpu.policy.pricing import HOURS_PER_MONTH, PriceTable
 
 POINTS = ("idle", "desired", "max")
 """The three cost points: every node group at minSize, at desiredSize, at maxSize."""
@@ -177,7 +181,7 @@ def _node_group_item(props: Mapping[str, Any], region: str, prices: PriceTable) 
     spot, block = capacity == "SPOT", capacity == "CAPACITY_BLOCK"
     note = ""
     if spot:
-        note = "spot: estimate, the on-demand price is the upper bound"
+        note = "spot: the on-demand price shown is the upper bound (no spot price source bundled)"
     elif block:
         note = "capacity block: paid upfront for the reservation; on-demand price shown"
     elif len(types) > 1:
@@ -201,11 +205,25 @@ def _node_group_item(props: Mapping[str, Any], region: str, prices: PriceTable) 
 
 
 def totals(items: Iterable[LineItem]) -> dict[str, float]:
-    """Cost point -> USD per hour, summed over the items with a known price."""
+    """Cost point -> USD per hour, summed over the items with a known price (a floor when
+    :func:`complete` is False)."""
     items = list(items)
     return {p: round(sum(i.usd_per_hour(p) or 0.0 for i in items), 4) for p in POINTS}
 
 
+def monthly(usd_per_hour: float) -> float:
+    """USD per month of something that costs ``usd_per_hour`` all month (730 hours), to the cent."""
+    return round(usd_per_hour * HOURS_PER_MONTH, 2)
+
+
 def unpriced(items: Iterable[LineItem]) -> list[str]:
-    """The hourly items the bundled tables hold no price for (their cost is missing from the totals)."""
-    return [i.item for i in items if i.unit_usd_per_hour is None and not i.usage_based]
+    """The hourly items the bundled tables hold no price for (their cost is missing from the totals).
+
+    An item that counts zero at every point (a group with ``maxSize`` 0) costs nothing whatever
+    its price, and is not listed."""
+    return [i.item for i in items if i.unit_usd_per_hour is None and not i.usage_based and any(i.counts.values())]
+
+
+def complete(items: Iterable[LineItem]) -> bool:
+    """Whether every hourly item has a price, so the totals are the stack's cost, not a floor."""
+    return not unpriced(items)
