@@ -27,12 +27,16 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	@# each example is a program of its own (two modules named __main__ cannot share one mypy run)
+	@for program in examples/*/__main__.py; do $(VENV)/bin/mypy --no-error-summary $$program || exit 1; done
 
 test: venv lint
 	$(PY) -m pytest
 
+# make reports the plan's exit code ("Error 4") but exits 2 whatever it was: CI calls
+# $(VENV)/bin/eks-gpu plan itself (README "Exit codes").
 plan: venv
-	@$(PY) -m eks_gpu.offline.plan --stack $(STACK) $(ARGS)
+	@$(VENV)/bin/eks-gpu plan --stack $(STACK) $(ARGS)
 
 bench: venv
 	@$(PY) -m eks_gpu.offline.bench

@@ -25,6 +25,7 @@ _PUBLIC = {
     "EksGpuStack": "eks_gpu.build.stack",
     "StackDesign": "eks_gpu.design",
     "StackConfig": "eks_gpu.config",
+    "StackArgs": "eks_gpu.args",
     "GpuPool": "eks_gpu.config",
     "SystemNodeGroup": "eks_gpu.config",
     "Taint": "eks_gpu.config",
@@ -37,6 +38,7 @@ __all__ = [
     "EksGpuStack",
     "GpuPool",
     "Problem",
+    "StackArgs",
     "StackConfig",
     "StackDesign",
     "SystemNodeGroup",
@@ -49,6 +51,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from eks_gpu.api import build_stack, design_stack, read_stack_config
+    from eks_gpu.args import StackArgs
     from eks_gpu.build.stack import EksGpuStack
     from eks_gpu.config import ConfigError, GpuPool, Problem, StackConfig, SystemNodeGroup, Taint
     from eks_gpu.design import StackDesign

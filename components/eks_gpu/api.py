@@ -21,6 +21,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from eks_gpu.args import StackArgs
 from eks_gpu.build.stack import EksGpuStack
 from eks_gpu.config import StackConfig, read_pulumi_config
 from eks_gpu.config.python_names import stack_file_form
@@ -37,7 +38,7 @@ def read_stack_config() -> dict[str, Any]:
 
 
 def design_stack(
-    config: StackConfig | Mapping[str, Any],
+    config: StackArgs | StackConfig | Mapping[str, Any],
     *,
     stack: str | None = None,
     region: str | None = None,
@@ -46,9 +47,9 @@ def design_stack(
 ) -> StackDesign:
     """Check ``config`` and decide everything the stack builds; raise every problem at once.
 
-    ``config`` is the stack file's keys without namespace (``{"gpuNodeGroups": {...}}``), the same with
-    Python names (``{"gpu_node_groups": {...}}``, as ``StackArgs`` declares them) or a
-    :class:`StackConfig`. ``stack`` (default: the running stack) derives ``clusterName`` and
+    ``config`` is a :class:`~eks_gpu.args.StackArgs` (the keys with their Python names, typed:
+    ``{"gpu_node_groups": {...}}``), the stack file's keys without namespace (``{"gpuNodeGroups": {...}}``)
+    or a :class:`StackConfig`. ``stack`` (default: the running stack) derives ``clusterName`` and
     ``environment`` when they are not set; ``region`` and ``profile`` default to the ``aws:`` config
     (the default AWS provider's); ``today`` (default: today) dates the Kubernetes support check.
     """
@@ -63,7 +64,7 @@ def design_stack(
 
 def build_stack(
     name: str,
-    config: StackConfig | Mapping[str, Any] | StackDesign,
+    config: StackArgs | StackConfig | Mapping[str, Any] | StackDesign,
     *,
     opts: pulumi.ResourceOptions | None = None,
     stack: str | None = None,

@@ -31,7 +31,7 @@ from eks_gpu.config.models import (
     SystemNodeGroup,
     VpcConfig,
 )
-from eks_gpu.config.problems import NAMESPACE, Problem, key_path, problems_from
+from eks_gpu.config.problems import NAMESPACE, Problem, key_path, namespace_lookalike, problems_from
 from eks_gpu.facts import versions
 from eks_gpu.facts.aws_limits import GP3_MAX_IOPS_PER_GIB, GP3_MAX_MIBPS_PER_IOPS
 
@@ -56,19 +56,25 @@ class ParsedConfig:
 
 
 _STRING_KEYS = {"clusterName", "kubernetesVersion", "environment"}
+TOP_LEVEL_KEYS = tuple(sorted(f.alias or n for n, f in StackConfig.model_fields.items()))
+"""The keys of the ``eks-gpu`` namespace (``gpuNodeGroups``, ``tags``...)."""
 
 
 def read_pulumi_config() -> dict[str, Any]:
     """Every ``eks-gpu:*`` key of the running stack, objects and lists decoded from their JSON form.
 
     Values that are not valid JSON where JSON is expected are passed on as strings, so that the
-    parser reports them against their key.
+    parser reports them against their key. Keys of another namespace that look like a misspelt
+    ``eks-gpu`` (``eks_gpu:tags``) are passed on under their full key, for the parser to refuse with
+    the key they were meant to be; the running project's own namespace is never one of them.
     """
     keys = set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.config.get_config_env())
     raw: dict[str, Any] = {}
     for full_key in sorted(keys):
         ns, _, key = full_key.partition(":")
         if ns != NAMESPACE:
+            if ns != pulumi.get_project() and namespace_lookalike(full_key, TOP_LEVEL_KEYS) is not None:
+                raw[full_key] = pulumi.runtime.config.get_config(full_key)
             continue
         value = pulumi.runtime.config.get_config(full_key)
         if key not in _STRING_KEYS and isinstance(value, str):
@@ -91,6 +97,14 @@ def parse_config(raw: Mapping[str, Any], stack: str, today: date) -> ParsedConfi
     data = dict(raw)
     problems: list[Problem] = []
     warnings: list[str] = []
+
+    for key in list(data):
+        meant = namespace_lookalike(key, TOP_LEVEL_KEYS)
+        if meant is not None:
+            data.pop(key)
+            problems.append(
+                Problem(key, f"is not read: the program reads the {NAMESPACE} namespace only; did you mean {meant}?")
+            )
 
     for key in ("clusterName", "environment"):
         if data.get(key) == "":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +69,10 @@ def problems_from(exc: ValidationError, prefix: tuple[str | int, ...], model: ty
             message = f"unknown key; allowed keys: {allowed}" if allowed else "unknown key"
         elif err["type"] == "missing":
             message = "is required"
+        elif err["type"] in LIST_TYPES:
+            message = f"must be a list, e.g. [{_shown(err['input'])}] (got {err['input']!r})"
+        elif err["type"] == "dict_type":
+            message = f"must be a mapping of key: value (got {err['input']!r})"
         elif err["type"] == "too_short":
             n = err["ctx"]["min_length"]
             message = f"must list at least {n} item{'s' if n != 1 else ''} (got {len(err['input'])})"
@@ -73,6 +80,37 @@ def problems_from(exc: ValidationError, prefix: tuple[str | int, ...], model: ty
             message = f"{message} (got {err['input']!r})"
         problems.append(Problem(key_path(*prefix, *loc), _sentence(message)))
     return problems
+
+
+LIST_TYPES = frozenset({"tuple_type", "list_type", "set_type", "frozen_set_type"})
+"""pydantic's error types for a value that is not a sequence: the stack file says "a list"."""
+
+
+def _shown(value: Any) -> str:
+    """A scalar as it would be written inside a YAML list."""
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def namespace_lookalike(key: str, names: Iterable[str]) -> str | None:
+    """The ``eks-gpu:<name>`` that ``key``, a full config key outside the namespace, was meant to be.
+
+    ``eks_gpu:tags``, ``eksgpu:tags``, ``eks-gpu-tags`` and ``eks-gpu.tags`` are read by nobody: Pulumi
+    gives the program every key, but the program reads the ``eks-gpu`` namespace only, so the setting
+    would silently vanish. ``names`` are the top-level keys; a near-miss name is corrected too. None
+    when ``key`` looks like someone else's (``aws:region``, ``kubernetes:context``).
+    """
+    namespace, colon, name = key.partition(":")
+    if not colon:
+        # no namespace at all: the namespace and the name were run together (eks-gpu-tags)
+        match = re.match(r"(?i)^eks[-_. ]?gpu[-_./](.+)$", key)
+        if match is None:
+            return None
+        name = match.group(1)
+    elif namespace == NAMESPACE or not difflib.get_close_matches(namespace.lower(), [NAMESPACE], cutoff=0.75):
+        return None
+    known = list(names)
+    close = difflib.get_close_matches(name, known, n=1) if name not in known else [name]
+    return f"{NAMESPACE}:{close[0] if close else name}"
 
 
 def _model_at(model: type[BaseModel], loc: list[str | int]) -> type[BaseModel] | None:

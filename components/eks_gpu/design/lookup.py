@@ -101,6 +101,9 @@ class AwsFacts:
     """AMI type -> the latest release AWS publishes for it and the cluster's Kubernetes version (SSM)."""
     release_errors: Mapping[AmiType, str] = field(default_factory=dict)
     """AMI type -> why its latest release could not be read (no ``ssm:GetParameter``, say)."""
+    region_types: frozenset[str] = frozenset()
+    """Every instance type the region offers, read only when a configured type is not offered in any
+    available AZ (to say which type was meant); empty otherwise."""
 
 
 def _architectures(supported: Iterable[str]) -> tuple[Architecture, ...]:
@@ -251,6 +254,9 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
             if location in available:
                 offerings.setdefault(itype, set()).add(location)
     instances = {t: instance_facts(t) for t in sorted(offerings)}
+    region_types: frozenset[str] = frozenset()
+    if set(types) - set(offerings):
+        region_types = frozenset(aws.ec2.get_instance_type_offerings(location_type="region").instance_types)
 
     subnets: dict[str, SubnetFacts] = {}
     if isinstance(parsed.vpc, ExistingVpc):
@@ -290,4 +296,5 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
         addons_running=running,
         latest_releases=latest,
         release_errors=release_errors,
+        region_types=region_types,
     )

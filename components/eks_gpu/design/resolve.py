@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
@@ -52,6 +53,7 @@ from eks_gpu.design.pinning import design_addon_versions, family, release_proble
 from eks_gpu.design.quotas import QuotaUse, check_quotas
 from eks_gpu.design.tags import check_asg_tag_budget, node_group_asg_tags
 from eks_gpu.facts.node_monitoring import runs_dcgm_server
+from eks_gpu.facts.registries import addon_registries
 
 
 def load(
@@ -62,12 +64,36 @@ def load(
     ``profile`` is ``aws:profile``, if set: the kubeconfig authenticates with it too.
     """
     parsed = parse_config(raw, stack, today)
-    if not region:
-        raise ConfigError(
-            [*parsed.problems, Problem("aws:region", "is required: the AWS region to build in, e.g. us-west-2")]
-        )
+    wrong_region = region_problem(region)
+    if wrong_region is not None:
+        # before any invoke: every invoke would go to the region's endpoints, which do not exist
+        raise ConfigError([*parsed.problems, wrong_region])
+    assert region is not None  # region_problem's None says so
     parsed, cluster = adopt(parsed, today)
     return resolve(parsed, lookup(parsed, region), stack, profile, cluster)
+
+
+def region_problem(region: str | None) -> Problem | None:
+    """``aws:region``'s problem when it is unset or EKS does not run in ``region`` (naming the regions
+    it runs in); None when the region is one EKS runs in.
+
+    The regions are the bundled table of EKS add-on image registries (one per region EKS serves, from
+    the EKS User Guide; :mod:`eks_gpu.facts.registries`): a region missing from it could not pull the
+    add-on images the program installs from there either.
+    """
+    if not region:
+        return Problem("aws:region", "is required: the AWS region to build in, e.g. us-west-2")
+    table = addon_registries()
+    regions = sorted(table.registries)
+    if region in regions:
+        return None
+    close = difflib.get_close_matches(region, regions, n=1, cutoff=0.9)
+    meant = f" (did you mean {close[0]}?)" if close else ""
+    return Problem(
+        "aws:region",
+        f"'{region}' is not a region EKS runs in{meant}; it runs in {', '.join(regions)} "
+        f"({table.source}, checked {table.updated})",
+    )
 
 
 def resolve(
@@ -417,10 +443,12 @@ def _group(
     for i, itype in enumerate(cfg.instance_types):
         info = facts.instances.get(itype)
         if info is None:
+            close = difflib.get_close_matches(itype, facts.region_types, n=1, cutoff=0.8)
+            meant = f"; did you mean {close[0]}?" if close else ""
             problems.append(
                 Problem(
                     key_path(*prefix, "instanceTypes", i),
-                    f"'{itype}' is not offered in any available AZ of {facts.region} (or does not exist)",
+                    f"'{itype}' is not offered in any available AZ of {facts.region} (or does not exist){meant}",
                 )
             )
         elif gpu_pool and (info.gpu_count == 0 or (info.gpu_manufacturer or "").upper() != "NVIDIA"):

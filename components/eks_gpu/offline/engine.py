@@ -50,6 +50,9 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import Stack, massage, run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await  # as MockMonitor uses them
 
+from eks_gpu.config.parse import TOP_LEVEL_KEYS
+from eks_gpu.config.problems import namespace_lookalike
+
 from .aws import AwsAccount, AwsError, JsonDict, UnsupportedError, digest, go_json, offline_account
 from .diff import rules
 
@@ -881,8 +884,19 @@ def resolve_config(config: Mapping[str, Any], *, stack: str, project: str, proje
 
 def load_stack_file(path: str | Path) -> dict[str, Any]:
     """The `config:` of a `Pulumi.<stack>.yaml`: full keys, native values. Encrypted
-    (`secure:`) values cannot be decrypted offline and are refused."""
-    document = yaml.safe_load(Path(path).read_text()) or {}
+    (`secure:`) values cannot be decrypted offline and are refused. A file that is not YAML, or
+    not a mapping with a `config:` mapping, is a ValueError naming the file (and line)."""
+    try:
+        document = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        reason = ", ".join(str(part) for part in (exc.context, exc.problem) if part)
+        raise ValueError(f"{where}: not valid YAML: {reason}") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("config") or {}, dict):
+        raise ValueError(f"{path}: a stack file is a mapping whose config: is a mapping of <namespace>:<name> keys")
     config: dict[str, Any] = document.get("config") or {}
 
     def check(key: str, value: Any) -> None:
@@ -897,7 +911,9 @@ def load_stack_file(path: str | Path) -> dict[str, Any]:
 
     for key, value in config.items():
         if key.count(":") != 1:
-            raise ValueError(f"{path}: config key {key!r} must be of the form <namespace>:<name>")
+            meant = namespace_lookalike(key, TOP_LEVEL_KEYS)
+            hint = f" (did you mean {meant}?)" if meant else ""
+            raise ValueError(f"{path}: config key {key!r} must be of the form <namespace>:<name>{hint}")
         check(key, value)
     return config
 
