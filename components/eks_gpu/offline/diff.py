@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ EKS_CLUSTER = "eks:index:Cluster"
 KMS_KEY = "aws:kms/key:Key"
 
 Action = Literal["create", "update", "replace", "delete"]
+ACTIONS: tuple[Action, ...] = ("create", "update", "replace", "delete")
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,18 @@ class Change:
     after: list[str] = field(default_factory=list)
     """The nearest other changes it waits for: the engine applies a resource only once everything it
     depends on (inputs, ``depends_on``, its provider) is done, so these come first."""
+    component: str = ""
+    """The component it belongs to: its ancestor right below the stack's root (``eks-gpu-inference``
+    for a node group's resources); "" when the plans do not record parents."""
+    component_type: str = ""
+    values: list[dict[str, Any]] = field(default_factory=list)
+    """Each changed input as ``{"path", "old", "new"}``: leaves, shortened, secrets masked (None: absent)."""
+    label: str = ""
+    """What the name does not say (an ASG tag's key), for summaries."""
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON contract: name, type, action, causes, rollsNodes (and because, protected, after)."""
+        """The JSON contract: name, type, action, causes, rollsNodes (and because, protected, after,
+        component, componentType, values, label)."""
         return {
             "name": self.name,
             "type": self.type,
@@ -108,7 +119,172 @@ class Change:
             "because": self.because,
             "protected": self.protected,
             "after": self.after,
+            "component": self.component,
+            "componentType": self.component_type,
+            "values": self.values,
+            "label": self.label,
         }
+
+    @classmethod
+    def from_json(cls, row: Mapping[str, Any]) -> Change:
+        """The change ``to_json`` wrote (fields it lacks take their defaults)."""
+        return cls(
+            row["name"],
+            row["type"],
+            row["action"],
+            list(row["causes"]),
+            row["rollsNodes"],
+            list(row.get("because", [])),
+            bool(row.get("protected")),
+            list(row.get("after", [])),
+            str(row.get("component", "")),
+            str(row.get("componentType", "")),
+            list(row.get("values", [])),
+            str(row.get("label", "")),
+        )
+
+
+# --- old -> new, for people ------------------------------------------------------------------
+
+SHORT = 60
+"""Characters a value keeps in a review; a longer one is cut around where it differs."""
+MAX_LEAVES = 6
+"""Leaf changes shown per changed input; the rest are counted."""
+MASK = "[secret]"
+SECRET_WORDS = frozenset({"password", "passwd", "secret", "token", "credential", "credentials", "apikey"})
+"""Words of an input's name (camelCase, snake_case or kebab-case) whose string value is never shown,
+even when the program did not mark it secret (``httpTokens`` is not ``token``: it stays)."""
+K8S_SECRET = "kubernetes:core/v1:Secret"
+ASG_TAG = "aws:autoscaling/tag:Tag"
+
+
+def _words(key: str) -> list[str]:
+    return [w.lower() for w in re.findall(r"[A-Za-z][a-z0-9]*", key)]
+
+
+def _secret(type_: str, path: str, value: Any, secret_inputs: Iterable[str]) -> bool:
+    """``value`` at ``path`` must not be shown: the program marked the input secret (Pulumi's own
+    ``secretInputs``), it is a Kubernetes Secret's data, or its name says it is a secret."""
+    top = path.split(".", 1)[0].split("[", 1)[0]
+    if top in set(secret_inputs):
+        return True
+    if type_ == K8S_SECRET and top in ("data", "stringData"):
+        return True
+    leaf = re.sub(r"\[\d+\]$", "", path.rsplit(".", 1)[-1])
+    return isinstance(value, str) and bool(SECRET_WORDS & set(_words(leaf)))
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(not isinstance(v, Mapping | list) for v in value):
+        return "[" + ", ".join(_compact(v) for v in value) + "]"
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def shorten(old: Any, new: Any, limit: int = SHORT) -> tuple[str | None, str | None]:
+    """``old`` and ``new`` as short text (None stays None: absent), each cut to ``limit`` characters
+    around the first character where they differ, so the difference stays in sight."""
+    a, b = (None if v is None else _compact(v) for v in (old, new))
+    at = 0
+    if a is not None and b is not None:
+        at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+    def cut(text: str | None) -> str | None:
+        if text is None or len(text) <= limit:
+            return text
+        start = max(0, min(at - limit // 4, len(text) - limit))
+        return ("…" if start else "") + text[start : start + limit] + ("…" if start + limit < len(text) else "")
+
+    return cut(a), cut(b)
+
+
+def _json_text(value: Any) -> Any:
+    """A string holding a JSON object or array (an IAM policy) as that object, to compare inside it."""
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _leaves(old: Any, new: Any, path: str) -> list[tuple[str, Any, Any]]:
+    """Where ``old`` and ``new`` differ, as deep as both have the same shape (lists of one length
+    element by element, objects key by key, JSON text as its document)."""
+    old, new = _json_text(old), _json_text(new)
+    if old == new:
+        return []
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        return [
+            leaf
+            for k in sorted(set(old) | set(new))
+            for leaf in _leaves(old.get(k), new.get(k), f"{path}.{k}" if path else str(k))
+        ]
+    nested = any(isinstance(v, Mapping | list) for v in [*old, *new]) if isinstance(old, list) else False
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) and nested:
+        return [leaf for i, (x, y) in enumerate(zip(old, new, strict=True)) for leaf in _leaves(x, y, f"{path}[{i}]")]
+    return [(path, old, new)]
+
+
+def _get(props: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(props, Mapping):
+            return None
+        props = props.get(part)
+    return props
+
+
+def _under(path: str, cause: str) -> bool:
+    return path == cause or path.startswith((cause + ".", cause + "["))
+
+
+def value_changes(before: Mapping[str, Any], after: Mapping[str, Any], causes: Iterable[str]) -> list[dict[str, Any]]:
+    """Each of ``causes`` as old -> new leaves (at most ``MAX_LEAVES`` per cause, then a count),
+    shortened, secrets masked. Leave out a cause that changes through another resource (its
+    ``because`` says why; offline, the value is a placeholder)."""
+    secrets = {*before.get("secretInputs", ()), *after.get("secretInputs", ())}
+    everything = _leaves(before.get("inputs") or {}, after.get("inputs") or {}, "")
+    out: list[dict[str, Any]] = []
+    for cause in causes:
+        leaves = [leaf for leaf in everything if _under(leaf[0], cause)]
+        for path, old, new in leaves[:MAX_LEAVES]:
+            if any(_secret(after.get("type", ""), path, v, secrets) for v in (old, new) if v is not None):
+                old, new = (None if v is None else MASK for v in (old, new))
+            a, b = shorten(old, new)
+            out.append({"path": path, "old": a, "new": b})
+        if len(leaves) > MAX_LEAVES:
+            out.append({"path": f"{cause}: {len(leaves) - MAX_LEAVES} more", "old": None, "new": None})
+    return out
+
+
+def components(plan: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """URN -> (name, type) of the component each resource of ``plan`` belongs to: its ancestor right
+    below the stack's root. Parents by URN (``parentUrn``); a plan without it by name among the
+    components (two resources may share a name: an add-on and the role component it uses)."""
+    resources = plan.get("resources", [])
+    by_urn = {r["urn"]: r for r in resources}
+    by_name: dict[str, str] = {}
+    for r in resources:
+        if not r.get("custom"):
+            by_name.setdefault(r["name"], r["urn"])
+
+    def parent(r: Mapping[str, Any]) -> str | None:
+        return r["parentUrn"] if "parentUrn" in r else by_name.get(r.get("parent") or "")
+
+    out: dict[str, tuple[str, str]] = {}
+    for r in resources:
+        if "parentUrn" not in r and not r.get("parent"):
+            out[r["urn"]] = ("", "")
+            continue
+        chain = [r]
+        while (up := parent(chain[-1])) in by_urn and len(chain) <= len(resources):
+            chain.append(by_urn[up])
+        top = chain[-2] if len(chain) > 1 else chain[-1]
+        out[r["urn"]] = (top["name"], top["type"])
+    return out
 
 
 def _real(resource: Mapping[str, Any]) -> bool:
@@ -161,6 +337,7 @@ def diff(old_plan: Mapping[str, Any], new_plan: Mapping[str, Any]) -> tuple[list
             causes=sorted(set(causes)),
             because=because,
             protected=bool(resource.get("protect") or before.get("protect")),
+            values=value_changes(before, resource, sorted(set(causes) - {b.split(":", 1)[0] for b in because})),
         )
         if type_ == NODE_GROUP:
             change.rolls_nodes = replace or any(matches(c, r) for c in causes for r in table.rolls_nodes)
@@ -178,7 +355,31 @@ def diff(old_plan: Mapping[str, Any], new_plan: Mapping[str, Any]) -> tuple[list
         for urn, r in old.items()
         if urn not in current
     ]
+    _place(changes, old_plan, new_plan)
     return changes, warnings_for(changes, old_plan, new_plan, {**old, **by_urn})
+
+
+def _place(changes: Sequence[Change], old_plan: Mapping[str, Any], new_plan: Mapping[str, Any]) -> None:
+    """Set each change's component (from the plan that holds it: the old one for a deletion) and an
+    ASG tag's key as its label."""
+    placed = {"old": components(old_plan), "new": components(new_plan)}
+    urns = {
+        side: {(r["name"], r["type"]): r for r in plan.get("resources", [])}
+        for side, plan in (("old", old_plan), ("new", new_plan))
+    }
+    for c in changes:
+        side = "old" if c.action == "delete" else "new"
+        resource = urns[side].get((c.name, c.type))
+        if resource is None:
+            continue
+        c.component, c.component_type = placed[side].get(resource["urn"], ("", ""))
+        if c.type == ASG_TAG:
+            c.label = str(_get(resource.get("inputs"), "tag.key") or "")
+            if c.action in ("create", "delete"):  # what the tag says, on the side it exists
+                value = shorten(_get(resource.get("inputs"), "tag.value"), None)[0]
+                c.values = [{"path": "tag.value", "old": value, "new": None}]
+                if c.action == "create":
+                    c.values = [{"path": "tag.value", "old": None, "new": value}]
 
 
 def _order(changes: Sequence[Change], plan: Mapping[str, Any]) -> None:
@@ -284,22 +485,8 @@ def load_plan(path: Path) -> dict[str, Any]:
 
 
 def render_changes(changes: Iterable[Change], warnings: Sequence[str], against: str) -> list[str]:
-    """The change for people: warnings first, then one line per resource."""
-    changes = list(changes)
-    counts = {a: sum(1 for c in changes if c.action == a) for a in ("create", "update", "replace", "delete")}
-    out = [f"Changes against {against}: " + ", ".join(f"{n} to {a}" for a, n in counts.items())]
-    out += [f"  WARNING: {w}" for w in warnings]
-    # A Kubernetes upgrade is an order: control plane first, then what waits for it (EKS refuses a
-    # node group newer than its control plane). Other changes keep the plain list.
-    upgrade = any(c.type == EKS_CLUSTER and c.action == "update" and "version" in c.causes for c in changes)
-    if upgrade:
-        out.append("  Kubernetes upgrade: each change waits for the ones named after it (the program's dependencies)")
-    symbol = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
-    for c in changes:
-        causes = f"  ({', '.join(c.causes)})" if c.causes else ""
-        rolls = "  ROLLS NODES" if c.rolls_nodes else ""
-        out.append(f"  {symbol[c.action]:>2} {c.action:<7} {c.name}  [{c.type}]{causes}{rolls}")
-        out += [f"             because {b}" for b in c.because]
-        if upgrade and c.after:
-            out.append(f"             after {', '.join(c.after)}")
-    return out
+    """The change for people: warnings first, then per component, each input old -> new
+    (``review.render_changes``)."""
+    from .review import render_changes as render  # review builds on this module
+
+    return render(changes, warnings, against)

@@ -3,10 +3,24 @@
 Runs the real program with `Pulumi.<stack>.yaml` under the offline engine (the tests' engine), then
 reads the recorded resources. No account, no CLI, no plugins:
 
-    python -m eks_gpu.offline.plan [--stack dev] [--json] [--diagram FILE]
+    eks-gpu plan [--stack dev] [--json] [--diagram FILE] [--against OLD.json --fail-on replace]
 
-IDs and other values AWS computes are placeholders; `pulumi preview` against an account is the
-authority. A stack file with problems prints the program's own errors and exits 1.
+(`python -m eks_gpu.offline.plan` is the same.) IDs and other values AWS computes are placeholders;
+`pulumi preview` against an account is the authority.
+
+Exit codes (each its own, for CI; errors go to stderr as one line per problem, never a traceback):
+
+    0  the plan is printed, and nothing below applies
+    1  the stack file is wrong: missing, not YAML (file:line:column), or the program's own errors
+       (every problem of the file, each naming its key: eks-gpu:..., aws:region)
+    2  the command line is wrong: an unknown option (argparse), --quota not CODE=VCPUS, an --against
+       file that cannot be read
+    3  --fail-on replace | rolls-nodes matched a change against --against's plan
+    4  a mandatory policy is violated (the plan is still printed): the policy pack would make
+       `pulumi preview` and `pulumi up` fail the same way, so a plan that exits 0 must be one that can
+       deploy; a job that wants the plan whatever the policy says accepts 4 (`|| [ $? -eq 4 ]`)
+
+When both 3 and 4 apply, 4: the stack could not be deployed at all.
 """
 
 from __future__ import annotations
@@ -34,8 +48,11 @@ from eks_gpu.policy.pricing import price_table
 
 from .aws import AwsError, offline_account
 from .deployer import with_deployer
-from .diff import Change, diff, load_plan, render_changes
+from .diff import ACTIONS, Change, diff, load_plan, render_changes
 from .engine import REPO, ProgramRun, RegisteredResource, load_stack_file, run_program
+from .review import COST_HEADERS, completeness, cost_cells, cost_delta, markdown_changes, markdown_cost_delta, md_table
+from .review import cell as md_cell
+from .review import code as md_code
 from .stand_in import KEY as STAND_IN_KEY
 from .stand_in import with_stand_in
 
@@ -341,6 +358,8 @@ def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, f
                 "type": r.type,
                 "name": r.name,
                 "parent": by_urn[r.parent].name if r.parent in by_urn else None,
+                # names repeat (an add-on and the role component it uses): the tree and the review go by URN
+                "parentUrn": r.parent if r.parent in by_urn else None,
                 "properties": key_properties(r),
                 # what `--against` compares: the resource's identity, every input, what they come from
                 "urn": r.urn,
@@ -348,6 +367,8 @@ def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, f
                 "remote": r.remote,
                 "protect": r.protect,
                 "inputs": r.inputs,
+                # inputs the program marked secret: the review shows them masked
+                "secretInputs": list(r.secret_inputs),
                 "propertyDependencies": {k: list(v) for k, v in r.property_dependencies.items() if v},
                 # what the engine waits for before it touches the resource: depends_on, inputs, its provider
                 "dependencies": sorted({*r.dependencies, *([r.provider.rsplit("::", 1)[0]] if r.provider else [])}),
@@ -454,8 +475,33 @@ def _usd(value: float | None) -> str:
     return "unknown" if value is None else f"${value:,.4f}"
 
 
-def render_text(plan: Mapping[str, Any]) -> str:
-    """The plan for people."""
+def render_tree(plan: Mapping[str, Any]) -> list[str]:
+    """The resources as a tree, each under its parent (by URN: names repeat), with its key properties."""
+    children: dict[str | None, list[Mapping[str, Any]]] = {}
+    for r in plan["resources"]:
+        children.setdefault(r.get("parentUrn"), []).append(r)
+    out: list[str] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for r in children.get(parent, []):
+            props = " ".join(f"{k}={v}" for k, v in r["properties"].items())
+            out.append(f"{'  ' * depth}{r['name']}  [{r['type']}]{'  ' + props if props else ''}")
+            walk(r["urn"], depth + 1)
+
+    walk(None, 1)
+    return out
+
+
+def render_cost_delta(delta: Mapping[str, Any]) -> list[str]:
+    """The cost delta of a change, per point, per hour and per month."""
+    out = ["Cost delta (USD): idle = every group at minSize, desired = at desiredSize, max = at maxSize"]
+    return out + _table(COST_HEADERS, (cost_cells(r) for r in delta["points"])) + completeness(delta)
+
+
+def render_text(plan: Mapping[str, Any], *, tree: bool | None = None) -> str:
+    """The plan for people. ``tree``: show the resource tree (default: unless the plan is a review
+    of a change, ``--against``, where it would repeat what did not change)."""
+    tree = "changes" not in plan if tree is None else tree
     out = [plan["notice"], "", f"Stack {plan['stack']} in {plan['region']}"]
     eks, ca = plan["bundledData"]["eksVersions"], plan["bundledData"]["clusterAutoscaler"]
     out.append(
@@ -467,19 +513,13 @@ def render_text(plan: Mapping[str, Any]) -> str:
     shown = plan.get("changeWarnings", 0)
     if "changes" in plan:
         out += ["", *render_changes(_changes(plan["changes"]), plan["warnings"][:shown], plan["against"])]
+    if "costDelta" in plan:
+        out += ["", *render_cost_delta(plan["costDelta"])]
     out += [f"warning: {w}" for w in plan["warnings"][shown:]]
-    out += ["", f"Resources ({len(plan['resources'])})"]
-    children: dict[str | None, list[Mapping[str, Any]]] = {}
-    for r in plan["resources"]:
-        children.setdefault(r["parent"], []).append(r)
-
-    def walk(parent: str | None, depth: int) -> None:
-        for r in children.get(parent, []):
-            props = " ".join(f"{k}={v}" for k, v in r["properties"].items())
-            out.append(f"{'  ' * depth}{r['name']}  [{r['type']}]{'  ' + props if props else ''}")
-            walk(r["name"], depth + 1)
-
-    walk(None, 1)
+    if tree:
+        out += ["", f"Resources ({len(plan['resources'])})", *render_tree(plan)]
+    else:
+        out += ["", f"Resources ({len(plan['resources'])}): the tree is left out of a review (--tree shows it)"]
     out += ["", "Node groups"]
     out += _table(
         (
@@ -581,19 +621,54 @@ def render_text(plan: Mapping[str, Any]) -> str:
 
 
 def _changes(rows: Iterable[Mapping[str, Any]]) -> list[Change]:
-    return [
-        Change(
-            r["name"],
-            r["type"],
-            r["action"],
-            list(r["causes"]),
-            r["rollsNodes"],
-            list(r["because"]),
-            r["protected"],
-            list(r.get("after", [])),
+    return [Change.from_json(r) for r in rows]
+
+
+def render_markdown(plan: Mapping[str, Any]) -> str:
+    """The plan as a pull-request comment: a summary line, the cost (delta with ``--against``), the
+    changes per component, policy violations, and the resource tree folded in ``<details>``."""
+    cost, policy = plan["cost"], plan["policy"]
+    floor = "" if cost["complete"] else "at least "
+    summary = [f"**eks-gpu plan** `{plan['stack']}` in `{plan['region']}`"]
+    if "changes" in plan:
+        counts = {a: sum(1 for c in plan["changes"] if c["action"] == a) for a in ACTIONS}
+        summary.append(", ".join(f"{n} to {a}" for a, n in counts.items()))
+    else:
+        summary.append(f"{len(plan['resources'])} resources")
+    month = {p: f"{floor}${cost[f'{p}UsdPerMonth']:,.2f}/month" for p in ("idle", "max")}
+    if "costDelta" in plan:
+        idle, _, top = plan["costDelta"]["points"]
+        summary.append(f"idle {month['idle']} ({cost_cells(idle)[4]}), max {month['max']} ({cost_cells(top)[4]})")
+    else:
+        summary.append(f"idle {month['idle']}, max {month['max']}")
+    summary.append(f"policy: {policy['mandatory']} mandatory, {policy['advisory']} advisory")
+    out = [" · ".join(summary), "", f"<sub>{md_cell(plan['notice'])}</sub>"]
+    shown = plan.get("changeWarnings", 0)
+    if "changes" in plan:
+        out += ["", *markdown_changes(_changes(plan["changes"]), plan["warnings"][:shown], plan["against"])]
+    out += ["", "### Cost (USD)", ""]
+    if "costDelta" in plan:
+        out += markdown_cost_delta(plan["costDelta"])
+    else:
+        out += md_table(
+            ("point", "per hour", "per month (730 h)"),
+            ((p, f"{floor}${cost[f'{p}UsdPerHour']:,.4f}", f"{floor}${cost[f'{p}UsdPerMonth']:,.2f}") for p in POINTS),
         )
-        for r in rows
-    ]
+        if not cost["complete"]:
+            out += ["", f"> incomplete: no price for {md_cell(', '.join(cost['unpriced']))}: the totals leave them out"]
+    if plan["warnings"][shown:]:
+        out += ["", "### Warnings", "", *(f"- {md_cell(w)}" for w in plan["warnings"][shown:])]
+    out += ["", f"### Policy: {policy['mandatory']} mandatory, {policy['advisory']} advisory violations"]
+    if policy["violations"]:
+        rows = (
+            (md_cell(v["level"]), md_code(v["policy"]), md_code(v["resource"]), md_cell(v["message"]))
+            for v in policy["violations"]
+        )
+        out += ["", *md_table(("level", "policy", "resource", "message"), rows)]
+    fence = "`" * 3
+    tree = [line.replace(fence, "'" * 3) for line in render_tree(plan)]
+    out += ["", f"<details><summary>Resources ({len(plan['resources'])})</summary>", "", f"{fence}text", *tree, fence]
+    return "\n".join([*out, "", "</details>"]) + "\n"
 
 
 def render_mermaid(plan: Mapping[str, Any]) -> str:
@@ -642,22 +717,36 @@ def render_mermaid(plan: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line: print the plan (text or ``--json``), optionally write a Mermaid diagram."""
-    from eks_gpu.config import ConfigError
+CONFIG_ERROR, USAGE_ERROR, FAIL_ON_MATCHED, POLICY_VIOLATED = 1, 2, 3, 4
+"""The exit codes (module docstring); 0 is a plan with nothing to fail on."""
 
-    parser = argparse.ArgumentParser(prog="make plan", description=__doc__.splitlines()[0] if __doc__ else None)
+
+def main(argv: Sequence[str] | None = None, prog: str = "eks-gpu plan") -> int:
+    """The command line: print the plan (text or ``--json``), optionally write a Mermaid diagram;
+    the exit code is the module docstring's."""
+    from eks_gpu.config import ConfigError
+    from eks_gpu.design.resolve import region_problem
+
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--stack", default="dev", help="the stack whose Pulumi.<stack>.yaml to plan (default dev)")
     parser.add_argument("--stack-file", type=Path, help="a stack file elsewhere (its name gives the stack's)")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout, nothing else")
     parser.add_argument("--diagram", metavar="FILE", help="also write a Mermaid diagram of the architecture to FILE")
     parser.add_argument("--against", type=Path, metavar="OLD.json", help="an earlier --json plan: show what changes")
     parser.add_argument(
+        "--format",
+        choices=("text", "markdown"),
+        default="text",
+        help="text (default) or markdown: a pull-request comment (--json wins over both)",
+    )
+    parser.add_argument("--tree", action="store_true", help="with --against: print the resource tree too")
+    parser.add_argument(
         "--fail-on",
         choices=("replace", "rolls-nodes"),
         action="append",
         default=[],
-        help="with --against: exit 3 when anything would be replaced (or any node group rolls its nodes)",
+        help="with --against: exit 3 when anything would be replaced (or any node group rolls its nodes); "
+        "a mandatory policy violation exits 4 always",
     )
     parser.add_argument(
         "--quota",
@@ -671,29 +760,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         quotas = {code: float(value) for code, _, value in (q.partition("=") for q in args.quota)}
     except ValueError:
         print(f"error: --quota takes CODE=VCPUS, e.g. L-DB2E81BA=64, not {args.quota}", file=sys.stderr)
-        return 2
+        return USAGE_ERROR
+    stack_file = args.stack_file or REPO / f"Pulumi.{args.stack}.yaml"
     try:
-        plan = build(args.stack_file or REPO / f"Pulumi.{args.stack}.yaml", quotas=quotas)
+        # the offline account exists only in a real region: a missing or unknown one is refused
+        # before it, with the program's own problem (so alone, not beside the file's other problems)
+        wrong_region = region_problem(str(load_stack_file(stack_file).get("aws:region") or ""))
+        if wrong_region is not None:
+            raise ConfigError([wrong_region])
+        plan = build(stack_file, quotas=quotas)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (FileNotFoundError, ValueError) as exc:
+        return CONFIG_ERROR
+    except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return CONFIG_ERROR
     changes: list[Change] = []
     if args.against:
         try:
-            changes, change_warnings = diff(load_plan(args.against), plan)
+            old = load_plan(args.against)
+            changes, change_warnings = diff(old, plan)
+            plan["costDelta"] = cost_delta(old.get("cost") or {}, plan["cost"])
         except (OSError, ValueError) as exc:
             print(f"error: --against: {exc}", file=sys.stderr)
-            return 2
+            return USAGE_ERROR
         plan["changes"] = [c.to_json() for c in changes]
         plan["warnings"] = [*change_warnings, *plan["warnings"]]
         plan["changeWarnings"] = len(change_warnings)
         plan["against"] = str(args.against)
     if args.diagram:
         Path(args.diagram).write_text(render_mermaid(plan))
-    sys.stdout.write(json.dumps(plan, indent=2) + "\n" if args.json else render_text(plan))
+    if args.json:
+        sys.stdout.write(json.dumps(plan, indent=2) + "\n")
+    else:
+        markdown = args.format == "markdown"
+        sys.stdout.write(render_markdown(plan) if markdown else render_text(plan, tree=args.tree or None))
     failing = [
         c
         for c in changes
@@ -701,8 +802,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     if failing:
         print(f"error: --fail-on {','.join(args.fail_on)}: {', '.join(c.name for c in failing)}", file=sys.stderr)
-        return 3
-    return 0
+    mandatory = plan["policy"]["mandatory"]
+    if mandatory:
+        print(f"error: {mandatory} mandatory policy violation{'s' if mandatory != 1 else ''}", file=sys.stderr)
+        return POLICY_VIOLATED
+    return FAIL_ON_MATCHED if failing else 0
 
 
 if __name__ == "__main__":
