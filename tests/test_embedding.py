@@ -221,3 +221,18 @@ def test_the_workload_example_says_which_pools_exist(dev: ProgramRun) -> None:
 def test_a_stack_reference_to_a_stack_that_was_not_run_fails(dev: ProgramRun) -> None:
     with pytest.raises(Exception, match="unknown stack 'my-org/eks-gpu/dev'"):
         run_example("workload", stack_references={"my-org/eks-gpu/prod": dev})
+
+
+def test_the_readmes_python_example_runs_as_written(tmp_path: Path) -> None:
+    """README "Using it from your own program": its block, run as a program, builds the stack."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Using it from your own program") :]
+    block = section[section.index("```python\n") + len("```python\n") :]
+    program = tmp_path / "__main__.py"
+    program.write_text(block[: block.index("```")])
+    cfg = {"aws:region": "us-east-1", "platform:myAddress": CIDR}
+    ran = run_program(cfg, program=program, project_file=None, project="platform")
+    pool = ran.one("aws:eks/nodeGroup:NodeGroup", "gpu-train-ng")
+    assert pool.inputs["instanceTypes"] == ["g6.12xlarge"]
+    assert pool.inputs["scalingConfig"]["maxSize"] == 2
+    assert "kubeconfig" in ran.secret_outputs

@@ -1,9 +1,10 @@
 """A platform team's program with eks-gpu inside it: a bucket for training data, the GPU stack, and a
 role that lets the GPU namespace's jobs read the bucket through EKS Pod Identity.
 
-The GPU stack's config is typed Python (``StackArgs``) merged over the stack file's ``eks-gpu:*`` keys;
-``build_stack`` checks both with the same parser and messages as a stack file
-(``eks-gpu:gpuNodeGroups.train.maxSize: ...``).
+The GPU stack's config is typed Python (``eks_gpu.StackArgs``, the stack file's keys with their Python
+names); ``build_stack`` checks it with the same parser and messages as a stack file
+(``eks-gpu:gpuNodeGroups.train.maxSize: ...``). ``eks_gpu.read_stack_config()`` would read the
+``eks-gpu:*`` keys of this program's stack file instead.
 """
 
 import json
@@ -11,14 +12,17 @@ import json
 import eks_gpu
 import pulumi
 import pulumi_aws as aws
+from eks_gpu import StackArgs
 
-team = pulumi.Config().require("team")
+config = pulumi.Config()
+team = config.require("team")
 
 datasets = aws.s3.Bucket("datasets", force_destroy=False, tags={"team": team})
 
-gpu_config = {
-    **eks_gpu.read_stack_config(),
+# Typed: mypy checks the keys and value types; build_stack checks the rest as it checks a stack file.
+gpu_config: StackArgs = {
     "cluster_name": f"{team}-gpu",
+    "endpoint_public_access_cidrs": config.require_object("apiCidrs"),
     "tags": {"team": team},
     "vpc": {"availability_zones": ["us-east-1a", "us-east-1b"], "nat_gateways": "single"},
     "gpu_node_groups": {

@@ -27,37 +27,34 @@ def pool_of(pools: dict[str, Any]) -> dict[str, Any]:
 pool = platform.require_output("gpuNodeGroups").apply(pool_of)
 provider = k8s.Provider("gpu-cluster", kubeconfig=platform.require_output("kubeconfig"))
 
-container = {
+container: k8s.core.v1.ContainerArgsDict = {
     "name": "cuda",
     "image": "nvidia/cuda:13.0.2-base-ubuntu24.04",
     "command": ["nvidia-smi"],
     # Every GPU of one node; the namespace's LimitRange fills in CPU and memory requests.
     "resources": {"limits": {"nvidia.com/gpu": pool.apply(lambda p: str(p["gpusPerNode"]))}},
     # What the namespace's Pod Security level (restricted by default) asks of every container.
-    "securityContext": {
-        "allowPrivilegeEscalation": False,
-        "runAsNonRoot": True,
-        "runAsUser": 1000,
+    "security_context": {
+        "allow_privilege_escalation": False,
+        "run_as_non_root": True,
+        "run_as_user": 1000,
         "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
+        "seccomp_profile": {"type": "RuntimeDefault"},
     },
 }
-job = k8s.batch.v1.Job(
-    "gpu-check",
-    metadata={"namespace": platform.require_output("gpuNamespace")},
-    spec={
-        "backoffLimit": 0,
-        "ttlSecondsAfterFinished": 3600,
-        "template": {
-            "spec": {
-                "restartPolicy": "Never",
-                "nodeSelector": pool.apply(lambda p: p["nodeSelector"]),
-                "tolerations": pool.apply(lambda p: p["tolerations"]),
-                "containers": [container],
-            }
-        },
+spec: k8s.batch.v1.JobSpecArgsDict = {
+    "backoff_limit": 0,
+    "ttl_seconds_after_finished": 3600,
+    "template": {
+        "spec": {
+            "restart_policy": "Never",
+            "node_selector": pool.apply(lambda p: p["nodeSelector"]),
+            "tolerations": pool.apply(lambda p: p["tolerations"]),
+            "containers": [container],
+        }
     },
-    opts=pulumi.ResourceOptions(provider=provider),
-)
+}
+metadata: k8s.meta.v1.ObjectMetaArgsDict = {"namespace": platform.require_output("gpuNamespace")}
+job = k8s.batch.v1.Job("gpu-check", metadata=metadata, spec=spec, opts=pulumi.ResourceOptions(provider=provider))
 
 pulumi.export("job", job.metadata["name"])
