@@ -42,7 +42,7 @@ def fresh_caches_while_mutmut_maps() -> None:
     caches before each test, so every test that needs a cached result is seen computing it.
 
     Otherwise only the first test to call, say, ``vcpu_quotas()`` would be mapped to ``families_in``,
-    and a mutant there would be run against that test alone (README "Mutation testing").
+    and a mutant there would be run against that test alone (docs/testing.md "Mutation testing").
     """
     if not mutmut_is_mapping():
         return

@@ -132,7 +132,7 @@ def configured_pools(result: ProgramRun) -> dict[str, dict[str, Any]]:
 
 def al2023_pools(result: ProgramRun) -> list[str]:
     """The configured pools on an AL2023 NVIDIA AMI: every pool that names no Bottlerocket AMI (AL2023 is the
-    README's default ``amiType``)."""
+    docs/configuration.md's default ``amiType``)."""
     return sorted(k for k, p in configured_pools(result).items() if p.get("amiType") not in BOTTLEROCKET)
 
 

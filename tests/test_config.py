@@ -42,7 +42,7 @@ def test_minimal_config_takes_documented_defaults() -> None:
     assert (cfg.endpoint_private_access_cidrs, cfg.endpoint_private_access_security_group_ids) == ((), ())
     assert (cfg.cluster_admins, cfg.cluster_creator_admin, cfg.log_retention_days) == ((), True, 90)
     assert cfg.gpu_node_groups["a"].availability_zone is None
-    # the default the README documents for gpuNodeGroups.<pool>.taints, in the EKS API spelling
+    # the default docs/configuration.md documents for gpuNodeGroups.<pool>.taints, in the EKS API spelling
     assert [t.model_dump(mode="json") for t in cfg.gpu_node_groups["a"].taints] == [
         {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
     ]

@@ -34,7 +34,7 @@ K8S_EFFECT = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO
 TRAINING_GPUS = aws_data.gpus("p5.48xlarge")[0]
 """The GPUs of one training node (AWS's catalogue): the smoke test asks for all of them."""
 PLUGIN_CHART_VERSION = "0.19.0"
-"""The ``nvidia-device-plugin`` chart by default (README, config table; ../shared/charts holds its sources)."""
+"""The ``nvidia-device-plugin`` chart by default (docs/configuration.md; ../shared/charts holds its sources)."""
 
 
 def with_pod(pools: dict[str, Any] | None = None, **pod: Any) -> dict[str, Any]:
@@ -269,7 +269,7 @@ def test_pod_is_hardened(mixed: ProgramRun) -> None:
         "capabilities": {"drop": ["ALL"]},
     }
     assert c["imagePullPolicy"] == "IfNotPresent"
-    # the README's default gpuPod.image: CUDA 13.0 on the AMIs' R580 driver, a tag NVIDIA keeps
+    # docs/configuration.md's default gpuPod.image: CUDA 13.0 on the AMIs' R580 driver, a tag NVIDIA keeps
     assert c["image"] == "nvidia/cuda:13.0.2-base-ubuntu24.04" and c["command"] == ["nvidia-smi"]
     assert {"cpu", "memory"} <= set(c["resources"]["requests"]) and {"cpu", "memory"} <= set(c["resources"]["limits"])
     assert "livenessProbe" not in c and "probes" in pod["metadata"]["annotations"]["eks-gpu/probes"]

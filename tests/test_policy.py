@@ -59,7 +59,7 @@ LEVELS = {
     "stack-budget": "mandatory",
     "stack-budget-headroom": "advisory",
 }
-"""Each policy of the pack and its enforcement level, in the order the README lists them ("Policy as code")."""
+"""Each policy of the pack and its enforcement level, in the order docs/review.md lists them ("Policy pack")."""
 REMOVE = object()
 """An edit's value that deletes the key instead of setting it (a callable value computes the new value from the old)."""
 
@@ -318,7 +318,7 @@ def test_required_tags_come_from_the_policy_config(dev: ProgramRun) -> None:
     assert evaluate(vpc.type, vpc.inputs, vpc.urn, {"required-tags": {"requiredTags": ["Environment", "team"]}}) == []
     (violation,) = evaluate(vpc.type, vpc.inputs, vpc.urn, {"required-tags": {"requiredTags": ["CostCenter"]}})
     assert violation.policy == "required-tags" and "CostCenter" in violation.message
-    assert validators.REQUIRED_TAGS.config() == {"requiredTags": ["Environment"]}  # the README's default
+    assert validators.REQUIRED_TAGS.config() == {"requiredTags": ["Environment"]}  # docs/review.md's default
 
 
 def _pulumi_aws_class(type_token: str) -> Any:

@@ -55,7 +55,7 @@ def test_declared_keys_are_model_fields_with_the_same_defaults() -> None:
         assert declared[key]["default"] == (
             list(field.default) if isinstance(field.default, tuple) else field.default
         ), key
-    # ... and they are the README's (config table)
+    # ... and they are docs/configuration.md's
     assert {k: declared[k]["default"] for k in ("kubernetesVersion", "protect", "clusterCreatorAdmin")} == {
         "kubernetesVersion": "1.35",
         "protect": False,
@@ -66,7 +66,8 @@ def test_declared_keys_are_model_fields_with_the_same_defaults() -> None:
 
 def test_default_version_is_in_standard_support_when_the_calendar_was_written() -> None:
     cal = calendar()
-    assert project()["config"]["kubernetesVersion"]["default"] == DEFAULT_KUBERNETES_VERSION == "1.35"  # README
+    # the default docs/configuration.md gives
+    assert project()["config"]["kubernetesVersion"]["default"] == DEFAULT_KUBERNETES_VERSION == "1.35"
     verdict = check_version(DEFAULT_KUBERNETES_VERSION, cal.updated)
     assert (verdict.error, verdict.warning) == (None, None)
 

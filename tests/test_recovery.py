@@ -1,5 +1,5 @@
 """Recoverable by its owner: a deployer whose address changed gets back in with the one command
-sequence README "Recovering access" documents, and a protected stack survives a non-interactive
+sequence docs/deploy.md "Recovering access" documents, and a protected stack survives a non-interactive
 ``pulumi destroy``.
 
 Both are held against the Pulumi engine's own rules, reproduced here from pulumi/pulumi's source
@@ -220,19 +220,19 @@ def eks_cluster_child(result: ProgramRun) -> tuple[str, str]:
 
 
 # --------------------------------------------------------------------------------------------
-# What the README and Pulumi.yaml say.
+# What docs/deploy.md and Pulumi.yaml say.
 
 
 def readme_section(title: str) -> str:
-    """The text of the README section whose heading starts with ``title``, up to the next heading."""
-    text = (ROOT / "README.md").read_text()
+    """The text of the docs/deploy.md section whose heading starts with ``title``, up to the next heading."""
+    text = (ROOT / "docs" / "deploy.md").read_text()
     match = re.search(rf"^#+ {re.escape(title)}.*?$(.*?)(?=^#+ )", text, re.M | re.S)
-    assert match, f"README has no section {title!r}"
+    assert match, f"docs/deploy.md has no section {title!r}"
     return match.group(1)
 
 
 def recovery_commands() -> list[str]:
-    """The commands of README "Recovering access", in order."""
+    """The commands of docs/deploy.md "Recovering access", in order."""
     blocks = re.findall(r"```sh\n(.*?)```", readme_section("Recovering access"), re.S)
     assert len(blocks) == 1, "one command sequence"
     return [line.split("  #")[0].strip() for line in blocks[0].splitlines() if line.startswith("pulumi ")]

@@ -293,7 +293,7 @@ def test_launch_template_imdsv2_and_encrypted_gp3(dev: Any) -> None:
             "ebs": {
                 "volumeType": "gp3",
                 "volumeSize": float(DEV["eks-gpu:gpuNodeGroups"]["inference"]["diskSizeGiB"]),
-                # the pool's defaults (README, config table): gp3 baseline IOPS, 500 MiB/s for image pulls
+                # the pool's defaults (docs/configuration.md): gp3 baseline IOPS, 500 MiB/s for image pulls
                 "iops": 3000.0,
                 "throughput": 500.0,
                 "encrypted": "true",
@@ -302,7 +302,7 @@ def test_launch_template_imdsv2_and_encrypted_gp3(dev: Any) -> None:
         }
     ]
     assert {t["resourceType"] for t in lt["tagSpecifications"]} == {"instance", "volume", "network-interface"}
-    # what it launches is tagged with the node group's identity only (README, "Tags and node rolls")
+    # what it launches is tagged with the node group's identity only (docs/review.md, "Tags and node rolls")
     identity = {"Name": "eks-gpu-dev-inference", "eks-gpu/cluster": "eks-gpu-dev", "eks-gpu/node-group": "inference"}
     assert all(t["tags"] == identity for t in lt["tagSpecifications"])
 
@@ -761,7 +761,7 @@ def dev_run_protects() -> bool:
 
 def test_component_type_tokens_stay_as_documented() -> None:
     """A component's type token is part of every child's URN: renaming one makes `pulumi up` replace
-    everything under it (the VPC, the cluster). The tokens are the README's, written out here."""
+    everything under it (the VPC, the cluster). The tokens are docs/design.md's, written out here."""
     tokens = [
         "eks-gpu:addons:Addons",
         "eks-gpu:autoscaler:ClusterAutoscaler",
@@ -779,5 +779,5 @@ def test_component_type_tokens_stay_as_documented() -> None:
     ]
     result = run(every_feature())
     assert sorted({r.type for r in result.resources if r.type.startswith("eks-gpu:")}) == tokens
-    readme = (ROOT / "README.md").read_text()
-    assert [t for t in tokens if f"| `{t}`" not in readme] == []
+    design = (ROOT / "docs" / "design.md").read_text()
+    assert [t for t in tokens if f"| `{t}`" not in design] == []
