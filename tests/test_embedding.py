@@ -236,3 +236,44 @@ def test_the_readmes_python_example_runs_as_written(tmp_path: Path) -> None:
     assert pool.inputs["instanceTypes"] == ["g6.12xlarge"]
     assert pool.inputs["scalingConfig"]["maxSize"] == 2
     assert "kubeconfig" in ran.secret_outputs
+
+
+PROTECTED = textwrap.dedent(
+    """
+    import pulumi
+
+    import eks_gpu
+
+    eks_gpu.build_stack(
+        "eks-gpu",
+        pulumi.Config("test").require_object("args"),
+        opts=pulumi.ResourceOptions(protect=True),
+    )
+    """
+)
+
+
+def test_protect_given_by_the_caller_reaches_every_resource(tmp_path: Path) -> None:
+    """``protect`` on the component (a caller's, or the component package consumer's) is inherited by
+    every resource, although the stack's own ``protect`` key is false."""
+    program = tmp_path / "__main__.py"
+    program.write_text(PROTECTED)
+    ran = run_program({"aws:region": "us-west-2", "test:args": IN_PYTHON}, program=program, project_file=None)
+    assert ran.resources and all(r.protect for r in ran.resources), [r.name for r in ran.resources if not r.protect]
+
+
+def test_a_key_given_both_ways_is_refused(tmp_path: Path) -> None:
+    twice = {**IN_PYTHON, "gpuNodeGroups": {"other": {"instanceTypes": ["g6.xlarge"]}}}
+    problems = problems_raised(lambda: run_python_args(tmp_path, twice))
+    assert problems == ["eks-gpu:gpuNodeGroups: is given twice, as 'gpuNodeGroups' and 'gpu_node_groups': keep one"]
+
+
+def test_providers_in_opts_are_refused(tmp_path: Path) -> None:
+    program = tmp_path / "__main__.py"
+    program.write_text(
+        PROTECTED.replace("opts=pulumi.ResourceOptions(protect=True)", "opts=pulumi.ResourceOptions(providers=[])")
+        .replace("import eks_gpu\n", "import eks_gpu\nimport pulumi_aws as aws\n")
+        .replace("providers=[]", 'providers=[aws.Provider("elsewhere", region="eu-west-1")]')
+    )
+    with pytest.raises(Exception, match="opts must not name providers"):
+        run_program({"aws:region": "us-west-2", "test:args": IN_PYTHON}, program=program, project_file=None)

@@ -41,24 +41,25 @@ def design_stack(
     config: StackArgs | StackConfig | Mapping[str, Any],
     *,
     stack: str | None = None,
-    region: str | None = None,
     today: date | None = None,
-    profile: str | None = None,
 ) -> StackDesign:
     """Check ``config`` and decide everything the stack builds; raise every problem at once.
 
     ``config`` is a :class:`~eks_gpu.args.StackArgs` (the keys with their Python names, typed:
     ``{"gpu_node_groups": {...}}``), the stack file's keys without namespace (``{"gpuNodeGroups": {...}}``)
     or a :class:`StackConfig`. ``stack`` (default: the running stack) derives ``clusterName`` and
-    ``environment`` when they are not set; ``region`` and ``profile`` default to the ``aws:`` config
-    (the default AWS provider's); ``today`` (default: today) dates the Kubernetes support check.
+    ``environment`` when they are not set; ``today`` (default: today) dates the Kubernetes support check.
+
+    The region and credentials are the default AWS provider's (``aws:region``, ``aws:profile``): the
+    design's lookups (instance types, AZs, quotas, versions) run through it and the stack is built
+    with it, so no parameter can make the two disagree.
     """
     return load(
         stack_file_form(config),
         stack=stack if stack is not None else pulumi.get_stack(),
-        region=region if region is not None else aws.config.region,
+        region=aws.config.region,
         today=today or date.today(),
-        profile=profile if profile is not None else aws.config.profile,
+        profile=aws.config.profile,
     )
 
 
@@ -68,23 +69,23 @@ def build_stack(
     *,
     opts: pulumi.ResourceOptions | None = None,
     stack: str | None = None,
-    region: str | None = None,
     today: date | None = None,
-    profile: str | None = None,
 ) -> EksGpuStack:
     """The whole eks-gpu stack as one component named ``name``, from ``config`` (see :func:`design_stack`).
 
     The design's warnings and notes go to the Pulumi log. Children are named ``f"{name}-..."``: keep
     ``name`` once resources exist (a new name is a new stack). ``opts`` apply to the component (a
-    ``parent`` in your program, ``protect``). The stack is built in the default AWS provider's region
-    and account, where :func:`design_stack` looked. Its outputs are ``EksGpuStack.outputs()``, for
+    ``parent`` in your program, ``protect``, which every resource inherits). The stack is built with
+    the default AWS provider, the one :func:`design_stack` looked through; a ``providers`` option is
+    refused, as the design could not have asked the account it names. Its outputs are ``EksGpuStack.outputs()``, for
     ``pulumi.export`` or your own resources.
     """
-    design = (
-        config
-        if isinstance(config, StackDesign)
-        else design_stack(config, stack=stack, region=region, today=today, profile=profile)
-    )
+    if opts is not None and (opts.provider is not None or opts.providers):
+        raise pulumi.RunError(
+            "build_stack: opts must not name providers: the stack is designed and built with the default "
+            "AWS provider (aws:region, aws:profile) and makes its own Kubernetes provider"
+        )
+    design = config if isinstance(config, StackDesign) else design_stack(config, stack=stack, today=today)
     for warning in design.warnings:
         pulumi.log.warn(warning)
     for note in design.notes:

@@ -61,7 +61,10 @@ class EksGpuStack(pulumi.ComponentResource):
         # groups, add-ons and charts under a protected cluster would go first. Every child inherits it
         # from its parent (pulumi sdk/python/lib/pulumi/resource.py; pulumi-eks's children through
         # Construct and sdk/nodejs/resource.ts): tests/test_recovery.py.
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=design.protect))
+        # Only ever set to True: protect=False would override a protect the caller (a parent, the
+        # component package's consumer) gives this component.
+        if design.protect:
+            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True))
         super().__init__("eks-gpu:stack:EksGpuStack", name, policy_inputs, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.design = design
