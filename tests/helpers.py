@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import io
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 from eks_gpu.config import ConfigError
 from eks_gpu.offline import ProgramRun, load_stack_file, run_program
+from eks_gpu.offline import plan as plan_tool
 from eks_gpu.offline.deployer import with_deployer
 from moto.core import DEFAULT_ACCOUNT_ID
 
@@ -71,16 +74,32 @@ def every_feature() -> dict[str, Any]:
     )
 
 
-def run(cfg: dict[str, Any], **kwargs: Any) -> ProgramRun:
-    """Run the real program offline with ``cfg``."""
-    return run_program(cfg, **kwargs)
+_RUNS: dict[str, ProgramRun] = {}
+"""Successful runs of the program by (config, stack), for this test process (see :func:`run`)."""
+
+
+def run(cfg: dict[str, Any], *, stack: str = "dev", **kwargs: Any) -> ProgramRun:
+    """Run the real program offline with ``cfg`` as stack ``stack``.
+
+    A run is deterministic (tests/test_engine.py, test_stack.py) and the suite runs on one fixed
+    date, so a config and stack the process has run before is not run again: each caller gets its
+    own deep copy of the first run (a test may change what it is given). Not while mutmut maps tests
+    to functions (each test must run the code it reaches), nor with an account, a setup or stack
+    references (``kwargs``), which make a run depend on more than its config.
+    """
+    if kwargs or mutmut_is_mapping():
+        return run_program(cfg, stack=stack, **kwargs)
+    key = json.dumps([cfg, stack], sort_keys=True)
+    if key not in _RUNS:
+        _RUNS[key] = run_program(cfg, stack=stack)  # a failed run raises, and is never kept
+    return copy.deepcopy(_RUNS[key])
 
 
 def run_stack_file(stack: str) -> ProgramRun:
     """Run the real program offline with ``Pulumi.<stack>.yaml`` plus the deployer's one line
     (the stand-in CIDR ``make plan`` uses too: the shipped files name no deployer)."""
     cfg, _ = with_deployer(load_stack_file(ROOT / f"Pulumi.{stack}.yaml"))
-    return run_program(cfg, stack=stack)
+    return run(cfg, stack=stack)
 
 
 def node_group(result: ProgramRun, key: str) -> dict[str, Any]:
@@ -141,23 +160,20 @@ def problems_of(cfg: dict[str, Any], **kwargs: Any) -> dict[str, str]:
     return {k: "\n".join(v) for k, v in found.items()}
 
 
-PLAN_ON_SUITE_DATE = (
-    "import sys, time_machine\n"
-    "from eks_gpu.facts.versions import calendar\n"
-    "from eks_gpu.offline import plan\n"
-    "with time_machine.travel(calendar().updated.isoformat() + 'T12:00:00Z', tick=False):\n"
-    "    code = plan.main(sys.argv[1:])\n"
-    "sys.exit(code)\n"
-)
-"""``make plan`` in a child process on the suite's fixed date (conftest's ``calendar_day``), so that
-its verdicts on the Kubernetes version do not change with the real calendar."""
+def run_plan(*args: str) -> subprocess.CompletedProcess[str]:
+    """``eks-gpu plan ARGS`` (``make plan``), in this process: its exit code, stdout and stderr.
 
-
-def run_plan(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """``python -m eks_gpu.offline.plan ARGS`` as ``make plan`` runs it, on the suite's fixed date."""
-    return subprocess.run(
-        [sys.executable, "-c", PLAN_ON_SUITE_DATE, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
+    In-process, on the suite's fixed date (conftest's ``calendar_day``), to spare each call a Python
+    start and the imports (2-3 s). That the console script's exit codes and streams reach the shell as
+    they are here is tests/test_cli.py's subprocess tests' to show.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = plan_tool.main(list(args))
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code if isinstance(exc.code, int) else 1
+    return subprocess.CompletedProcess(["eks-gpu", "plan", *args], code, out.getvalue(), err.getvalue())
 
 
 def integral(value: Any) -> Any:
