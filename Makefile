@@ -4,7 +4,7 @@
 # make bench: time and peak memory of the plan for 1, 10 and 50 GPU pools.
 # make mutation: mutmut over components/ with the offline suite (slow: hours; MUTANTS="eks_gpu.design.tags*"
 #                runs only the mutants whose names match; SAMPLE=100 a seeded random sample, scored;
-#                README "Mutation testing").
+#                docs/testing.md "Mutation testing").
 # make charts: fetch the pinned Helm charts into .charts/ (online; tests fall back to ../shared/charts).
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -31,10 +31,10 @@ lint: venv
 	@for program in examples/*/__main__.py; do $(VENV)/bin/mypy --no-error-summary $$program || exit 1; done
 
 test: venv lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 # make reports the plan's exit code ("Error 4") but exits 2 whatever it was: CI calls
-# $(VENV)/bin/eks-gpu plan itself (README "Exit codes").
+# $(VENV)/bin/eks-gpu plan itself (docs/review.md "Review output and exit codes").
 plan: venv
 	@$(VENV)/bin/eks-gpu plan --stack $(STACK) $(ARGS)
 

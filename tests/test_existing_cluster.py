@@ -46,11 +46,13 @@ SUBNETS = (
 
 
 def existing(pools: dict[str, Any] | None = None, **keys: Any) -> dict[str, Any]:
-    """A stack config that adds ``pools`` to the cluster :func:`make_cluster` makes."""
+    """A stack config that adds ``pools`` to the cluster :func:`make_cluster` makes, with the program's
+    own autoscaler unless ``autoscaler`` says otherwise (existing mode requires the choice)."""
     return {
         "aws:region": REGION,
         "eks-gpu:existingCluster": {"name": NAME},
         "eks-gpu:gpuNodeGroups": pools if pools is not None else {"inference": gpu_pool()},
+        "eks-gpu:autoscaler": {"enabled": True},
         **{k if ":" in k else f"eks-gpu:{k}": v for k, v in keys.items()},
     }
 
@@ -284,6 +286,7 @@ def test_make_plan_runs_against_a_stand_in_cluster(tmp_path: Any) -> None:
         "    subnetIds: [subnet-0123456789abcdef0, subnet-0123456789abcdef1]\n"
         "  eks-gpu:gpuNodeGroups:\n"
         "    inference: {instanceTypes: [g5.xlarge], minSize: 0, maxSize: 2}\n"
+        "  eks-gpu:autoscaler: {enabled: true}\n"
     )
     done = run_plan("--stack-file", str(stack_file), "--json", "--diagram", str(tmp_path / "plan.md"))
     assert done.returncode == 0, done.stderr
@@ -295,3 +298,116 @@ def test_make_plan_runs_against_a_stand_in_cluster(tmp_path: Any) -> None:
     assert any("stand-in" in w and NAME in w for w in plan["warnings"])
     assert any(w.startswith("eks-gpu:existingCluster.subnetIds: not planned") for w in plan["warnings"])
     assert "existing EKS cluster" in (tmp_path / "plan.md").read_text()
+
+
+# --- review fixes: the autoscaler, add-on conflicts and reads, the device plugin -----------------
+
+
+def autoscaler_values(result: Any) -> dict[str, Any]:
+    (chart,) = [r for r in result.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "cluster-autoscaler"]
+    values: dict[str, Any] = chart.inputs["values"]
+    return values
+
+
+def tags_by_asg(result: Any) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for r in result.of_type("aws:autoscaling/tag:Tag"):
+        out.setdefault(r.inputs["autoscalingGroupName"], {})[r.inputs["tag"]["key"]] = r.inputs["tag"]["value"]
+    return out
+
+
+def test_autoscaler_must_be_chosen_on_an_existing_cluster() -> None:
+    config = existing()
+    del config["eks-gpu:autoscaler"]
+    problems = problems_of(config, account_setup=make_cluster())
+    why = problems["eks-gpu:autoscaler.enabled"]
+    assert "must be set with eks-gpu:existingCluster" in why and "false" in why and "true" in why
+
+
+def test_own_autoscaler_discovers_and_resizes_only_this_stacks_asgs() -> None:
+    result = run(existing(), account_setup=make_cluster())
+    values = autoscaler_values(result)
+    discovery = values["autoDiscovery"]["tags"]
+    # EKS puts the first two on every managed node group's ASG, the owner's too: the third keeps it to ours
+    assert discovery == ["k8s.io/cluster-autoscaler/enabled", f"k8s.io/cluster-autoscaler/{NAME}", "eks-gpu/autoscaler"]
+    by_asg = tags_by_asg(result)
+    assert len(by_asg) == 2  # the system node group and the pool
+    for tags in by_asg.values():
+        assert set(discovery) <= set(tags)
+        assert tags["eks-gpu/autoscaler"] == NAME
+    (role,) = [r for r in result.of_type("aws:iam/rolePolicy:RolePolicy") if "autoscaler" in r.name]
+    (write,) = [s for s in iam_document(role.inputs["policy"])["Statement"] if s["Sid"] == "ResizeOwnAsgs"]
+    assert write["Condition"]["StringEquals"] == {
+        f"autoscaling:ResourceTag/k8s.io/cluster-autoscaler/{NAME}": "owned",
+        "autoscaling:ResourceTag/eks-gpu/autoscaler": NAME,
+    }
+
+
+def test_own_autoscaler_has_names_beside_the_clusters_cluster_autoscaler() -> None:
+    result = run(existing(), account_setup=make_cluster())
+    values = autoscaler_values(result)
+    assert values["fullnameOverride"] == "eks-gpu-cluster-autoscaler"
+    assert values["rbac"]["serviceAccount"]["name"] == "eks-gpu-cluster-autoscaler"
+    assert values["extraArgs"]["leader-elect-resource-name"] == "eks-gpu-cluster-autoscaler"
+    assert values["extraArgs"]["status-config-map-name"] == "eks-gpu-cluster-autoscaler-status"
+    associations = result.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assert "eks-gpu-cluster-autoscaler" in {a.inputs["serviceAccount"] for a in associations}
+    assert "cluster-autoscaler" not in {a.inputs["serviceAccount"] for a in associations}
+
+
+def test_addons_are_created_without_overwriting_a_self_managed_install() -> None:
+    result = run(existing(), account_setup=make_cluster())
+    addons = result.of_type("aws:eks/addon:Addon")
+    assert addons
+    assert {a.inputs["resolveConflictsOnCreate"] for a in addons} == {"NONE"}
+
+
+def test_an_addon_read_denied_is_a_problem_not_absent() -> None:
+    denied = (
+        "operation error EKS: DescribeAddon, https response error StatusCode: 403, api error "
+        "AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/ci/deployer is not authorized "
+        "to perform: eks:DescribeAddon"
+    )
+    cluster = make_cluster()
+
+    def setup(account: AwsAccount) -> Any:
+        made = cluster(account)
+        account.addon_read_error = denied
+        return made
+
+    problems = problems_of(existing(), account_setup=setup)
+    assert list(problems) == ["eks-gpu:existingCluster.name"]
+    why = problems["eks-gpu:existingCluster.name"]
+    assert "eks-pod-identity-agent" in why and "AccessDeniedException" in why and "eks:DescribeAddon" in why
+
+
+def test_device_plugin_can_be_left_to_the_clusters_own() -> None:
+    result = run(existing(devicePlugin={"enabled": False}), account_setup=make_cluster())
+    charts = {r.inputs["chart"] for r in result.of_type("kubernetes:helm.sh/v3:Release")}
+    assert "nvidia-device-plugin" not in charts
+    assert "devicePluginChartVersion" not in result.outputs
+    assert any(w.startswith("eks-gpu:devicePlugin.enabled: false") and "inference" in w for w in result.warnings)
+
+
+def test_the_scope_tag_counts_in_the_asg_tag_budget() -> None:
+    import re
+
+    from tests.helpers import config
+
+    def pool(labels: int) -> dict[str, Any]:
+        return {"inference": gpu_pool(labels={f"team.example.com/l{i}": "x" for i in range(labels)})}
+
+    key = "eks-gpu:gpuNodeGroups.inference"
+    # the program's own count of a pool far over the limit, without the scope tag (the cluster's autoscaler)
+    over = problems_of(existing(pool(60), autoscaler={"enabled": False}), account_setup=make_cluster())[key]
+    used, limit = (int(n) for n in re.search(r"needs (\d+) tags .* at most (\d+)", over).groups())  # type: ignore[union-attr]
+    fits = 60 - (used - limit)  # labels that fill the ASG exactly
+    run(existing(pool(fits), autoscaler={"enabled": False}), account_setup=make_cluster())
+    # the program's own autoscaler adds eks-gpu/autoscaler: one over
+    problems = problems_of(existing(pool(fits)), account_setup=make_cluster())
+    assert f"needs {limit + 1} tags" in problems[key]
+    # a stack that builds its cluster sends what it always did: no scope tag, the chart's names, OVERWRITE
+    own = run(config({"inference": gpu_pool()}))
+    assert "eks-gpu/autoscaler" not in {r.inputs["tag"]["key"] for r in own.of_type("aws:autoscaling/tag:Tag")}
+    assert autoscaler_values(own)["fullnameOverride"] == "cluster-autoscaler"
+    assert {a.inputs["resolveConflictsOnCreate"] for a in own.of_type("aws:eks/addon:Addon")} == {"OVERWRITE"}

@@ -21,8 +21,8 @@ class VpcArgs(TypedDict, total=False):
     """To build a VPC: Availability Zones to span, 2-6 (EKS needs two at least). Default 3."""
 
     availability_zones: list[str]
-    """To build a VPC: The AZs to span, by name. Default: chosen for the pools (README, "Where pools land"). Pin them
-    once a stack is up: a new pool then never moves the VPC's subnets."""
+    """To build a VPC: The AZs to span, by name. Default: chosen for the pools (docs/operations.md, "Where pools
+    land"). Pin them once a stack is up: a new pool then never moves the VPC's subnets."""
 
     nat_gateways: str
     """To build a VPC: ``single`` (one NAT gateway, cheapest; default) or ``perAz`` (one per AZ, survives an AZ
@@ -148,13 +148,19 @@ class GpuPoolArgs(TypedDict, total=False):
 class DevicePluginArgs(TypedDict, total=False):
     """The NVIDIA device plugin: advertises ``nvidia.com/gpu`` on AL2023 NVIDIA nodes."""
 
+    enabled: bool
+    """Install it on the AL2023 NVIDIA pools (Bottlerocket NVIDIA nodes have it built in and never get it). Default
+    true. Set false where the cluster runs its own (NVIDIA's device plugin, or the GPU Operator's): two plugins
+    would both register ``nvidia.com/gpu`` on the same nodes. Then that one must run on these pools (tolerate
+    their taints), or their GPUs are never advertised and GPU pods, the smoke test's too, stay Pending."""
+
     chart_version: str
     """``nvidia-device-plugin`` chart version, ``X.Y.Z``. Default the tested one."""
 
 
 class GpuNamespaceArgs(TypedDict, total=False):
     """The namespace GPU workloads run in: its Pod Security level, GPU quota, default requests and network policies
-    (README, "Running your workloads")."""
+    (docs/operations.md, "Running your workloads")."""
 
     name: str
     """Namespace name, a DNS label. Default ``gpu-workloads``."""
@@ -211,7 +217,10 @@ class AutoscalerArgs(TypedDict, total=False):
     """The Cluster Autoscaler: resizes the node groups' Auto Scaling groups for pending pods."""
 
     enabled: bool
-    """Install it, with its IAM role and the ASG tags it discovers node groups by. Default true."""
+    """Install it, with its IAM role and the ASG tags it discovers node groups by. Default true. With
+    ``existingCluster`` it has no default and must be set: true installs one that scales only this stack's node
+    groups, under names of its own (``eks-gpu-cluster-autoscaler``); false leaves the pools to the cluster's own
+    autoscaler, which finds them by the discovery tags EKS and the program put on their ASGs."""
 
     chart_version: str
     """``cluster-autoscaler`` chart version, ``X.Y.Z``. Default the bundled one."""

@@ -64,7 +64,7 @@ class GpuPoolOutputs(TypedDict):
 
 class EksGpu(pulumi.ComponentResource):
     """EKS with GPU managed node groups that scale to zero: the whole eks-gpu stack as one component. Its
-    inputs are the stack file's keys (README, "Configuration"), checked by the same parser: a bad value
+    inputs are the stack file's keys (docs/configuration.md), checked by the same parser: a bad value
     fails before any resource is registered, naming the property and what is allowed."""
 
     cluster_name: pulumi.Output[str]

@@ -79,6 +79,21 @@ class AddonsArgs:
     versions: Mapping[str, str]
     """EKS add-on name -> the version to run, for each one to install: which are installed is decided
     once, by :func:`eks_gpu.design.pinning.installed_addons`."""
+    existing_cluster: bool = False
+    """The cluster is ``existingCluster``'s, not the stack's: an add-on is created with
+    ``resolveConflicts`` ``NONE`` (:func:`resolve_conflicts_on_create`). Default False."""
+
+
+def resolve_conflicts_on_create(existing_cluster: bool) -> str:
+    """How EKS treats what it finds in the cluster when it creates an add-on (CreateAddon
+    ``resolveConflicts``; terraform-provider-aws ``internal/service/eks/addon.go`` sends
+    ``resolve_conflicts_on_create`` there). ``OVERWRITE`` on the stack's own cluster: nothing but the
+    add-on's own objects can be there. ``NONE`` on an existing cluster: a self-managed install of the same
+    component (a Helm EBS CSI driver, say) keeps its settings, and the creation fails with EKS's conflict
+    error instead of overwriting them ("None - If the self-managed version of the add-on is installed on
+    your cluster, Amazon EKS doesn't change the value. Creation of the add-on might fail": CreateAddon API
+    reference)."""
+    return "NONE" if existing_cluster else "OVERWRITE"
 
 
 def container_insights_log_groups(cluster_name: str) -> list[str]:
@@ -211,7 +226,7 @@ class Addons(pulumi.ComponentResource):
             addon_version=args.versions[addon],
             configuration_values=json.dumps(configuration_values) if configuration_values else None,
             pod_identity_associations=list(pod_identity_associations) if pod_identity_associations else None,
-            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_create=resolve_conflicts_on_create(args.existing_cluster),
             resolve_conflicts_on_update="OVERWRITE",
             tags={**args.tags, "Name": f"{args.cluster_name}-{addon}"},
             opts=pulumi.ResourceOptions(parent=self, depends_on=first),

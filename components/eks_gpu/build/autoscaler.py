@@ -7,6 +7,11 @@ node would bring (GPUs, labels, taints). EKS does not copy node-group tags to th
 (:func:`eks_gpu.design.autoscaler.asg_tags`).
 Its AWS permissions reach it through EKS Pod Identity, least privilege: reads on ``*``, writes
 only on ASGs tagged for this cluster.
+
+On an existing cluster (``existingCluster``) it is kept to the program's own node groups: it discovers,
+and may resize, only ASGs that also carry :data:`~eks_gpu.design.autoscaler.SCOPE_TAG`, and its
+Deployment, service account, Pod Identity association, lease and status ConfigMap are named
+:data:`~eks_gpu.design.autoscaler.OWN_NAME`, beside any ``cluster-autoscaler`` the cluster runs.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from eks_gpu.build.helm import release
 from eks_gpu.build.iam import POD_IDENTITY, POD_IDENTITY_ACTIONS, ServiceRole, ServiceRoleArgs, pod_identity_trust
 from eks_gpu.config import POOL_LABEL
 from eks_gpu.design import SYSTEM_KEY, AutoscalerDesign
-from eks_gpu.design.autoscaler import TAG_PREFIX
+from eks_gpu.design.autoscaler import OWN_NAME, SCOPE_TAG, TAG_PREFIX, discovery_tags
 
 CHART = "cluster-autoscaler"
 REPOSITORY = "https://kubernetes.github.io/autoscaler"
@@ -50,11 +55,27 @@ WRITE_ACTIONS = (
     "autoscaling:TerminateInstanceInAutoScalingGroup",
     "autoscaling:UpdateAutoScalingGroup",
 )
-"""What it changes, only on ASGs tagged ``k8s.io/cluster-autoscaler/<cluster>``."""
+"""What it changes, only on ASGs tagged ``k8s.io/cluster-autoscaler/<cluster>`` (and, on an existing
+cluster, :data:`~eks_gpu.design.autoscaler.SCOPE_TAG`)."""
 
 
-def policy_statements(cluster_name: str) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
-    """Reads on ``*``; writes only on this cluster's ASGs."""
+def policy_statements(cluster_name: str, scoped: bool = False) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+    """Reads on ``*``; writes only on this cluster's ASGs, and with ``scoped`` (an existing cluster) only on
+    those that carry :data:`~eks_gpu.design.autoscaler.SCOPE_TAG` as well (the conditions of a statement all
+    apply)."""
+    conditions = [
+        aws.iam.GetPolicyDocumentStatementConditionArgs(
+            test="StringEquals",
+            variable=f"autoscaling:ResourceTag/{TAG_PREFIX}/{cluster_name}",
+            values=["owned"],
+        )
+    ]
+    if scoped:
+        conditions.append(
+            aws.iam.GetPolicyDocumentStatementConditionArgs(
+                test="StringEquals", variable=f"autoscaling:ResourceTag/{SCOPE_TAG}", values=[cluster_name]
+            )
+        )
     return [
         aws.iam.GetPolicyDocumentStatementArgs(sid="Read", effect="Allow", actions=list(READ_ACTIONS), resources=["*"]),
         aws.iam.GetPolicyDocumentStatementArgs(
@@ -62,13 +83,7 @@ def policy_statements(cluster_name: str) -> list[aws.iam.GetPolicyDocumentStatem
             effect="Allow",
             actions=list(WRITE_ACTIONS),
             resources=["*"],
-            conditions=[
-                aws.iam.GetPolicyDocumentStatementConditionArgs(
-                    test="StringEquals",
-                    variable=f"autoscaling:ResourceTag/{TAG_PREFIX}/{cluster_name}",
-                    values=["owned"],
-                )
-            ],
+            conditions=conditions,
         ),
     ]
 
@@ -102,6 +117,19 @@ class ClusterAutoscalerArgs:
     """Tags of its AWS resources (``Name`` included)."""
     provider: k8s.Provider
     """The stack's Kubernetes provider."""
+    scoped: bool = False
+    """An existing cluster (``existingCluster``): discovery and writes kept to the ASGs tagged
+    :data:`~eks_gpu.design.autoscaler.SCOPE_TAG`, and names of its own. Default False: the cluster is the stack's."""
+
+    @property
+    def fullname(self) -> str:
+        """The Deployment's (and RBAC objects') name."""
+        return OWN_NAME if self.scoped else FULLNAME
+
+    @property
+    def service_account(self) -> str:
+        """Its service account in ``kube-system``, the one its Pod Identity association names."""
+        return OWN_NAME if self.scoped else SERVICE_ACCOUNT
 
 
 def asg_name_pattern(node_group_name: str) -> str:
@@ -144,13 +172,17 @@ def values(args: ClusterAutoscalerArgs) -> dict[str, Any]:
     the service account the Pod Identity association names, the system nodes, the flags, requests and limits,
     a non-root, read-only, capability-less container."""
     design = args.design
+    discovery: dict[str, Any] = {"clusterName": args.cluster}
+    if args.scoped:
+        # the chart joins these into --node-group-auto-discovery=asg:tag=... (its default: the first two)
+        discovery["tags"] = list(discovery_tags(args.cluster_name, scoped=True))
     out: dict[str, Any] = {
-        "fullnameOverride": FULLNAME,
+        "fullnameOverride": args.fullname,
         "cloudProvider": "aws",
         "awsRegion": args.region,
-        "autoDiscovery": {"clusterName": args.cluster},
+        "autoDiscovery": discovery,
         "image": {"repository": IMAGE, "tag": design.image_tag},
-        "rbac": {"serviceAccount": {"create": True, "name": SERVICE_ACCOUNT}},
+        "rbac": {"serviceAccount": {"create": True, "name": args.service_account}},
         "nodeSelector": {POOL_LABEL: SYSTEM_KEY},
         "priorityClassName": "system-cluster-critical",
         "resources": RESOURCES,
@@ -178,13 +210,13 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         super().__init__("eks-gpu:autoscaler:ClusterAutoscaler", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         agent = args.pod_identity_agent
-        policy = aws.iam.get_policy_document(statements=policy_statements(args.cluster_name))
+        policy = aws.iam.get_policy_document(statements=policy_statements(args.cluster_name, args.scoped))
         self.role = ServiceRole(
             f"{name}-iam",
             ServiceRoleArgs(
                 service=POD_IDENTITY,
                 trust_actions=POD_IDENTITY_ACTIONS,
-                trust_conditions=pod_identity_trust(args.cluster_arn, NAMESPACE, SERVICE_ACCOUNT),
+                trust_conditions=pod_identity_trust(args.cluster_arn, NAMESPACE, args.service_account),
                 managed_policies=(),
                 partition=args.partition,
                 tags=args.tags,
@@ -196,7 +228,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             f"{name}-identity",
             cluster_name=args.cluster,
             namespace=NAMESPACE,
-            service_account=SERVICE_ACCOUNT,
+            service_account=args.service_account,
             role_arn=self.role.role.arn,
             tags=dict(args.tags),
             # It hands out the role's credentials: before the policy lands the first calls are denied.

@@ -8,7 +8,7 @@ start only once their nodes are up (the autoscaler starts them: the pool's ASG t
 those resources); the launcher starts once the workers are Ready (``WaitForWorkersReady``).
 
 ``pulumi up`` does not wait for the result (``pulumi.com/skipAwait``): it is read from the launcher's
-log (README, "Training across nodes"). When the job ends the operator deletes the workers, the nodes
+log (docs/operations.md, "Training across nodes"). When the job ends the operator deletes the workers, the nodes
 fall idle and the autoscaler removes them; the launcher pod stays, Completed, with its log.
 ``activeDeadlineSeconds`` bounds what a stuck test costs.
 """

@@ -118,6 +118,7 @@ class EksGpuStack(pulumi.ComponentResource):
                 cluster_arn=self.cluster.arn,
                 log_retention_days=design.log_retention_days,
                 versions={name: v.version for name, v in design.addon_versions.items()},
+                existing_cluster=design.existing_cluster is not None,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -227,6 +228,8 @@ class EksGpuStack(pulumi.ComponentResource):
                     dns=self.dns,
                     tags=tags_for(design.tags, f"{design.cluster_name}-autoscaler"),
                     provider=self.provider,
+                    # on an existing cluster: only this stack's node groups, under names of its own
+                    scoped=design.existing_cluster is not None,
                 ),
                 opts=child,
             )
@@ -300,6 +303,7 @@ class EksGpuStack(pulumi.ComponentResource):
                     design.cluster_name,
                     design.tags,
                     design.autoscaler is not None or design.existing_cluster is not None,
+                    scoped=design.autoscaler is not None and design.existing_cluster is not None,
                 ),
             ),
             opts=pulumi.ResourceOptions(parent=self),

@@ -1,7 +1,7 @@
 """The namespace for GPU workloads: its Pod Security level, a GPU quota, default requests, and
 network policies that let ordinary jobs work and nothing else in.
 
-What a user's pod meets here (README, "Running your workloads"):
+What a user's pod meets here (docs/operations.md, "Running your workloads"):
 
 - Pod Security at the configured level (``restricted`` by default), pinned to the cluster's version.
 - A LimitRange that gives a container without requests ``DEFAULT_REQUEST`` and sets **no default

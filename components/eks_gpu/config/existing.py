@@ -65,6 +65,18 @@ def existing_cluster_problems(data: Mapping[str, Any]) -> list[Problem]:
                     "which the program never installs, updates or removes",
                 )
             )
+    autoscaler = data.get("autoscaler")
+    if not (isinstance(autoscaler, Mapping) and "enabled" in autoscaler):
+        problems.append(
+            Problem(
+                key_path("autoscaler", "enabled"),
+                "must be set with eks-gpu:existingCluster, because the program cannot see whether the cluster "
+                "runs a Cluster Autoscaler and EKS tags every managed node group's Auto Scaling group for one to "
+                "discover: set it to false if the cluster runs one (it scales the new pools too: they carry the "
+                "same discovery and node-template tags), or to true to install one that scales only this "
+                "stack's node groups, named eks-gpu-cluster-autoscaler so it stands beside any other",
+            )
+        )
     storage = data.get("storage")
     if isinstance(storage, Mapping) and storage.get("defaultStorageClass") is True:
         problems.append(

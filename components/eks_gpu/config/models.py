@@ -272,7 +272,7 @@ class NewVpc(Model):
     az_count: Annotated[int, Field(ge=2, le=6)] = 3
     """Availability Zones to span, 2-6 (EKS needs two at least). Default 3."""
     availability_zones: Annotated[tuple[str, ...] | None, Field(min_length=2, max_length=6)] = None
-    """The AZs to span, by name. Default: chosen for the pools (README, "Where pools land").
+    """The AZs to span, by name. Default: chosen for the pools (docs/operations.md, "Where pools land").
     Pin them once a stack is up: a new pool then never moves the VPC's subnets."""
     nat_gateways: Annotated[Literal["single", "perAz"], enum_field_values(("single", "perAz"))] = "single"
     """``single`` (one NAT gateway, cheapest; default) or ``perAz`` (one per AZ, survives an AZ loss)."""
@@ -344,6 +344,13 @@ def _pinned_image(value: str) -> str:
 class DevicePlugin(Model):
     """The NVIDIA device plugin: advertises ``nvidia.com/gpu`` on AL2023 NVIDIA nodes."""
 
+    enabled: bool = True
+    """Install it on the AL2023 NVIDIA pools (Bottlerocket NVIDIA nodes have it built in and never get it).
+    Default true. Set false where the cluster runs its own (NVIDIA's device plugin, or the GPU Operator's):
+    two plugins would both register ``nvidia.com/gpu`` on the same nodes. Then that one must run on these
+    pools (tolerate their taints), or their GPUs are never advertised and GPU pods, the smoke test's too,
+    stay Pending."""
+
     chart_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] = DEVICE_PLUGIN_CHART_VERSION
     """``nvidia-device-plugin`` chart version, ``X.Y.Z``. Default the tested one."""
 
@@ -355,7 +362,7 @@ ANYWHERE = "0.0.0.0/0"
 
 class GpuNamespace(Model):
     """The namespace GPU workloads run in: its Pod Security level, GPU quota, default requests and
-    network policies (README, "Running your workloads")."""
+    network policies (docs/operations.md, "Running your workloads")."""
 
     name: Annotated[str, Field(max_length=63, pattern=rf"^{DNS_LABEL}$")] = "gpu-workloads"
     """Namespace name, a DNS label. Default ``gpu-workloads``."""
@@ -421,7 +428,10 @@ class Autoscaler(Model):
     """The Cluster Autoscaler: resizes the node groups' Auto Scaling groups for pending pods."""
 
     enabled: bool = True
-    """Install it, with its IAM role and the ASG tags it discovers node groups by. Default true."""
+    """Install it, with its IAM role and the ASG tags it discovers node groups by. Default true. With
+    ``existingCluster`` it has no default and must be set: true installs one that scales only this stack's
+    node groups, under names of its own (``eks-gpu-cluster-autoscaler``); false leaves the pools to the
+    cluster's own autoscaler, which finds them by the discovery tags EKS and the program put on their ASGs."""
     chart_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] | None = None
     """``cluster-autoscaler`` chart version, ``X.Y.Z``. Default the bundled one."""
     image_tag: Annotated[str, Field(pattern=r"^v1\.\d+\.\d+$")] | None = None

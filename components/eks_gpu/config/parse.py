@@ -260,7 +260,7 @@ def _check_scalars(data: Mapping[str, Any], derived_name: bool) -> list[Problem]
 REACH_KEYS = ("endpointPublicAccessCidrs", "endpointPrivateAccessCidrs", "endpointPrivateAccessSecurityGroupIds")
 """The keys that let someone reach the Kubernetes API; at least one must name a party."""
 REACH_FIX = "pulumi config set --path 'endpointPublicAccessCidrs[0]' \"$(curl -s https://checkip.amazonaws.com)/32\""
-"""The one line that opens the API to the deployer's own address (README, "First deploy")."""
+"""The one line that opens the API to the deployer's own address (docs/deploy.md, "First deploy")."""
 
 
 def _check_access(data: Mapping[str, Any]) -> list[Problem]:

@@ -17,6 +17,13 @@ from eks_gpu.facts.releases import autoscaler_releases, first_release_tag
 
 TAG_PREFIX = "k8s.io/cluster-autoscaler"
 """The prefix of every tag the Cluster Autoscaler reads on an Auto Scaling group."""
+SCOPE_TAG = "eks-gpu/autoscaler"
+"""With ``existingCluster``, on the ASGs of this program's node groups only (value: the cluster's name):
+the autoscaler it installs discovers, and may resize, no other ASG. EKS tags the ASG of every managed
+node group, the owner's too, with both discovery tags (EKS User Guide, "Managed node groups": "automatically
+tagged for auto-discovery by the Kubernetes cluster autoscaler"), so those alone would hand it the owner's
+node groups. ``--node-group-auto-discovery=asg:tag=<k1>,<k2>,...`` finds the ASGs where every listed key
+exists (kubernetes/autoscaler ``cluster-autoscaler/cloudprovider/aws/README.md``, "Auto-Discovery Setup")."""
 TEMPLATE_ALLOCATABLE = ("cpu", "memory", "ephemeral-storage", "pods")
 """What the template node gets from the pool's :class:`~eks_gpu.design.allocatable.Allocatable`
 rather than from the instance type: the autoscaler takes a tag's value as capacity and allocatable
@@ -32,12 +39,16 @@ def efa_hugepages(design: NodeGroupDesign) -> str | None:
     return f"{EFA_DRIVER_HUGEPAGES_2MI * 2}Mi"
 
 
-def discovery_tags(cluster_name: str) -> dict[str, str]:
-    """The tags ``--node-group-auto-discovery`` finds a node group's ASG by."""
-    return {f"{TAG_PREFIX}/enabled": "true", f"{TAG_PREFIX}/{cluster_name}": "owned"}
+def discovery_tags(cluster_name: str, scoped: bool = False) -> dict[str, str]:
+    """The tags ``--node-group-auto-discovery`` finds a node group's ASG by; ``scoped`` (an existing
+    cluster with this program's autoscaler) adds :data:`SCOPE_TAG`."""
+    tags = {f"{TAG_PREFIX}/enabled": "true", f"{TAG_PREFIX}/{cluster_name}": "owned"}
+    if scoped:
+        tags[SCOPE_TAG] = cluster_name
+    return tags
 
 
-def asg_tags(design: NodeGroupDesign, cluster_name: str) -> dict[str, str]:
+def asg_tags(design: NodeGroupDesign, cluster_name: str, scoped: bool = False) -> dict[str, str]:
     """Every tag of a node group's ASG: discovery, and for GPU pools what scale-from-zero needs.
 
     EKS does not copy node-group tags to the ASG (aws/containers-roadmap#608), so the program tags
@@ -45,7 +56,7 @@ def asg_tags(design: NodeGroupDesign, cluster_name: str) -> dict[str, str]:
     node's kubelet will offer (the pool's allocatable), not the type's nominal size; labels and taints
     from the pool's design, the same objects the node group gets.
     """
-    tags = discovery_tags(cluster_name)
+    tags = discovery_tags(cluster_name, scoped)
     if design.gpu is None:
         return tags
     template = f"{TAG_PREFIX}/node-template"
@@ -76,6 +87,18 @@ RESERVED_AUTOSCALER_FLAGS = {
     "node-group-auto-discovery": "the chart (autoDiscovery.clusterName)",
 }
 """Flags ``autoscaler.extraArgs`` may not set: a dedicated key or the chart owns them."""
+OWN_NAME = "eks-gpu-cluster-autoscaler"
+"""With ``existingCluster``: the name of everything the autoscaler's release makes (Deployment, service
+account, RBAC) and of its leader-election lease, so it stands beside an autoscaler the cluster may run
+already (the chart's and the binary's defaults are all ``cluster-autoscaler``, in ``kube-system``)."""
+OWN_NAME_ARGS: dict[str, str | int | bool] = {
+    # the lease both would otherwise share: one of the two would stand by forever
+    # (kubernetes/autoscaler cluster-autoscaler/main.go, defaultLeaderElectionConfiguration)
+    "leader-elect-resource-name": OWN_NAME,
+    # the status ConfigMap both would otherwise overwrite (main.go, --status-config-map-name)
+    "status-config-map-name": f"{OWN_NAME}-status",
+}
+"""Flags of the autoscaler on an existing cluster: a lease and a status ConfigMap of its own."""
 
 
 def design_autoscaler(
@@ -140,8 +163,11 @@ def design_autoscaler(
         "skip-nodes-with-local-storage": False,
         "expander": cfg.expander,
         "scale-down-unneeded-time": cfg.scale_down_unneeded_time,
+        **(OWN_NAME_ARGS if config.existing_cluster is not None else {}),
         **cfg.extra_args,
     }
+    if config.existing_cluster is not None:
+        _scope_tag_budget(config, groups, problems)
     return AutoscalerDesign(
         chart_version=cfg.chart_version or catalogue.chart_version,
         image_tag=image,
@@ -149,3 +175,22 @@ def design_autoscaler(
         priorities=dict(cfg.priorities),
         args=args,
     )
+
+
+def _scope_tag_budget(config: StackConfig, groups: Mapping[str, NodeGroupDesign], problems: list[Problem]) -> None:
+    """With ``existingCluster`` every ASG also carries :data:`SCOPE_TAG`: a node group whose tags fit
+    only without it is refused here (one that does not fit at all is refused by the stack's own check)."""
+    from eks_gpu.design.tags import check_asg_tag_budget, node_group_asg_tags  # it builds on this module
+
+    stack_tags = {**config.tags, "Environment": config.environment}
+    for key, group in groups.items():
+        pool = config.gpu_node_groups.get(key)
+        prefix = ("gpuNodeGroups", key) if pool is not None else ("systemNodeGroup",)
+        labels = pool.labels if pool is not None else {}
+        plain = node_group_asg_tags(group, config.cluster_name, stack_tags, True)
+        if check_asg_tag_budget(prefix, group, plain, labels) is not None:
+            continue
+        scoped = node_group_asg_tags(group, config.cluster_name, stack_tags, True, scoped=True)
+        over = check_asg_tag_budget(prefix, group, scoped, labels)
+        if over is not None:
+            problems.append(over)

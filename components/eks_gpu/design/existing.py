@@ -17,8 +17,9 @@ from datetime import date
 import pulumi_aws as aws
 
 from eks_gpu.config import ConfigError, ExistingVpc, ParsedConfig, Problem, key_path
-from eks_gpu.design.lookup import _default_route
+from eks_gpu.design.lookup import _default_route, read_running_addons
 from eks_gpu.design.model import ExistingClusterDesign, NodeGroupDesign
+from eks_gpu.design.pinning import installed_addons
 from eks_gpu.facts import versions
 
 NAME_KEY = key_path("existingCluster", "name")
@@ -102,10 +103,22 @@ def adopt(parsed: ParsedConfig, today: date) -> tuple[ParsedConfig, ClusterFacts
     subnets = config.existing_cluster.subnet_ids or private_subnets(cluster)
     vpc = ExistingVpc.model_construct(id=cluster.vpc_id, private_subnet_ids=tuple(subnets), public_subnet_ids=())
     adopted = config.model_copy(update={"kubernetes_version": cluster.version, "vpc": vpc})
+    unusable = bool(problems)
+    # Whether the cluster runs an add-on decides whether the program creates it: a read that fails for
+    # another reason than "not there" must not pass for "not running" (creating it next to a running one).
+    _, unreadable = read_running_addons(installed_addons(adopted), cluster.name)
+    for name, message in sorted(unreadable.items()):
+        problems.append(
+            Problem(
+                NAME_KEY,
+                f"cannot tell whether '{cluster.name}' runs the {name} add-on, which the program would otherwise "
+                f"install: reading it failed ({message}); the deployer needs eks:DescribeAddon on the cluster",
+            )
+        )
     return (
         replace(
             parsed,
-            config=None if problems else adopted,
+            config=None if unusable else adopted,
             vpc=vpc,
             problems=tuple(problems),
             warnings=tuple(warnings),

@@ -20,7 +20,17 @@ def design_kubernetes(
     config: StackConfig, groups: Mapping[str, NodeGroupDesign], problems: list[Problem], warnings: list[str]
 ) -> KubernetesDesign:
     pools = {key: groups[key] for key in config.gpu_node_groups if key in groups}
-    plugin_pools = tuple(k for k, p in pools.items() if not p.ami_type.bottlerocket)
+    # Bottlerocket's NVIDIA variants carry the plugin; devicePlugin.enabled false leaves the AL2023 pools to
+    # one the cluster runs
+    needs_plugin = tuple(k for k, p in pools.items() if not p.ami_type.bottlerocket)
+    plugin_pools = needs_plugin if config.device_plugin.enabled else ()
+    if needs_plugin and not plugin_pools:
+        warnings.append(
+            f"{key_path('devicePlugin', 'enabled')}: false: nothing this stack installs advertises nvidia.com/gpu "
+            f"on {', '.join(needs_plugin)} (AL2023 NVIDIA); a device plugin the cluster runs (NVIDIA's, or the GPU "
+            "Operator's) must run on these pools and tolerate their taints, or GPU pods there "
+            f"{'(eks-gpu:gpuPod too) ' if config.gpu_pod.enabled else ''}stay Pending"
+        )
     quota = config.gpu_namespace.gpu_quota
     if quota is None:
         quota = sum(p.max_size * (p.gpu.count if p.gpu else 0) for p in pools.values())

@@ -187,16 +187,28 @@ def read_addon_defaults(names: Iterable[str], kubernetes_version: str) -> tuple[
     return values, errors
 
 
-def read_running_addons(names: Iterable[str], cluster_name: str) -> dict[str, str]:
-    """The version each add-on runs at on ``cluster_name`` now (``aws.eks.get_addon``); an add-on or a
-    cluster that does not exist yet (a first deploy), or a read that is denied, gives nothing."""
+ADDON_NOT_FOUND = ("couldn't find resource", "ResourceNotFoundException")
+"""How ``aws.eks.get_addon`` says an add-on (or its cluster) does not exist: terraform-provider-aws
+``internal/service/eks/addon.go`` ``findAddonByTwoPartKey`` turns DescribeAddon's
+``ResourceNotFoundException``, and only it, into a ``retry.NotFoundError`` ("couldn't find resource");
+the exception's own name is accepted too. Every other failure (``AccessDeniedException``, throttling)
+says nothing about whether the add-on runs."""
+
+
+def read_running_addons(names: Iterable[str], cluster_name: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The version each add-on runs at on ``cluster_name`` now (``aws.eks.get_addon``), and the add-ons
+    that could not be read, each with AWS's message. An add-on or a cluster that does not exist (a first
+    deploy) is absent from both: only :data:`ADDON_NOT_FOUND` means "not running"."""
     running: dict[str, str] = {}
+    errors: dict[str, str] = {}
     for name in names:
         try:
             running[name] = aws.eks.get_addon(addon_name=name, cluster_name=cluster_name).addon_version
-        except Exception:  # not there yet, or not readable: nothing is kept
-            continue
-    return running
+        except Exception as exc:
+            message = _first_line(exc)
+            if not any(marker in message for marker in ADDON_NOT_FOUND):
+                errors[name] = message
+    return running, errors
 
 
 def read_latest_releases(
@@ -277,7 +289,9 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
     if parsed.config is not None:
         kubernetes = parsed.config.kubernetes_version
         addon_defaults, addon_errors = read_addon_defaults(installed_addons(parsed.config), kubernetes)
-        running = read_running_addons(installed_addons(parsed.config), parsed.config.cluster_name)
+        # an existing cluster's unreadable add-ons are refused by eks_gpu.design.existing.adopt; the
+        # stack's own cluster's only keep pins from going backwards, so a denied read is not fatal here
+        running, _ = read_running_addons(installed_addons(parsed.config), parsed.config.cluster_name)
         latest, release_errors = read_latest_releases(_ami_types(parsed, instances), kubernetes)
 
     return AwsFacts(

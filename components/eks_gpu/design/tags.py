@@ -42,13 +42,20 @@ class AsgTag:
 
 
 def node_group_asg_tags(
-    design: NodeGroupDesign, cluster_name: str, stack_tags: Mapping[str, str], autoscaler: bool
+    design: NodeGroupDesign,
+    cluster_name: str,
+    stack_tags: Mapping[str, str],
+    autoscaler: bool,
+    *,
+    scoped: bool = False,
 ) -> dict[str, AsgTag]:
     """Every tag the program puts on a node group's ASG: the stack's, propagated to instances, and,
-    with the autoscaler, its discovery and node-template tags, not propagated."""
+    with the autoscaler, its discovery and node-template tags, not propagated; ``scoped`` (an existing
+    cluster with the program's own autoscaler) adds the tag that keeps it to these ASGs
+    (:data:`eks_gpu.design.autoscaler.SCOPE_TAG`)."""
     tags = {k: AsgTag(v, True) for k, v in stack_tags.items()}
     if autoscaler:
-        tags |= {k: AsgTag(v, False) for k, v in asg_tags(design, cluster_name).items()}
+        tags |= {k: AsgTag(v, False) for k, v in asg_tags(design, cluster_name, scoped).items()}
     return tags
 
 

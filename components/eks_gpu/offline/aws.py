@@ -580,6 +580,9 @@ class AwsAccount:
         self.addons_running: dict[str, str] = {}
         """EKS add-on -> the version it runs at on the stack's cluster (`getAddon`): an existing cluster;
         empty, every `getAddon` finds nothing, as before a first deploy; set by tests."""
+        self.addon_read_error: str | None = None
+        """When set, every `getAddon` fails with this AWS error (a deployer without `eks:DescribeAddon`),
+        as the provider reports it; set by tests."""
         self.offers_like: dict[str, str] = {}
         """Kubernetes version -> a bundled one whose add-on builds `getAddonVersion` answers for it: an
         account where EKS already offers a version the snapshot predates; set by tests."""
@@ -961,11 +964,16 @@ class AwsAccount:
         }
 
     def _get_addon(self, args: Mapping[str, Any]) -> JsonDict:
-        """An add-on of an existing cluster (DescribeAddon), from :attr:`addons_running`."""
+        """An add-on of an existing cluster (DescribeAddon), from :attr:`addons_running`. A missing one fails
+        as the provider says it (terraform-provider-aws ``internal/service/eks/addon.go``: DescribeAddon's
+        ResourceNotFoundException becomes ``retry.NotFoundError``, "couldn't find resource"); with
+        :attr:`addon_read_error` every read fails with that error instead."""
         name, cluster = str(args["addonName"]), str(args["clusterName"])
+        if self.addon_read_error is not None:
+            raise AwsError(f"reading EKS Add-On ({cluster}:{name}): {self.addon_read_error}")
         version = self.addons_running.get(name)
         if version is None:
-            raise AwsError(f"reading EKS Add-On ({cluster}:{name}): ResourceNotFoundException")
+            raise AwsError(f"reading EKS Add-On ({cluster}:{name}): couldn't find resource")
         return {"id": f"{cluster}:{name}", "addonName": name, "clusterName": cluster, "addonVersion": version}
 
     def _get_cluster(self, args: Mapping[str, Any]) -> JsonDict:

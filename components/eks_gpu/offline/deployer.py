@@ -1,7 +1,7 @@
 """The one line a real deploy still needs, stood in for offline runs of the shipped stack files.
 
 The shipped stacks name nobody who may reach the Kubernetes API: only the person deploying knows
-their address (README, "First deploy"), and the program refuses a stack nobody can reach. `make
+their address (docs/deploy.md, "First deploy"), and the program refuses a stack nobody can reach. `make
 plan` and the tests still run the shipped files: they add a stand-in public CIDR, exactly where
 `pulumi config set --path 'endpointPublicAccessCidrs[0]' ...` would put the deployer's, and say so.
 """
@@ -32,6 +32,6 @@ def with_deployer(config: Mapping[str, Any]) -> tuple[dict[str, Any], str | None
     need = (
         f"not deployable as is: nobody may reach the Kubernetes API. This plan stands in {STAND_IN_CIDR} "
         f"for the deployer; before `pulumi up`, run: {REACH_FIX} (or set {REACH_KEYS[1]} / {REACH_KEYS[2]} "
-        "for a runner inside the VPC; README, First deploy)"
+        "for a runner inside the VPC; docs/deploy.md, First deploy)"
     )
     return {**config, FULL_REACH_KEYS[0]: [STAND_IN_CIDR]}, need
