@@ -99,7 +99,13 @@ def test_fail_on_replace_exits_3_and_a_plan_with_nothing_to_fail_on_0(
 
     new = str(stack_file(tmp_path, "new", bigger))
     code, _, err = plan(capsys, "--stack-file", new, "--against", str(old), "--fail-on", "replace")
-    assert code == 3 and err.startswith("error: --fail-on replace: ") and "inference" in err
+    changes = json.loads(plan(capsys, "--stack-file", new, "--against", str(old), "--json")[1])["changes"]
+    replaced = [c for c in changes if c["action"] == "replace"]
+    (group,) = [c["name"] for c in replaced if c["type"] == "aws:eks/nodeGroup:NodeGroup"]
+    tags = [c for c in replaced if c["type"] == "aws:autoscaling/tag:Tag"]
+    assert len(replaced) == 1 + len(tags) and len(tags) > 1
+    # one per ASG tag would bury the node group: collapsed as the review shows them
+    assert (code, err) == (3, f"error: --fail-on replace: {group} and its {len(tags)} ASG tags\n")
     assert plan(capsys, "--stack-file", new, "--against", str(old))[0] == 0
 
 
@@ -197,3 +203,85 @@ def test_the_program_refuses_an_unknown_region_before_asking_aws() -> None:
     (problem,) = err.value.problems
     assert problem.key == "aws:region"
     assert problem.message.startswith("'us-east1' is not a region EKS runs in (did you mean us-east-1?); it runs in ")
+
+
+@pytest.mark.parametrize(
+    ("content", "lacks"),
+    [
+        ("{}", 'it has no "resources" list'),
+        ("[]", "it is a list, not a JSON object"),
+        ('{"resources": [{"urn": "u", "inputs": {}}]}', "resources[0] has no name, type"),
+        ("plan:", "not JSON"),
+    ],
+)
+def test_an_against_file_that_is_not_a_plan_is_a_usage_error_naming_what_it_lacks(
+    content: str, lacks: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = tmp_path / "old.json"
+    old.write_text(content)
+    code, _, err = plan(capsys, "--against", str(old))
+    assert code == 2 and err.startswith(f"error: --against: {old}: ") and lacks in err, err
+
+
+@pytest.mark.parametrize("fail_on", ["replace", "rolls-nodes"])
+def test_fail_on_without_against_is_a_usage_error(fail_on: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert plan(capsys, "--fail-on", fail_on) == (
+        2,
+        "",
+        f"error: --fail-on {fail_on} needs --against OLD.json: without an earlier plan there is no change to fail on\n",
+    )
+
+
+def test_a_diagram_that_cannot_be_written_is_a_usage_error_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    where = tmp_path / "no-such-dir" / "arch.md"
+    code, _, err = plan(capsys, "--diagram", str(where))
+    assert (code, err) == (2, f"error: --diagram {where}: cannot write it (No such file or directory)\n")
+
+
+def test_an_unknown_stack_names_the_stack_files_there(capsys: pytest.CaptureFixture[str]) -> None:
+    stacks = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))
+    assert {"dev", "prod"} <= set(stacks)
+    assert plan(capsys, "--stack", "nope") == (
+        1,
+        "",
+        f"error: no stack file Pulumi.nope.yaml in {ROOT}; stacks here: {', '.join(stacks)}\n",
+    )
+
+
+def test_an_unknown_region_comes_with_the_files_other_problems(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def mistaken(config: dict[str, Any]) -> None:
+        config["aws:region"] = "us-east-9"
+        config["eks_gpu:tags"] = config.pop("eks-gpu:tags")
+        config["eks-gpu:systemNodeGroup"]["instanceTypes"] = "t3.medium"
+
+    code, out, err = plan(capsys, "--stack-file", str(stack_file(tmp_path, "bad", mistaken)))
+    assert (code, out) == (1, "")
+    problems = [line.removeprefix("  - ") for line in err.splitlines()[1:]]
+    assert problems[:2] == [
+        "eks_gpu:tags: is not read: the program reads the eks-gpu namespace only; did you mean eks-gpu:tags?",
+        "eks-gpu:systemNodeGroup.instanceTypes: must be a list, e.g. [t3.medium] (got 't3.medium')",
+    ]
+    assert len(problems) == 3 and problems[2].startswith("aws:region: 'us-east-9' is not a region EKS runs in")
+
+
+def test_a_real_type_the_region_does_not_offer_is_named_so_without_a_lookalike(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    region, wanted = "eu-west-1", "p5.48xlarge"
+    assert wanted in aws_data.catalogue() and wanted not in aws_data.offerings(region)  # moto's catalogue says so
+
+    def elsewhere(config: dict[str, Any]) -> None:
+        config["aws:region"] = region
+        del config["eks-gpu:vpc"]["availabilityZones"]
+        config["eks-gpu:gpuNodeGroups"]["inference"]["instanceTypes"] = [wanted]
+
+    code, out, err = plan(capsys, "--stack-file", str(stack_file(tmp_path, "p5", elsewhere)))
+    assert (code, out) == (1, "")
+    assert err.splitlines()[1:] == [
+        f"  - eks-gpu:gpuNodeGroups.inference.instanceTypes[0]: '{wanted}' exists but is not offered in any "
+        f"available AZ of {region}; choose a type the region offers, or another aws:region"
+    ]

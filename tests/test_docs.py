@@ -204,3 +204,46 @@ def test_anchor_is_githubs() -> None:
 
 def test_readme_stays_a_five_minute_read() -> None:
     assert len(README.read_text().splitlines()) <= README_LINE_BUDGET
+
+
+def _shown(value: float, like: str) -> float:
+    """``value`` rounded as the docs show it: the decimals of ``like`` (``$0.1921``: 4)."""
+    return round(value, len(like.split(".")[1]))
+
+
+def _check_row(line: str, values: list[float]) -> None:
+    shown = re.findall(r"\$([\d,]+\.\d+)", line)
+    assert len(shown) == len(values), line
+    assert [float(s.replace(",", "")) for s in shown] == [_shown(v, s) for v, s in zip(values, shown, strict=True)], (
+        line,
+        values,
+    )
+
+
+def test_the_cost_figures_in_the_docs_are_what_the_plan_computes() -> None:
+    """README.md's dev cost table and docs/review.md's dev/prod table, against ``plan.build`` of the
+    shipped stack files (on the suite's date: the calendar's)."""
+    from eks_gpu.facts.versions import calendar
+    from eks_gpu.offline import plan
+
+    cost = {s: plan.build(ROOT / f"Pulumi.{s}.yaml", today=calendar().updated)["cost"] for s in ("dev", "prod")}
+    assert all(c["complete"] for c in cost.values())  # else the docs would have to say "at least"
+    readme = (ROOT / "README.md").read_text().splitlines()
+    dev = cost["dev"]
+    (idle,) = [line for line in readme if line.startswith("| idle (")]
+    (top,) = [line for line in readme if line.startswith("| at max (")]
+    _check_row(idle, [dev["idleUsdPerHour"], dev["idleUsdPerMonth"]])
+    _check_row(top, [dev["maxUsdPerHour"], dev["maxUsdPerMonth"]])
+    review = (ROOT / "docs" / "review.md").read_text().splitlines()
+    for stack, c in cost.items():
+        (row,) = [line for line in review if line.startswith(f"| {stack} (")]
+        _check_row(
+            row,
+            [
+                c["idleUsdPerHour"],
+                c["idleUsdPerMonth"],
+                c["desiredUsdPerHour"],
+                c["maxUsdPerHour"],
+                c["maxUsdPerMonth"],
+            ],
+        )

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from eks_gpu.offline import plan
 from eks_gpu.offline.diff import ASG_TAG, MASK, NODE_GROUP, Change, diff, shorten, value_changes
-from eks_gpu.offline.review import completeness, cost_delta, render_changes
+from eks_gpu.offline.review import COST_HEADERS, completeness, cost_delta, render_changes
 
 from tests.helpers import ROOT, program_scope, run_plan
 
@@ -50,16 +50,10 @@ def plans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]
 
 
 def _reviewed(plans: dict[str, dict[str, Any]], edit: str) -> dict[str, Any]:
-    """The new plan with its review, as ``main`` puts it together."""
+    """The new plan with its review against the base plan, by ``plan.review_against``: what ``main``
+    runs for ``--against``."""
     new = json.loads(json.dumps(plans[edit]))
-    changes, warnings = diff(plans["base"], new)
-    new |= {
-        "changes": [c.to_json() for c in changes],
-        "warnings": [*warnings, *new["warnings"]],
-        "changeWarnings": len(warnings),
-        "against": "old.json",
-        "costDelta": cost_delta(plans["base"]["cost"], new["cost"]),
-    }
+    plan.review_against(new, plans["base"], "old.json")
     return new
 
 
@@ -270,7 +264,8 @@ def test_markdown_of_a_change_has_the_facts_in_valid_tables(plans: dict[str, dic
     assert f"{len(reviewed['changes'])} to replace" in first and f"${cost['maxUsdPerMonth']:,.2f}/month" in first
     assert reviewed["warnings"][0] in markdown
     headers = [t[0] for t in tables]
-    assert ["action", "resource", "type", "change"] in headers and headers.count(headers[-1]) >= 1
+    # one component changes (the pool's), so one changes table, then the cost delta; no tag-only table
+    assert headers == [["action", "resource", "type", "change"], list(COST_HEADERS)]
     (changes,) = [t for t in tables if t[0] == ["action", "resource", "type", "change"]]
     assert [row[0] for row in changes[2:]] == ["+- replace", "+-"]  # the node group, its ASG tags
     assert "#### eks-gpu-inference (`eks-gpu:nodegroups:NodeGroup`)" in markdown

@@ -968,7 +968,8 @@ def _rules() -> list[Any]:
         pytest.param(
             pool(instanceTypes=[not_offered_type()]),
             f"{P}.instanceTypes[0]",
-            f"'{not_offered_type()}' is not offered in any available AZ of us-west-2 (or does not exist)",
+            f"'{not_offered_type()}' exists but is not offered in any available AZ of us-west-2; "
+            "choose a type the region offers, or another aws:region",
             id="instance-type-not-offered",
         ),
         pytest.param(

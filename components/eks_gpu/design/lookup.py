@@ -104,6 +104,10 @@ class AwsFacts:
     region_types: frozenset[str] = frozenset()
     """Every instance type the region offers, read only when a configured type is not offered in any
     available AZ (to say which type was meant); empty otherwise."""
+    existing_types: frozenset[str] = frozenset()
+    """The configured types no available AZ offers that exist all the same: the region lists them
+    (offered only in opt-in or Local Zones), or ``DescribeInstanceTypes`` describes them. A type
+    EC2 does not know (a typo) is absent; so is one AWS refuses to describe here."""
 
 
 def _architectures(supported: Iterable[str]) -> tuple[Architecture, ...]:
@@ -130,6 +134,16 @@ def instance_facts(instance_type: str) -> InstanceFacts:
         default_card_interfaces=_default_card_interfaces(result),
         ipv4_per_interface=int(result.maximum_ipv4_addresses_per_interface or 0),
     )
+
+
+def _describes(instance_type: str) -> bool:
+    """``DescribeInstanceTypes`` describes ``instance_type`` (``aws.ec2.get_instance_type`` answers);
+    an unknown type is an ``InvalidInstanceType`` error, and any failure counts as not known."""
+    try:
+        aws.ec2.get_instance_type(instance_type=instance_type)
+    except Exception:
+        return False
+    return True
 
 
 def _default_card_interfaces(result: aws.ec2.GetInstanceTypeResult) -> int:
@@ -267,8 +281,12 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
                 offerings.setdefault(itype, set()).add(location)
     instances = {t: instance_facts(t) for t in sorted(offerings)}
     region_types: frozenset[str] = frozenset()
+    existing: set[str] = set()
     if set(types) - set(offerings):
         region_types = frozenset(aws.ec2.get_instance_type_offerings(location_type="region").instance_types)
+        for t in sorted(set(types) - set(offerings)):
+            if t in region_types or _describes(t):
+                existing.add(t)
 
     subnets: dict[str, SubnetFacts] = {}
     if isinstance(parsed.vpc, ExistingVpc):
@@ -311,4 +329,5 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
         latest_releases=latest,
         release_errors=release_errors,
         region_types=region_types,
+        existing_types=frozenset(existing),
     )

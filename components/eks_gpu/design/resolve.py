@@ -442,7 +442,16 @@ def _group(
     found: list[InstanceFacts] = []
     for i, itype in enumerate(cfg.instance_types):
         info = facts.instances.get(itype)
-        if info is None:
+        if info is None and itype in facts.existing_types:
+            # a real type: a near name offered here (p5.48xlarge -> g5.48xlarge) is not what was meant
+            problems.append(
+                Problem(
+                    key_path(*prefix, "instanceTypes", i),
+                    f"'{itype}' exists but is not offered in any available AZ of {facts.region}; "
+                    "choose a type the region offers, or another aws:region",
+                )
+            )
+        elif info is None:
             close = difflib.get_close_matches(itype, facts.region_types, n=1, cutoff=0.8)
             meant = f"; did you mean {close[0]}?" if close else ""
             problems.append(

@@ -477,10 +477,26 @@ def warnings_for(
 
 
 def load_plan(path: Path) -> dict[str, Any]:
-    """An earlier ``make plan ARGS=--json`` document, checked to have what a diff needs."""
-    plan = json.loads(path.read_text())
-    if not isinstance(plan, dict) or not all("urn" in r and "inputs" in r for r in plan.get("resources", [])):
-        raise ValueError(f"{path}: not a plan written by `make plan ARGS=--json` (of this version)")
+    """An earlier ``make plan ARGS=--json`` document, checked to have what a diff needs: a
+    ``resources`` list whose every entry has ``urn``, ``name``, ``type`` and ``inputs``. Anything
+    else is a ValueError naming the file and what it lacks (an unreadable file: the OSError)."""
+    try:
+        plan = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON ({exc}); pass a plan written by `eks-gpu plan --json`") from None
+    lacks = ""
+    if not isinstance(plan, dict):
+        lacks = f"it is a {type(plan).__name__}, not a JSON object"
+    elif not isinstance(plan.get("resources"), list):
+        lacks = 'it has no "resources" list'
+    else:
+        for i, r in enumerate(plan["resources"]):
+            missing = [k for k in ("urn", "name", "type", "inputs") if not isinstance(r, dict) or k not in r]
+            if missing:
+                lacks = f"resources[{i}] has no {', '.join(missing)}"
+                break
+    if lacks:
+        raise ValueError(f"{path}: not a plan written by `eks-gpu plan --json` (of this version): {lacks}")
     return plan
 
 

@@ -11,10 +11,12 @@ reads the recorded resources. No account, no CLI, no plugins:
 Exit codes (each its own, for CI; errors go to stderr as one line per problem, never a traceback):
 
     0  the plan is printed, and nothing below applies
-    1  the stack file is wrong: missing, not YAML (file:line:column), or the program's own errors
-       (every problem of the file, each naming its key: eks-gpu:..., aws:region)
+    1  the stack file is wrong: missing (--stack: naming the stacks there), not YAML (file:line:column),
+       or the program's own errors (every problem of the file, each naming its key: eks-gpu:...,
+       aws:region)
     2  the command line is wrong: an unknown option (argparse), --quota not CODE=VCPUS, an --against
-       file that cannot be read
+       file that cannot be read or is not a plan, --fail-on without --against, a --diagram file that
+       cannot be written
     3  --fail-on replace | rolls-nodes matched a change against --against's plan
     4  a mandatory policy is violated (the plan is still printed): the policy pack would make
        `pulumi preview` and `pulumi up` fail the same way, so a plan that exits 0 must be one that can
@@ -37,7 +39,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from eks_gpu.config import POOL_LABEL, AmiType, CapacityType
+from eks_gpu.config import POOL_LABEL, AmiType, CapacityType, Problem
 from eks_gpu.design.pinning import release_parameter
 from eks_gpu.design.quotas import QuotaUse, quota_needs
 from eks_gpu.design.tags import NODE_GROUP_TAG
@@ -50,7 +52,16 @@ from .aws import AwsError, offline_account
 from .deployer import with_deployer
 from .diff import ACTIONS, Change, diff, load_plan, render_changes
 from .engine import REPO, ProgramRun, RegisteredResource, load_stack_file, run_program
-from .review import COST_HEADERS, completeness, cost_cells, cost_delta, markdown_changes, markdown_cost_delta, md_table
+from .review import (
+    COST_HEADERS,
+    collapsed_names,
+    completeness,
+    cost_cells,
+    cost_delta,
+    markdown_changes,
+    markdown_cost_delta,
+    md_table,
+)
 from .review import cell as md_cell
 from .review import code as md_code
 from .stand_in import KEY as STAND_IN_KEY
@@ -717,6 +728,39 @@ def render_mermaid(plan: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def review_against(plan: dict[str, Any], old: Mapping[str, Any], against: str) -> list[Change]:
+    """Add to ``plan`` its review against ``old`` (an earlier ``--json`` plan, read from ``against``):
+    ``changes``, ``costDelta``, ``changeWarnings`` and ``against``, the change's warnings first among
+    ``warnings``. Returns the changes (for ``--fail-on``)."""
+    changes, change_warnings = diff(old, plan)
+    plan["costDelta"] = cost_delta(old.get("cost") or {}, plan["cost"])
+    plan["changes"] = [c.to_json() for c in changes]
+    plan["warnings"] = [*change_warnings, *plan["warnings"]]
+    plan["changeWarnings"] = len(change_warnings)
+    plan["against"] = against
+    return changes
+
+
+def parse_problems(raw: Mapping[str, Any], stack_file: Path) -> list[Problem]:
+    """The problems of a stack file's ``config:`` (``raw``, full keys) that need no AWS: what the
+    program's parser finds in its ``eks-gpu`` keys and in keys that look like a misspelt ``eks-gpu``
+    (as :func:`eks_gpu.config.read_pulumi_config` passes them), with this plan's stand-in deployer."""
+    from eks_gpu.config import NAMESPACE, parse_config
+    from eks_gpu.config.parse import TOP_LEVEL_KEYS
+    from eks_gpu.config.problems import namespace_lookalike
+
+    config = dict(raw) if STAND_IN_KEY in raw else with_deployer(raw)[0]
+    keys: dict[str, Any] = {}
+    for full_key, value in config.items():
+        ns, _, key = full_key.partition(":")
+        if ns == NAMESPACE:
+            keys[key] = value
+        elif namespace_lookalike(full_key, TOP_LEVEL_KEYS) is not None:
+            keys[full_key] = value
+    stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    return list(parse_config(keys, stack, date.today()).problems)
+
+
 CONFIG_ERROR, USAGE_ERROR, FAIL_ON_MATCHED, POLICY_VIOLATED = 1, 2, 3, 4
 """The exit codes (module docstring); 0 is a plan with nothing to fail on."""
 
@@ -761,13 +805,28 @@ def main(argv: Sequence[str] | None = None, prog: str = "eks-gpu plan") -> int:
     except ValueError:
         print(f"error: --quota takes CODE=VCPUS, e.g. L-DB2E81BA=64, not {args.quota}", file=sys.stderr)
         return USAGE_ERROR
+    if args.fail_on and not args.against:
+        print(
+            f"error: --fail-on {','.join(args.fail_on)} needs --against OLD.json: without an earlier plan "
+            "there is no change to fail on",
+            file=sys.stderr,
+        )
+        return USAGE_ERROR
     stack_file = args.stack_file or REPO / f"Pulumi.{args.stack}.yaml"
+    if args.stack_file is None and not stack_file.is_file():
+        stacks = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in REPO.glob("Pulumi.*.yaml"))
+        print(
+            f"error: no stack file {stack_file.name} in {REPO}; stacks here: {', '.join(stacks) or 'none'}",
+            file=sys.stderr,
+        )
+        return CONFIG_ERROR
     try:
         # the offline account exists only in a real region: a missing or unknown one is refused
-        # before it, with the program's own problem (so alone, not beside the file's other problems)
-        wrong_region = region_problem(str(load_stack_file(stack_file).get("aws:region") or ""))
+        # before it, with the program's own problem beside the problems the file has without AWS
+        raw = load_stack_file(stack_file)
+        wrong_region = region_problem(str(raw.get("aws:region") or ""))
         if wrong_region is not None:
-            raise ConfigError([wrong_region])
+            raise ConfigError([*parse_problems(raw, stack_file), wrong_region])
         plan = build(stack_file, quotas=quotas)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -778,18 +837,16 @@ def main(argv: Sequence[str] | None = None, prog: str = "eks-gpu plan") -> int:
     changes: list[Change] = []
     if args.against:
         try:
-            old = load_plan(args.against)
-            changes, change_warnings = diff(old, plan)
-            plan["costDelta"] = cost_delta(old.get("cost") or {}, plan["cost"])
+            changes = review_against(plan, load_plan(args.against), str(args.against))
         except (OSError, ValueError) as exc:
             print(f"error: --against: {exc}", file=sys.stderr)
             return USAGE_ERROR
-        plan["changes"] = [c.to_json() for c in changes]
-        plan["warnings"] = [*change_warnings, *plan["warnings"]]
-        plan["changeWarnings"] = len(change_warnings)
-        plan["against"] = str(args.against)
     if args.diagram:
-        Path(args.diagram).write_text(render_mermaid(plan))
+        try:
+            Path(args.diagram).write_text(render_mermaid(plan))
+        except OSError as exc:
+            print(f"error: --diagram {args.diagram}: cannot write it ({exc.strerror or exc})", file=sys.stderr)
+            return USAGE_ERROR
     if args.json:
         sys.stdout.write(json.dumps(plan, indent=2) + "\n")
     else:
@@ -801,7 +858,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "eks-gpu plan") -> int:
         if ("replace" in args.fail_on and c.action == "replace") or ("rolls-nodes" in args.fail_on and c.rolls_nodes)
     ]
     if failing:
-        print(f"error: --fail-on {','.join(args.fail_on)}: {', '.join(c.name for c in failing)}", file=sys.stderr)
+        print(f"error: --fail-on {','.join(args.fail_on)}: {', '.join(collapsed_names(failing))}", file=sys.stderr)
     mandatory = plan["policy"]["mandatory"]
     if mandatory:
         print(f"error: {mandatory} mandatory policy violation{'s' if mandatory != 1 else ''}", file=sys.stderr)

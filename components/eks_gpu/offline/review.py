@@ -23,7 +23,7 @@ from typing import Any
 
 from eks_gpu.policy.cost import POINTS, monthly
 
-from .diff import ACTIONS, ASG_TAG, EKS_CLUSTER, Change
+from .diff import ACTIONS, ASG_TAG, EKS_CLUSTER, NODE_GROUP, Change
 
 SYMBOL = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
 PAST = {"create": "created", "update": "updated", "replace": "replaced", "delete": "deleted"}
@@ -123,6 +123,23 @@ def review(changes: Iterable[Change]) -> Review:
             continue
         section.items.append(c)
     return Review(list(tag_edits.items()), list(sections.values()))
+
+
+def collapsed_names(changes: Iterable[Change]) -> list[str]:
+    """The names of ``changes`` as the review groups them: a node group's ASG tags (one resource per
+    tag) as ``<node group> and its N ASG tags``, or ``N ASG tags of <component>`` without it."""
+    shape = review(changes)
+    out = [c.name for _, edited in shape.tag_edits for c in edited]
+    for section in shape.sections:
+        tags = [c for i in section.items if isinstance(i, AsgTags) for c in i.changes]
+        counted = f"{len(tags)} ASG tag{'s' if len(tags) != 1 else ''}"
+        groups = [c for c in section.items if isinstance(c, Change) and c.type == NODE_GROUP]
+        for item in section.items:
+            if isinstance(item, Change):
+                out.append(item.name + (f" and its {counted}" if tags and item is groups[0] else ""))
+        if tags and not groups:
+            out.append(f"{counted} of {section.name or 'the stack'}")
+    return out
 
 
 def _components(changes: Sequence[Change]) -> str:

@@ -78,8 +78,9 @@ def _over_budget(resources: Sequence[StackResource], today: date) -> list[tuple[
             (
                 f"eks-gpu:budget.maxUsdPerHour ${cost.budget:.2f} cannot be shown to hold: the bundled prices have "
                 f"none for {', '.join(cost.unpriced)} in {cost.region}, so the total is incomplete (the priced "
-                f"items alone cost ${cost.max_usd_per_hour:.2f} per hour at maxSize); use instance types the "
-                "table prices in this region, or remove the budget",
+                f"items alone cost ${cost.max_usd_per_hour:.2f} per hour at maxSize); the budget cannot be "
+                f"checked in {cost.region} until the bundled table has prices for those items: deploy "
+                "without the budget here (remove it), or in a region the table prices completely",
                 cost.urn,
             )
         ]
