@@ -420,3 +420,23 @@ def test_load_refuses_a_file_that_is_not_a_price_table(tmp_path: Path) -> None:
         path.write_text(json.dumps(content))
         with pytest.raises(ValueError, match=reasons[name]):
             load(path)
+
+
+def test_the_gpu_excerpt_is_what_the_rule_makes_of_the_stored_raw_file(tmp_path: Path) -> None:
+    """The raw file is the recorded one (sha256) and the excerpt is derived from it, not edited: a
+    changed digit in either is refused."""
+    gen = generator()
+    gen.check_gpu_excerpt()  # as stored
+    raw, excerpt = gen.GPU_RAW_FILE.read_text(), gen.GPU_FILE.read_text()
+    price = next(m for m in re.finditer(r"\d+\.\d{3,}", excerpt.splitlines()[1]))
+    edited = tmp_path / "excerpt.jsonl"
+    line = excerpt.splitlines()[1]
+    edited.write_text(excerpt.replace(line, line.replace(price.group(), price.group() + "1", 1), 1))
+    gen.GPU_FILE = edited
+    with pytest.raises(ValueError, match="is not the excerpt of"):
+        gen.check_gpu_excerpt()
+    changed = tmp_path / "raw.js"
+    changed.write_text(raw.replace("0.", "1.", 1))
+    gen.GPU_RAW_FILE = changed
+    with pytest.raises(ValueError, match="is not the recorded raw file"):
+        gen.check_gpu_excerpt()

@@ -4,7 +4,8 @@ files kept next to it in `sources/`, so the bundle can be regenerated and audite
     .venv/bin/python policy/data/generate_prices.py          # rewrite prices.json
     .venv/bin/python policy/data/generate_prices.py --check  # exit 1 if prices.json is stale
     .venv/bin/python policy/data/generate_prices.py --gpu-excerpt-from all_gpu_instances.js
-        # rewrite the GPU excerpt from a fresh copy of its raw file (then rerun without arguments)
+        # rewrite the GPU excerpt from a fresh copy of its raw file (store that copy as
+        # sources/tsaol-aws-gpu-all_gpu_instances.js.txt, update GPU_RAW_SHA256, then rerun without arguments)
 
 Sources (stored verbatim, or as an excerpt made by a stated rule; no price is typed in from elsewhere):
 
@@ -18,7 +19,9 @@ Sources (stored verbatim, or as an excerpt made by a stated rule; no price is ty
   instances.vantage.sh (the ec2instances.info dataset, itself built from the AWS Price List). The
   raw file is 164,623 characters; the excerpt keeps, by the rule in its first line, the entries of
   the NVIDIA types moto's EC2 catalogue knows and their per-region on-demand price
-  (`excerpt_gpu` applies that rule to a raw copy). Where Karpenter's table and this one both price
+  (`excerpt_gpu` applies that rule to a raw copy; the raw file is stored beside it,
+  `sources/tsaol-aws-gpu-all_gpu_instances.js.txt`, with its sha256, and `build` checks the
+  excerpt is what the rule makes of it). Where Karpenter's table and this one both price
   a type in us-east-1 they must agree to the digit (`build` checks it): the derivative is checked
   against the AWS Price List's own rows wherever the two overlap. GovCloud keys are dropped (not a
   commercial region).
@@ -29,6 +32,7 @@ Sources (stored verbatim, or as an excerpt made by a stated rule; no price is ty
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
@@ -40,6 +44,7 @@ OUTPUT = HERE / "prices.json"
 KARPENTER_FILE = HERE / "sources" / "karpenter-zz_generated.pricing_aws.go.txt"
 NAT_FILE = HERE / "sources" / "togen-aws-nat-gateway-hours.jsonl"
 GPU_FILE = HERE / "sources" / "tsaol-aws-gpu-nvidia-on-demand.jsonl"
+GPU_RAW_FILE = HERE / "sources" / "tsaol-aws-gpu-all_gpu_instances.js.txt"
 
 KARPENTER_SOURCE = (
     "github.com/aws/karpenter-provider-aws, pkg/providers/pricing/zz_generated.pricing_aws.go at commit "
@@ -58,7 +63,11 @@ GPU_SOURCE = (
     "List: on-demand Linux, USD per instance-hour; GPU instance types only)"
 )
 GPU_RAW_CHARS = 164_623
-"""Length of the raw file the excerpt was taken from (the index it was read through gives no checksum)."""
+"""Length of the raw file the excerpt was taken from."""
+GPU_RAW_SHA256 = "592076d8dc3745ab7604fa9245111c071907cb2908296f457cd6ba1bd4624490"
+"""sha256 of the stored raw file's UTF-8 bytes (``GPU_RAW_FILE``). It was read page by page through a
+public code index (no direct download here); two independent copies made that way give this file and
+the same excerpt byte for byte. A maintainer with web access replaces it by a fresh download."""
 
 _REGION_KEY = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]+$")
 _GENERATED_AT = re.compile(r"^// generated at (\S+) for (\S+)$", re.MULTILINE)
@@ -183,9 +192,22 @@ def check_overlap(karpenter: dict[str, dict[str, float]], gpu: dict[str, dict[st
     return len(both)
 
 
+def check_gpu_excerpt() -> None:
+    """The stored GPU excerpt is what the rule makes of the stored raw file, which is the one recorded."""
+    raw_bytes = GPU_RAW_FILE.read_bytes()
+    if hashlib.sha256(raw_bytes).hexdigest() != GPU_RAW_SHA256:
+        raise ValueError(f"{GPU_RAW_FILE.name} is not the recorded raw file (sha256 differs)")
+    raw = raw_bytes.decode()
+    stored = GPU_FILE.read_text()
+    header = json.loads(stored.splitlines()[0]) | {"_raw_chars": len(raw)}
+    if excerpt_gpu(raw, _nvidia_types(), header) != stored:
+        raise ValueError(f"{GPU_FILE.name} is not the excerpt of {GPU_RAW_FILE.name}: rerun --gpu-excerpt-from")
+
+
 def build() -> dict[str, Any]:
     """The content of prices.json, from the source files."""
     date, on_demand = parse_karpenter(KARPENTER_FILE.read_text())
+    check_gpu_excerpt()
     gpu_date, gpu = parse_gpu(GPU_FILE.read_text().splitlines())
     check_overlap(on_demand, gpu)
     nat_date, nat = parse_nat(NAT_FILE.read_text().splitlines())
