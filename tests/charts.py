@@ -35,11 +35,19 @@ def folder_name(chart: str, version: str) -> str:
     return f"{chart}-{'' if version.startswith(prefix) else prefix}{version}"
 
 
+def chart_name(chart: str) -> str:
+    """The chart's name from how a release spells it: a repository chart's name as is, an OCI reference
+    (``oci://public.ecr.aws/karpenter/karpenter``) by its last path segment, the name Helm gives a chart
+    pulled from an OCI registry (https://helm.sh/docs/topics/registries/)."""
+    return chart.rstrip("/").rsplit("/", 1)[-1] if chart.startswith("oci://") else chart
+
+
 def chart_dir(chart: str, version: str) -> Path:
-    """The source folder of ``chart`` at ``version``: the cache first, then the shared sources.
+    """The source folder of ``chart`` (a name or an ``oci://`` reference) at ``version``: the cache first,
+    then the shared sources.
 
     Skips the calling test when neither has it, or fails it under ``CI=true``."""
-    name = folder_name(chart, version)
+    name = folder_name(chart_name(chart), version)
     for base in (CACHE, SHARED):
         if (base / name / "Chart.yaml").is_file():
             return base / name
@@ -60,16 +68,24 @@ def render(release: RegisteredResource) -> list[dict[str, Any]]:
 
     Uses the release's own chart, version, namespace and values, as a first install does."""
     inputs = release.inputs
-    chart, version = inputs["chart"], inputs["version"]
+    return render_chart(
+        inputs["chart"],
+        inputs["version"],
+        inputs.get("values", {}),
+        name=release_name(release),
+        namespace=inputs["namespace"],
+    )
+
+
+def render_chart(
+    chart: str, version: str, values: dict[str, Any], *, name: str, namespace: str
+) -> list[dict[str, Any]]:
+    """The manifests ``chart`` at ``version`` installs with ``values`` as release ``name`` in ``namespace``
+    (a first install), parsed, in template order; ``NOTES.txt`` left out."""
     source = chart_dir(chart, version)
     with Chart.load(source) as loaded:
         assert loaded.version == version, f"{source} holds {chart} {loaded.version}, not {version}"
-        rendered = loaded.render(
-            inputs.get("values", {}),
-            name=release_name(release),
-            namespace=inputs["namespace"],
-            is_install=True,
-        )
+        rendered = loaded.render(values, name=name, namespace=namespace, is_install=True)
     manifests: list[dict[str, Any]] = []
     for template in sorted(rendered):
         if template.endswith("NOTES.txt"):

@@ -432,11 +432,11 @@ def test_the_gpu_excerpt_is_what_the_rule_makes_of_the_stored_raw_file(tmp_path:
     edited = tmp_path / "excerpt.jsonl"
     line = excerpt.splitlines()[1]
     edited.write_text(excerpt.replace(line, line.replace(price.group(), price.group() + "1", 1), 1))
-    gen.GPU_FILE = edited
+    vars(gen)["GPU_FILE"] = edited
     with pytest.raises(ValueError, match="is not the excerpt of"):
         gen.check_gpu_excerpt()
     changed = tmp_path / "raw.js"
     changed.write_text(raw.replace("0.", "1.", 1))
-    gen.GPU_RAW_FILE = changed
+    vars(gen)["GPU_RAW_FILE"] = changed
     with pytest.raises(ValueError, match="is not the recorded raw file"):
         gen.check_gpu_excerpt()
