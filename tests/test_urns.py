@@ -130,12 +130,10 @@ def test_every_1_0_0_urn_still_exists_or_is_aliased(
     assert not lost, f"renamed without an alias (an upgrade would replace them): {lost}"
 
 
-def test_a_resource_renamed_without_alias_is_caught(runs: dict[str, ProgramRun]) -> None:
-    # The check is not vacuous: rename one resource of the run (no alias) and its old URN is lost.
-    run_ = runs["dev"]
-    victim = next(r for r in run_.resources if r.custom)
-    renamed = ProgramRun(
-        resources=[r for r in run_.resources if r is not victim],
+def with_resources(resources: list[RegisteredResource]) -> ProgramRun:
+    """A run that registered ``resources`` and nothing else: a rename, made by hand."""
+    return ProgramRun(
+        resources=resources,
         outputs={},
         secret_outputs=set(),
         invokes=[],
@@ -144,6 +142,13 @@ def test_a_resource_renamed_without_alias_is_caught(runs: dict[str, ProgramRun])
         config={},
         account_data=None,
     )
+
+
+def test_a_resource_renamed_without_alias_is_caught(runs: dict[str, ProgramRun]) -> None:
+    # The check is not vacuous: rename one resource of the run (no alias) and its old URN is lost.
+    run_ = runs["dev"]
+    victim = next(r for r in run_.resources if r.custom)
+    renamed = with_resources([r for r in run_.resources if r is not victim])
     assert victim.urn not in covered(renamed)
 
 
@@ -177,16 +182,7 @@ def test_a_child_inherits_its_renamed_parents_alias(runs: dict[str, ProgramRun])
         aliases=(),
     )
     others = [r for r in run_.resources if r.urn not in {parent.urn, child.urn}]
-    renamed = ProgramRun(
-        resources=[*others, new_parent, new_child],
-        outputs={},
-        secret_outputs=set(),
-        invokes=[],
-        warnings=[],
-        errors=[],
-        config={},
-        account_data=None,
-    )
+    renamed = with_resources([*others, new_parent, new_child])
     assert {parent.urn, child.urn} <= covered(renamed)
     assert child.urn not in covered(renamed, honour_aliases=False)
 
