@@ -25,7 +25,7 @@ from eks_gpu.facts.versions import calendar
 from eks_gpu.offline import load_stack_file
 
 from tests import aws_data
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_plan
 
 SCRIPT = Path(sys.executable).parent / "eks-gpu"
 """The console script ``pip install`` made from ``[project.scripts]``, beside the interpreter."""
@@ -285,3 +285,27 @@ def test_a_real_type_the_region_does_not_offer_is_named_so_without_a_lookalike(
         f"  - eks-gpu:gpuNodeGroups.inference.instanceTypes[0]: '{wanted}' exists but is not offered in any "
         f"available AZ of {region}; choose a type the region offers, or another aws:region"
     ]
+
+
+def test_plan_plans_the_pulumi_project_it_is_run_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A platform team's own program that builds eks-gpu (examples/embedded) is planned like this one:
+    the project is the folder's (or --project's) Pulumi.yaml and Python program."""
+    monkeypatch.chdir(ROOT / "examples" / "embedded")
+    done = run_plan("--json")
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    names = {r["name"] for r in plan["resources"]}
+    assert {"datasets", "dataset-reader", "gpu", "gpu-train-ng"} <= names
+    assert not any("nobody may reach" in w for w in plan.get("warnings", [])), "no deployer stand-in here"
+    by_flag = run_plan("--project", str(ROOT / "examples" / "embedded"), "--json")
+    assert by_flag.returncode == 0 and json.loads(by_flag.stdout)["resources"] == plan["resources"]
+
+
+def test_plan_outside_a_pulumi_project_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    done = run_plan()
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip()
+        == f"error: no Pulumi.yaml in {tmp_path} or above: run eks-gpu plan in a Pulumi project, or give --project"
+    )

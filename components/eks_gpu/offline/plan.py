@@ -39,6 +39,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from eks_gpu.config import POOL_LABEL, AmiType, CapacityType, Problem
 from eks_gpu.design.pinning import release_parameter
 from eks_gpu.design.quotas import QuotaUse, quota_needs
@@ -310,22 +312,74 @@ def bundled_data() -> dict[str, Any]:
     }
 
 
-def build(stack_file: Path, *, today: date | None = None, quotas: Mapping[str, float] | None = None) -> dict[str, Any]:
-    """Run the program with ``stack_file`` (``Pulumi.<stack>.yaml``) offline; the plan as one JSON-able
-    document. ``quotas`` sets EC2 quota values (code -> vCPUs) the offline account answers with."""
+@dataclass(frozen=True)
+class Project:
+    """The Pulumi project planned: its ``Pulumi.yaml``, name and Python program."""
+
+    directory: Path
+    name: str
+    program: Path
+
+    @property
+    def file(self) -> Path:
+        return self.directory / "Pulumi.yaml"
+
+    @staticmethod
+    def of(directory: Path) -> Project:
+        """The project in ``directory`` (its ``Pulumi.yaml``: ``name``, and ``main`` if set, else
+        ``__main__.py``). ``ValueError`` when there is none or it names no Python program."""
+        file = directory / "Pulumi.yaml"
+        if not file.is_file():
+            raise ValueError(f"no Pulumi.yaml in {directory}: run eks-gpu plan in a Pulumi project, or give --project")
+        document = yaml.safe_load(file.read_text()) or {}
+        main = directory / str(document.get("main") or ".")
+        program = main / "__main__.py" if main.is_dir() else main
+        if not program.is_file():
+            raise ValueError(f"{file}: no Python program at {program}")
+        return Project(directory, str(document.get("name", directory.name)), program)
+
+    @staticmethod
+    def around(start: Path) -> Project:
+        """The project whose ``Pulumi.yaml`` is in ``start`` or the nearest folder above it."""
+        for directory in (start, *start.parents):
+            if (directory / "Pulumi.yaml").is_file():
+                return Project.of(directory)
+        raise ValueError(f"no Pulumi.yaml in {start} or above: run eks-gpu plan in a Pulumi project, or give --project")
+
+
+def build(
+    stack_file: Path,
+    *,
+    today: date | None = None,
+    quotas: Mapping[str, float] | None = None,
+    project: Project | None = None,
+) -> dict[str, Any]:
+    """Run ``project``'s program (default: this checkout's) with ``stack_file`` (``Pulumi.<stack>.yaml``)
+    offline; the plan as one JSON-able document. ``quotas`` sets EC2 quota values (code -> vCPUs) the
+    offline account answers with."""
+    project = project or Project.of(REPO)
     from eks_gpu.policy.budget import evaluate_stack
     from eks_gpu.policy.validators import evaluate
 
     today = today or date.today()
     stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
     raw = load_stack_file(stack_file)
-    # an existing cluster's endpoint is its owner's: no deployer CIDR to stand in (or to refuse)
-    config, deploy_needs = (dict(raw), None) if STAND_IN_KEY in raw else with_deployer(raw)
+    # an existing cluster's endpoint is its owner's: no deployer CIDR to stand in (or to refuse); nor
+    # in another project, whose program may pass eks-gpu its endpoint keys in code, not in the stack file
+    own_keys = STAND_IN_KEY not in raw and project.name == "eks-gpu"
+    config, deploy_needs = with_deployer(raw) if own_keys else (dict(raw), None)
     region = str(config.get("aws:region", ""))
     with offline_account(region) as account:
         account.quotas.update(quotas or {})
         config, stand_in = with_stand_in(account, config)
-        run = run_program(config, stack=stack, account=account)
+        run = run_program(
+            config,
+            stack=stack,
+            account=account,
+            program=project.program,
+            project_file=project.file,
+            project=project.name,
+        )
         types = sorted({t for ng in run.of_type(NODE_GROUP) for t in ng.inputs.get("instanceTypes") or []})
         facts = {t: account.invoke("aws:ec2/getInstanceType:getInstanceType", {"instanceType": t}) for t in types}
         # an existing cluster's (eks-gpu:existingCluster) are read, not built: none among the inputs
@@ -772,6 +826,13 @@ def main(argv: Sequence[str] | None = None, prog: str = "eks-gpu plan") -> int:
     from eks_gpu.design.resolve import region_problem
 
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--project",
+        type=Path,
+        metavar="DIR",
+        help="the Pulumi project to plan (its Pulumi.yaml and Python program; default: the one the current "
+        "folder is in)",
+    )
     parser.add_argument("--stack", default="dev", help="the stack whose Pulumi.<stack>.yaml to plan (default dev)")
     parser.add_argument("--stack-file", type=Path, help="a stack file elsewhere (its name gives the stack's)")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout, nothing else")
@@ -812,11 +873,18 @@ def main(argv: Sequence[str] | None = None, prog: str = "eks-gpu plan") -> int:
             file=sys.stderr,
         )
         return USAGE_ERROR
-    stack_file = args.stack_file or REPO / f"Pulumi.{args.stack}.yaml"
+    try:
+        project = Project.of(args.project) if args.project else Project.around(Path.cwd())
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return CONFIG_ERROR
+    stack_file = args.stack_file or project.directory / f"Pulumi.{args.stack}.yaml"
     if args.stack_file is None and not stack_file.is_file():
-        stacks = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in REPO.glob("Pulumi.*.yaml"))
+        found = project.directory.glob("Pulumi.*.yaml")
+        stacks = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in found)
         print(
-            f"error: no stack file {stack_file.name} in {REPO}; stacks here: {', '.join(stacks) or 'none'}",
+            f"error: no stack file {stack_file.name} in {project.directory}; "
+            f"stacks here: {', '.join(stacks) or 'none'}",
             file=sys.stderr,
         )
         return CONFIG_ERROR
@@ -827,7 +895,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "eks-gpu plan") -> int:
         wrong_region = region_problem(str(raw.get("aws:region") or ""))
         if wrong_region is not None:
             raise ConfigError([*parse_problems(raw, stack_file), wrong_region])
-        plan = build(stack_file, quotas=quotas)
+        plan = build(stack_file, quotas=quotas, project=project)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return CONFIG_ERROR
