@@ -72,6 +72,47 @@ class EfaDesign:
 
 
 @dataclass(frozen=True)
+class KarpenterPoolDesign:
+    """How Karpenter provisions one GPU pool (``eks-gpu:provisioner: karpenter``): the NodePool and its
+    EC2NodeClass that replace the pool's managed node group (docs/design-karpenter.md)."""
+
+    capacity_types: tuple[str, ...]
+    """``karpenter.sh/capacity-type`` values in the order tried: ``reserved``, ``spot``, ``on-demand``."""
+    capacity_reservation_ids: tuple[str, ...]
+    """On-Demand Capacity Reservations or Capacity Blocks (``cr-...``) the EC2NodeClass selects."""
+    ami_alias: str
+    """The EC2NodeClass AMI alias, pinned (``al2023@v20260304``, ``bottlerocket@v1.58.0``)."""
+    node_limit: int
+    """The pool's ``maxSize``: NodePool ``limits.nodes``."""
+    gpu_limit: int
+    """NodePool ``limits[nvidia.com/gpu]``: ``maxSize`` nodes of the allowed type with the most GPUs."""
+    cpu_limit: int
+    """NodePool ``limits.cpu``: ``maxSize`` nodes of the allowed type with the most vCPUs."""
+    consolidation_policy: str
+    """``WhenEmpty`` (default: never a node under a running pod) or ``WhenEmptyOrUnderutilized``."""
+    consolidate_after: str
+    """How long a node is empty before it goes (``10m``)."""
+    disruption_budget_nodes: str
+    """How many of the pool's nodes Karpenter may disrupt at once (``1``, ``10%``)."""
+    expire_after: str
+    """Node lifetime before replacement (``Never``, ``720h``)."""
+    termination_grace_period: str | None
+    """How long a draining node waits for its pods before they are killed; None: for ever."""
+
+
+@dataclass(frozen=True)
+class KarpenterDesign:
+    """Karpenter itself: its chart, controller and interruption queue (docs/design-karpenter.md)."""
+
+    chart_version: str
+    """The pinned ``karpenter`` and ``karpenter-crd`` chart version (``1.14.1``)."""
+    replicas: int
+    """Controller replicas, each on its own system node (the chart's required anti-affinity)."""
+    interruption_queue: str
+    """The SQS queue's name (the cluster's): spot interruptions, rebalances, health events."""
+
+
+@dataclass(frozen=True)
 class NodeGroupDesign:
     """One managed node group, ready to build: the system group or a GPU pool."""
 
@@ -108,6 +149,9 @@ class NodeGroupDesign:
     latest_release: str | None = None
     """The latest release AWS publishes for the group's AMI type and Kubernetes version (SSM), or None
     where it could not be read: what a new group would get, what ``make plan`` offers."""
+    karpenter: KarpenterPoolDesign | None = None
+    """With ``provisioner: karpenter``, how Karpenter provisions this GPU pool (no managed node group is
+    built for it); None: a managed node group (the system group always)."""
 
     @property
     def single_az(self) -> bool:
@@ -291,3 +335,6 @@ class StackDesign:
     """EKS add-on name -> its version, for every EKS add-on the stack installs."""
     existing_cluster: ExistingClusterDesign | None = None
     """The cluster the GPU pools are added to (``existingCluster``); None: the stack builds its cluster."""
+    karpenter: KarpenterDesign | None = None
+    """Karpenter, with ``provisioner: karpenter`` (then ``autoscaler`` is None); None: the Cluster
+    Autoscaler provisions the GPU pools' managed node groups."""
