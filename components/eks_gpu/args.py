@@ -78,6 +78,40 @@ class TaintArgs(TypedDict, total=False):
     """``NO_SCHEDULE``, ``NO_EXECUTE`` or ``PREFER_NO_SCHEDULE``, as the EKS API spells it."""
 
 
+class KarpenterPoolArgs(TypedDict, total=False):
+    """How Karpenter provisions a GPU pool (``eks-gpu:provisioner: karpenter``): its NodePool's capacity order and
+    disruption settings. ``maxSize`` becomes the NodePool's limits; there is no minimum."""
+
+    capacity_types: list[str]
+    """Capacity types in the order Karpenter tries them: ``reserved`` (the reservations of
+    ``capacityReservationIds``), ``spot``, ``on-demand``; non-empty, no repeats. Default ``[on-demand]``."""
+
+    capacity_reservation_ids: list[str]
+    """On-Demand Capacity Reservations or Capacity Blocks (``cr-...``, at most 30) the pool launches into; required
+    when ``capacityTypes`` lists ``reserved``, refused otherwise. Default none."""
+
+    consolidation_policy: str
+    """``WhenEmpty`` (default: only nodes without running pods are removed, never one under a GPU job) or
+    ``WhenEmptyOrUnderutilized`` (also moves pods off underused nodes: it evicts running jobs)."""
+
+    consolidate_after: str
+    """How long a node stays empty (or underused) before Karpenter removes it: a duration (``10m``, ``1h30m``) or
+    ``Never``. Default ``10m``."""
+
+    disruption_budget: str
+    """How many of the pool's nodes Karpenter may disrupt at once: a count (``1``) or a percentage (``10%``). Default
+    ``1``."""
+
+    expire_after: str
+    """Node lifetime before Karpenter replaces it: a duration (``720h``) or ``Never``. Default ``Never``: no GPU job
+    is killed by expiry. Drift (a new AMI release, a changed pool) still replaces nodes, draining them; only the
+    pod annotation ``karpenter.sh/do-not-disrupt: "true"`` or a PodDisruptionBudget holds a running job."""
+
+    termination_grace_period: str
+    """How long a draining node waits for its pods before they are killed, even pods that a PodDisruptionBudget or
+    ``karpenter.sh/do-not-disrupt`` protect (``24h``). Default none: it waits for ever."""
+
+
 class GpuPoolArgs(TypedDict, total=False):
     """One GPU managed node group, keyed by a stable name in ``eks-gpu:gpuNodeGroups``."""
 
@@ -143,6 +177,11 @@ class GpuPoolArgs(TypedDict, total=False):
     """The pool's AMI release (``1.35.2-20260304`` AL2023, ``1.58.0-c5c37032`` Bottlerocket), of its AMI family and,
     for AL2023, the cluster's Kubernetes minor. Default ``amiReleaseVersion.<family>``, else none (EKS's latest at
     creation, kept). A change replaces every node, one at a time."""
+
+    karpenter: KarpenterPoolArgs
+    """With ``eks-gpu:provisioner: karpenter``: the pool's NodePool settings (capacity order, reservations,
+    disruption). Default: Karpenter's defaults of the program (on-demand, ``WhenEmpty``). Refused without
+    ``provisioner: karpenter``."""
 
 
 class DevicePluginArgs(TypedDict, total=False):
@@ -211,6 +250,16 @@ class NcclTestArgs(TypedDict, total=False):
 
     image: str
     """NCCL tests image with OpenMPI, sshd, libfabric and aws-ofi-nccl, pinned. Default AWS's."""
+
+
+class KarpenterArgs(TypedDict, total=False):
+    """Karpenter's controller (``eks-gpu:provisioner: karpenter``), from its pinned official chart."""
+
+    replicas: int
+    """Controller replicas, 1-3. Default 2 (one leader, one standby). The chart keeps each on its own node (required
+    anti-affinity) and never on a node Karpenter made: each needs its own system node, so the system group's
+    desired size (``desiredSize``, else ``minSize``) must be at least this (no autoscaler grows the system group
+    under Karpenter)."""
 
 
 class AutoscalerArgs(TypedDict, total=False):
@@ -418,6 +467,13 @@ class StackArgs(TypedDict, total=False):
 
     nccl_test: NcclTestArgs
     """The two-node NCCL all-reduce test of an EFA pool."""
+
+    provisioner: str
+    """How GPU pools get nodes: ``clusterAutoscaler`` (default: a managed node group per pool, resized by the Cluster
+    Autoscaler) or ``karpenter`` (a Karpenter NodePool per pool; no Cluster Autoscaler)."""
+
+    karpenter: KarpenterArgs
+    """Karpenter's controller; only with ``provisioner: karpenter``."""
 
     autoscaler: AutoscalerArgs
     """The Cluster Autoscaler."""

@@ -17,6 +17,7 @@ from eks_gpu.build.efa_device_plugin import EfaDevicePlugin, EfaDevicePluginArgs
 from eks_gpu.build.existing import AdoptedCluster
 from eks_gpu.build.gpu_metrics import DcgmExporter, DcgmExporterArgs
 from eks_gpu.build.iam import NODE_POLICIES, ServiceRole, ServiceRoleArgs
+from eks_gpu.build.karpenter import Karpenter, KarpenterArgs
 from eks_gpu.build.nccl_test import NcclTest, NcclTestArgs
 from eks_gpu.build.network import Network, NetworkArgs
 from eks_gpu.build.nodegroups import NodeGroup, NodeGroupArgs
@@ -38,12 +39,15 @@ class EksGpuStack(pulumi.ComponentResource):
     node_role: ServiceRole
     system: NodeGroup
     gpu_pools: dict[str, NodeGroup]
+    """The GPU pools' managed node groups: every pool, except those Karpenter provisions."""
     provider: k8s.Provider
     """The one Kubernetes provider, from the cluster's kubeconfig: no object falls back to ~/.kube/config."""
     namespace: GpuNamespace
     device_plugin: DevicePlugin | None
     smoke_test: GpuSmokeTest | None
     autoscaler: ClusterAutoscaler | None
+    karpenter: Karpenter | None
+    """Karpenter and the NodePools of its pools (``provisioner: karpenter``); None otherwise."""
     coredns: aws.eks.Addon | None
     """The CoreDNS add-on; None on an existing cluster, which runs its own."""
     addons: Addons
@@ -104,7 +108,11 @@ class EksGpuStack(pulumi.ComponentResource):
             )
         # What waits for cluster DNS: CoreDNS, or on an existing cluster (whose CoreDNS runs) the system nodes.
         self.dns: pulumi.Resource = self.coredns or self.system
-        self.gpu_pools = {key: self._node_group(name, pool) for key, pool in design.gpu_pools.items()}
+        self.gpu_pools = {
+            key: self._node_group(name, pool)
+            for key, pool in design.gpu_pools.items()
+            if design.karpenter is None or pool.karpenter is None
+        }
         self.addons = Addons(
             f"{name}-addons",
             AddonsArgs(
@@ -210,6 +218,38 @@ class EksGpuStack(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
+        self.karpenter = None
+        karpenter_pools = {k: p for k, p in design.gpu_pools.items() if p.karpenter is not None}
+        if design.karpenter is not None:
+            self.karpenter = Karpenter(
+                f"{name}-karpenter",
+                KarpenterArgs(
+                    design=design.karpenter,
+                    pools=karpenter_pools,
+                    cluster_name=design.cluster_name,
+                    cluster=self.cluster.name,
+                    cluster_arn=self.cluster.arn,
+                    cluster_security_group_id=self.cluster.security_group_id,
+                    subnet_ids={
+                        key: [s for az in p.availability_zones for s in self.network.private_subnet_ids[az]]
+                        for key, p in karpenter_pools.items()
+                    },
+                    region=design.region,
+                    partition=design.partition,
+                    stack_tags=design.tags,
+                    pod_identity_agent=self.addons.pod_identity_agent,
+                    system_nodes=self.system,
+                    dns=self.dns,
+                    node_depends_on=[
+                        r
+                        for p in karpenter_pools.values()
+                        for az in p.availability_zones
+                        for r in self.network.egress.get(az, [])
+                    ],
+                    provider=self.provider,
+                ),
+                opts=child,
+            )
         self.autoscaler = None
         if design.autoscaler is not None:
             groups = {design.system.key: self.system, **self.gpu_pools}
@@ -239,7 +279,9 @@ class EksGpuStack(pulumi.ComponentResource):
             # The pod needs a node of its pool (its ASG's tags, for the autoscaler to find it), the
             # namespace's quota, defaults and policies (admission checks only pods created after them)
             # and, on AL2023, the plugin that advertises its GPUs.
-            waits_for: list[pulumi.Resource] = [self.gpu_pools[pool.key], self.namespace]
+            # Under Karpenter the node comes from the pool's NodePool (which waits for the controller).
+            provisioned = self.karpenter.node_pools.get(pool.key) if self.karpenter is not None else None
+            waits_for: list[pulumi.Resource] = [provisioned or self.gpu_pools[pool.key], self.namespace]
             if not pool.ami_type.bottlerocket and self.device_plugin is not None:
                 waits_for.append(self.device_plugin)
             if self.autoscaler is not None:
@@ -260,7 +302,9 @@ class EksGpuStack(pulumi.ComponentResource):
         self.nccl_test = None
         if kube.nccl_test is not None:
             # its pods need the plugins that advertise GPUs and EFA, and the autoscaler to start nodes
-            waits = [self.device_plugin, self.efa_device_plugin, self.autoscaler]
+            waits: list[pulumi.Resource | None] = [self.device_plugin, self.efa_device_plugin, self.autoscaler]
+            if self.karpenter is not None:
+                waits.extend(self.karpenter.node_pools.values())
             self.nccl_test = NcclTest(
                 f"{name}-nccl-test",
                 NcclTestArgs(
@@ -310,10 +354,16 @@ class EksGpuStack(pulumi.ComponentResource):
         )
 
     def _pool_outputs(self, key: str) -> dict[str, Any]:
-        pool, design = self.gpu_pools[key], self.design.gpu_pools[key]
+        design = self.design.gpu_pools[key]
+        pool = self.gpu_pools.get(key)
+        if pool is not None:
+            group_name, asg_name = pool.name, pool.asg_name
+        else:  # a Karpenter pool: its NodePool, and no Auto Scaling group
+            assert self.karpenter is not None
+            group_name, asg_name = self.karpenter.node_pool_names[key], None
         return {
-            "nodeGroupName": pool.name,
-            "asgName": pool.asg_name,
+            "nodeGroupName": group_name,
+            "asgName": asg_name,
             "gpusPerNode": design.gpu.count if design.gpu else 0,
             "gpuModel": design.gpu.model if design.gpu else None,
             "availabilityZones": list(design.availability_zones),
@@ -336,7 +386,7 @@ class EksGpuStack(pulumi.ComponentResource):
             "publicSubnetIds": net.public_subnet_ids,
             "nodeRoleArn": self.node_role.role.arn,
             "systemNodeGroup": {"nodeGroupName": self.system.name, "asgName": self.system.asg_name},
-            "gpuNodeGroups": {key: self._pool_outputs(key) for key in self.gpu_pools},
+            "gpuNodeGroups": {key: self._pool_outputs(key) for key in self.design.gpu_pools},
             "gpuNamespace": self.namespace.name,
             "gpuSmokeTestJob": self.smoke_test.job_name if self.smoke_test else None,
             "gpuSmokeTestUrn": self.smoke_test.job_urn if self.smoke_test else None,

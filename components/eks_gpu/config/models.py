@@ -177,6 +177,73 @@ MAX_TAINTS = 50
 """EKS allows at most 50 taints per node group (EKS API, ``Taint``)."""
 
 
+KARPENTER_CAPACITY_TYPES = ("reserved", "spot", "on-demand")
+"""Karpenter's ``karpenter.sh/capacity-type`` values (karpenter-provider-aws ``v1.14/concepts/scheduling.md``)."""
+CONSOLIDATION_POLICIES = ("WhenEmpty", "WhenEmptyOrUnderutilized")
+"""NodePool ``disruption.consolidationPolicy`` values offered (the CRD also has ``Balanced``, new in 1.14)."""
+KARPENTER_DURATION = re.compile(r"^([0-9]+(s|m|h))+$")
+"""A NodePool duration (``10m``, ``1h30m``): the CRD's pattern for ``terminationGracePeriod``
+(``karpenter-crd-1.14.1/templates/karpenter.sh_nodepools.yaml``)."""
+
+
+def _karpenter_duration(never: bool) -> Any:
+    def check(value: str) -> str:
+        if (never and value == "Never") or KARPENTER_DURATION.match(value):
+            return value
+        hint = " or Never" if never else ""
+        raise fail("duration", f"'{value}' is not a duration such as 10m, 90s or 1h30m{hint}")
+
+    return AfterValidator(check)
+
+
+def _capacity_types(value: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(value)) != len(value):
+        raise fail("capacity_types", "lists a capacity type twice; each of reserved, spot, on-demand at most once")
+    return value
+
+
+def _budget_nodes(value: str) -> str:
+    if not re.match(r"^((100|[0-9]{1,2})%|[0-9]+)$", value):
+        raise fail("budget", f"'{value}' is not a node count such as 1 or a percentage such as 10%")
+    return value
+
+
+class KarpenterPool(Model):
+    """How Karpenter provisions a GPU pool (``eks-gpu:provisioner: karpenter``): its NodePool's capacity
+    order and disruption settings. ``maxSize`` becomes the NodePool's limits; there is no minimum."""
+
+    capacity_types: Annotated[
+        tuple[Annotated[str, enum_field_values(KARPENTER_CAPACITY_TYPES)], ...],
+        Field(min_length=1),
+        AfterValidator(_capacity_types),
+    ] = ("on-demand",)
+    """Capacity types in the order Karpenter tries them: ``reserved`` (the reservations of
+    ``capacityReservationIds``), ``spot``, ``on-demand``; non-empty, no repeats. Default ``[on-demand]``."""
+    capacity_reservation_ids: Annotated[
+        tuple[Annotated[str, Field(pattern=r"^cr-[0-9a-f]{8,17}$")], ...], Field(max_length=30)
+    ] = ()
+    """On-Demand Capacity Reservations or Capacity Blocks (``cr-...``, at most 30) the pool launches
+    into; required when ``capacityTypes`` lists ``reserved``, refused otherwise. Default none."""
+    consolidation_policy: Annotated[str, enum_field_values(CONSOLIDATION_POLICIES)] = "WhenEmpty"
+    """``WhenEmpty`` (default: only nodes without running pods are removed, never one under a GPU job) or
+    ``WhenEmptyOrUnderutilized`` (also moves pods off underused nodes: it evicts running jobs)."""
+    consolidate_after: Annotated[str, _karpenter_duration(never=True)] = "10m"
+    """How long a node stays empty (or underused) before Karpenter removes it: a duration (``10m``,
+    ``1h30m``) or ``Never``. Default ``10m``."""
+    disruption_budget: Annotated[str, AfterValidator(_budget_nodes)] = "1"
+    """How many of the pool's nodes Karpenter may disrupt at once: a count (``1``) or a percentage
+    (``10%``). Default ``1``."""
+    expire_after: Annotated[str, _karpenter_duration(never=True)] = "Never"
+    """Node lifetime before Karpenter replaces it: a duration (``720h``) or ``Never``. Default ``Never``:
+    no GPU job is killed by expiry. Drift (a new AMI release, a changed pool) still replaces nodes,
+    draining them; only the pod annotation ``karpenter.sh/do-not-disrupt: "true"`` or a
+    PodDisruptionBudget holds a running job."""
+    termination_grace_period: Annotated[str, _karpenter_duration(never=False)] | None = None
+    """How long a draining node waits for its pods before they are killed, even pods that a
+    PodDisruptionBudget or ``karpenter.sh/do-not-disrupt`` protect (``24h``). Default none: it waits
+    for ever."""
+
+
 class Sizes(Model):
     min_size: Size = 0
     desired_size: Size | None = None
@@ -240,6 +307,10 @@ class GpuPool(Sizes):
     """The pool's AMI release (``1.35.2-20260304`` AL2023, ``1.58.0-c5c37032`` Bottlerocket), of its
     AMI family and, for AL2023, the cluster's Kubernetes minor. Default ``amiReleaseVersion.<family>``,
     else none (EKS's latest at creation, kept). A change replaces every node, one at a time."""
+    karpenter: KarpenterPool | None = None
+    """With ``eks-gpu:provisioner: karpenter``: the pool's NodePool settings (capacity order,
+    reservations, disruption). Default: Karpenter's defaults of the program (on-demand, ``WhenEmpty``).
+    Refused without ``provisioner: karpenter``."""
 
 
 class SystemNodeGroup(Sizes):
@@ -489,6 +560,20 @@ class GpuMetrics(Model):
     """Create the chart's ``ServiceMonitor`` (needs the Prometheus operator's CRDs). Default false."""
 
 
+PROVISIONERS = ("clusterAutoscaler", "karpenter")
+"""How the GPU pools get nodes: managed node groups resized by the Cluster Autoscaler, or Karpenter."""
+
+
+class Karpenter(Model):
+    """Karpenter's controller (``eks-gpu:provisioner: karpenter``), from its pinned official chart."""
+
+    replicas: Annotated[int, Field(ge=1, le=3)] = 2
+    """Controller replicas, 1-3. Default 2 (one leader, one standby). The chart keeps each on its own
+    node (required anti-affinity) and never on a node Karpenter made: each needs its own system node,
+    so the system group's desired size (``desiredSize``, else ``minSize``) must be at least this (no
+    autoscaler grows the system group under Karpenter)."""
+
+
 class Budget(Model):
     """What the stack may cost at most, checked by the policy pack against the plan's cost model."""
 
@@ -555,6 +640,13 @@ class StackConfig(Model):
     """The GPU smoke-test pod."""
     nccl_test: NcclTest = NcclTest()
     """The two-node NCCL all-reduce test of an EFA pool."""
+    provisioner: Annotated[Literal["clusterAutoscaler", "karpenter"], enum_field_values(PROVISIONERS)] = (
+        "clusterAutoscaler"
+    )
+    """How GPU pools get nodes: ``clusterAutoscaler`` (default: a managed node group per pool, resized by
+    the Cluster Autoscaler) or ``karpenter`` (a Karpenter NodePool per pool; no Cluster Autoscaler)."""
+    karpenter: Karpenter = Karpenter()
+    """Karpenter's controller; only with ``provisioner: karpenter``."""
     autoscaler: Autoscaler = Autoscaler()
     """The Cluster Autoscaler."""
     budget: Budget = Budget()

@@ -20,6 +20,7 @@ from pydantic import (
 from eks_gpu.config.enums import RESERVED_LABELS, CapacityType, TaintEffect
 from eks_gpu.config.existing import existing_cluster_problems
 from eks_gpu.config.fields import CLUSTER_NAME, POOL_KEY, POOL_KEY_MAX
+from eks_gpu.config.karpenter import KARPENTER, karpenter_problems
 from eks_gpu.config.models import (
     DEFAULT_KUBERNETES_VERSION,
     GPU_TAINT_KEY,
@@ -53,6 +54,8 @@ class ParsedConfig:
     problems: tuple[Problem, ...]
     warnings: tuple[str, ...] = field(default=())
     extended_support: bool = False
+    karpenter: bool = False
+    """``provisioner: karpenter``: Karpenter provisions every GPU pool (read even when the config failed)."""
 
 
 _STRING_KEYS = {"clusterName", "kubernetesVersion", "environment"}
@@ -128,6 +131,7 @@ def parse_config(raw: Mapping[str, Any], stack: str, today: date) -> ParsedConfi
 
     pools, system, vpc = _parse_pieces(data)
     problems.extend(_check_scalars(data, derived_name))
+    problems.extend(karpenter_problems(data))
     if existing is None:
         problems.extend(_check_access(data))
     raw_pools = data.get("gpuNodeGroups", {})
@@ -163,6 +167,7 @@ def parse_config(raw: Mapping[str, Any], stack: str, today: date) -> ParsedConfi
         problems=tuple(problems),
         warnings=tuple(warnings),
         extended_support=extended,
+        karpenter=data.get("provisioner") == KARPENTER,
     )
 
 

@@ -154,9 +154,10 @@ def ephemeral_capacity_mib(disk_size_gib: int) -> int:
     return math.floor(disk_size_gib * 1024 * (1 - fraction)) - fixed
 
 
-def _one(info: InstanceFacts, ami: AmiType, disk_size_gib: int, gpus: int, efa: int) -> Allocatable:
+def _one(info: InstanceFacts, ami: AmiType, disk_size_gib: int, gpus: int, efa: int, karpenter: bool) -> Allocatable:
     eni_pods = eni_max_pods(info.default_card_interfaces or info.max_network_interfaces, info.ipv4_per_interface)
-    pods = managed_max_pods(eni_pods, info.vcpus)
+    # Karpenter writes the ENI-limited maxPods into the node's user data, uncapped (docs/design-karpenter.md §5)
+    pods = eni_pods if karpenter else managed_max_pods(eni_pods, info.vcpus)
     if ami.bottlerocket:
         # its kube-reserved memory follows settings.kubernetes.max-pods, which the node group sets
         reserved_memory = kube_reserved_memory_mib(pods)
@@ -182,11 +183,24 @@ def _one(info: InstanceFacts, ami: AmiType, disk_size_gib: int, gpus: int, efa: 
 
 
 def node_allocatable(
-    instances: Sequence[InstanceFacts], ami: AmiType, disk_size_gib: int, *, gpus: int = 0, efa: int = 0
+    instances: Sequence[InstanceFacts],
+    ami: AmiType,
+    disk_size_gib: int,
+    *,
+    gpus: int = 0,
+    efa: int = 0,
+    karpenter: bool = False,
 ) -> Allocatable:
     """What any node of a group of ``instances`` brings, with ``gpus`` GPUs and ``efa`` EFA interfaces
-    (the device plugins' resources) and its ``ami``'s reservations, on a ``disk_size_gib`` image volume."""
-    each = [_one(info, ami, disk_size_gib, gpus, efa) for info in instances]
+    (the device plugins' resources) and its ``ami``'s reservations, on a ``disk_size_gib`` image volume.
+
+    ``karpenter``: a node Karpenter launched, not a managed node group's. Its ``maxPods`` is the ENI
+    limit without the managed node groups' 110/250 cap: Karpenter sets ``kubelet.maxPods`` from
+    ``default card ENIs x (IPv4 per ENI - 1) + 2`` for AL2023 and Bottlerocket alike (aws/karpenter-provider-aws
+    ``pkg/providers/instancetype/types.go``, ``pods``; ``pkg/providers/amifamily/resolver.go``,
+    ``bottlerocket.go``: ``SupportsENILimitedPodDensity``), so more pods fit and, on Bottlerocket, kube-reserved
+    memory (11 MiB per pod) grows with it. Everything else is the same model."""
+    each = [_one(info, ami, disk_size_gib, gpus, efa, karpenter) for info in instances]
     return Allocatable(
         cpu_millicores=min(a.cpu_millicores for a in each),
         memory_mib=min(a.memory_mib for a in each),

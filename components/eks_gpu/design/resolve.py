@@ -33,6 +33,7 @@ from eks_gpu.design.allocatable import node_allocatable
 from eks_gpu.design.autoscaler import design_autoscaler
 from eks_gpu.design.efa import efa_az, efa_design
 from eks_gpu.design.existing import ClusterFacts, adopt, existing_design, renamed, subnet_key
+from eks_gpu.design.karpenter import design_karpenter, design_pool
 from eks_gpu.design.kubernetes import design_kubernetes
 from eks_gpu.design.lookup import AwsFacts, InstanceFacts, lookup
 from eks_gpu.design.model import (
@@ -110,7 +111,7 @@ def resolve(
     warnings = list(parsed.warnings)
     pools: dict[str, _Group] = {}
     for key, pool in parsed.pools.items():
-        group = _group(("gpuNodeGroups", key), pool, facts, problems)
+        group = _group(("gpuNodeGroups", key), pool, facts, problems, karpenter=parsed.karpenter)
         if group is not None:
             pools[key] = group
     system = _group(("systemNodeGroup",), parsed.system, facts, problems) if parsed.system else None
@@ -146,6 +147,9 @@ def resolve(
         groups = {**{g.key: g.config for g in pools.values()}, **({SYSTEM_KEY: system.config} if system else {})}
         for key, node_group in designs.items():
             designs[key] = _with_release(node_group, groups[key], config, facts, problems, notes)
+        if parsed.karpenter:
+            for key, group in pools.items():
+                designs[key] = _with_karpenter(designs[key], group)
     addon_versions = (
         design_addon_versions(
             config, facts.addon_defaults, facts.addon_errors, problems, warnings, notes, facts.addons_running
@@ -159,13 +163,16 @@ def resolve(
             problems.append(
                 Problem(key_path("tags", "Environment"), "is set from eks-gpu:environment; set that key instead")
             )
-    autoscaler = design_autoscaler(config, designs, problems, warnings) if config is not None else None
+    karpenter = config is not None and parsed.karpenter
+    autoscaler = (
+        design_autoscaler(config, designs, problems, warnings) if config is not None and not karpenter else None
+    )
     if config is not None:
         stack_tags = {**config.tags, "Environment": config.environment}
         user_labels = {key: pool.labels for key, pool in config.gpu_node_groups.items()} | {SYSTEM_KEY: {}}
         for key, node_group in designs.items():
             # an existing cluster's own autoscaler discovers the pools by the same tags
-            discovered = config.autoscaler.enabled or cluster is not None
+            discovered = (config.autoscaler.enabled and not karpenter) or cluster is not None
             tags = node_group_asg_tags(node_group, config.cluster_name, stack_tags, discovered)
             prefix = ("systemNodeGroup",) if key == SYSTEM_KEY else ("gpuNodeGroups", key)
             over = check_asg_tag_budget(prefix, node_group, tags, user_labels.get(key, {}))
@@ -212,7 +219,20 @@ def resolve(
         notes=tuple(notes),
         addon_versions=addon_versions,
         existing_cluster=existing,
+        karpenter=design_karpenter(config) if karpenter else None,
     )
+
+
+def _with_karpenter(node_group: NodeGroupDesign, group: _Group) -> NodeGroupDesign:
+    """A GPU pool provisioned by Karpenter: its NodePool's design, from the pinned AMI release (required
+    by the config checks; without one, their problem is already reported and the pool is left as it is)."""
+    assert isinstance(group.config, GpuPool)
+    if node_group.release_version is None:
+        return node_group
+    pool = design_pool(
+        group.config.karpenter, node_group.max_size, group.instances, node_group.release_version, node_group.ami_type
+    )
+    return replace(node_group, karpenter=pool)
 
 
 def _with_release(
@@ -345,18 +365,32 @@ def _check_quotas(
             key=key,
             prefix=("systemNodeGroup",) if key == SYSTEM_KEY else ("gpuNodeGroups", key),
             instance_types=group.instance_types,
-            capacity_type=group.capacity_type,
+            capacity_type=capacity_type,
             vcpus_per_node=max(facts.instances[t].vcpus for t in group.instance_types),
             desired=group.desired_size,
-            max=group.max_size,
+            # a Karpenter pool: up to its node limit of its largest type, as maxSize nodes of a node group
+            max=group.karpenter.node_limit if group.karpenter else group.max_size,
             # tests on one pool may run at once (pulumi creates them in parallel): their nodes add up
             test_nodes=sum(tests.get(key, {}).values()),
             tests=tuple(tests.get(key, {})),
         )
         for key, group in designs.items()
         if group.instance_types and all(t in facts.instances for t in group.instance_types)
+        for capacity_type in _markets(group)
     ]
     check_quotas(uses, facts.quotas, facts.region, problems, warnings)
+
+
+KARPENTER_MARKETS = {"spot": CapacityType.SPOT, "on-demand": CapacityType.ON_DEMAND}
+"""Karpenter capacity types that draw on a vCPU quota (``reserved`` is reserved capacity, not checked)."""
+
+
+def _markets(group: NodeGroupDesign) -> tuple[CapacityType, ...]:
+    """The capacity types a group's nodes may launch as: its one, or each a Karpenter pool lists (each
+    checked for the whole pool: Karpenter may fill the limit from any of them)."""
+    if group.karpenter is None:
+        return (group.capacity_type,)
+    return tuple(KARPENTER_MARKETS[t] for t in group.karpenter.capacity_types if t in KARPENTER_MARKETS)
 
 
 @dataclass(frozen=True)
@@ -371,6 +405,8 @@ class _Group:
     gpu: GpuSpec | None
     offered: frozenset[str]
     efa: EfaDesign | None = None
+    karpenter: bool = False
+    """A GPU pool Karpenter provisions (``provisioner: karpenter``)."""
 
     def design(self, azs: tuple[str, ...]) -> NodeGroupDesign:
         cfg = self.config
@@ -405,6 +441,7 @@ class _Group:
                 cfg.disk_size_gib,
                 gpus=self.gpu.count if self.gpu else 0,
                 efa=self.efa.interfaces if self.efa else 0,
+                karpenter=self.karpenter,
             ),
         )
 
@@ -417,6 +454,8 @@ _SHAPE: dict[str, Callable[[InstanceFacts], object]] = {
 }
 """What every instance type of one GPU pool must share (Cluster Autoscaler AWS README: a node
 group's template comes from its first instance type)."""
+_GPU_SHAPE = ("GPU model", "GPUs")
+"""What every instance type of a Karpenter pool must share: what its labels and GPU spec say."""
 
 
 def _pinned_az(
@@ -435,7 +474,11 @@ def _pinned_az(
 
 
 def _group(
-    prefix: tuple[str, ...], cfg: GpuPool | SystemNodeGroup, facts: AwsFacts, problems: list[Problem]
+    prefix: tuple[str, ...],
+    cfg: GpuPool | SystemNodeGroup,
+    facts: AwsFacts,
+    problems: list[Problem],
+    karpenter: bool = False,
 ) -> _Group | None:
     gpu_pool = isinstance(cfg, GpuPool)
     before = len(problems)
@@ -495,8 +538,21 @@ def _group(
         )
     gpu = None
     if gpu_pool:
-        differing = [name for name, fact in _SHAPE.items() if len({fact(i) for i in found}) != 1]
-        if differing:
+        # Karpenter sizes each node for its pods, so only the GPU model and count (the pool's labels) must agree
+        shape = _GPU_SHAPE if karpenter else _SHAPE
+        differing = [name for name in shape if len({_SHAPE[name](i) for i in found}) != 1]
+        if differing and karpenter:
+            shown = "; ".join(
+                f"{i.instance_type}: " + ", ".join(f"{name} {_SHAPE[name](i)}" for name in differing) for i in found
+            )
+            problems.append(
+                Problem(
+                    key_path(*prefix, "instanceTypes"),
+                    f"mixes GPUs ({shown}): a pool's nodes carry one accelerator label and one GPU count, which "
+                    "workloads select and request by; split them into pools (vCPUs and memory may differ)",
+                )
+            )
+        elif differing:
             shown = "; ".join(
                 f"{i.instance_type}: " + ", ".join(f"{name} {_SHAPE[name](i)}" for name in differing) for i in found
             )
@@ -519,6 +575,7 @@ def _group(
         gpu=gpu,
         offered=frozenset.intersection(*(facts.offerings[i.instance_type] for i in found)),
         efa=efa_design(prefix, cfg, found, problems) if isinstance(cfg, GpuPool) else None,
+        karpenter=karpenter and gpu_pool,
     )
 
 

@@ -12,6 +12,15 @@ resource through another one, as they do in a real preview:
 - a launch template change that makes a new version moves its node group's ``launchTemplate.version``:
   EKS rolls every node of the group (``UpdateNodegroupVersion``).
 
+Karpenter pools (NodePool and EC2NodeClass custom resources) are updated in place, and Karpenter
+then *drifts* the nodes they no longer describe: drains them (at the pace of the pool's disruption
+budget) and terminates them once replacements are up. Which changes drift is Karpenter's rule
+(aws/karpenter-provider-aws ``website/content/en/v1.14/concepts/disruption.md``, "Drift"): a NodePool's
+``spec.template`` and an EC2NodeClass's ``spec`` are hashed, and any change to them drifts every node;
+``spec.template.spec.requirements`` is checked node by node instead, so a requirement that only widens
+(more allowed values) drifts none; the "behavioral fields" ``spec.weight``, ``spec.limits`` and
+``spec.disruption.*`` never drift. Such a change is marked ``rolls_nodes`` and said in a warning.
+
 What AWS refuses or what loses work comes first, as warnings in words.
 """
 
@@ -32,6 +41,18 @@ NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 EKS_CLUSTER = "eks:index:Cluster"
 KMS_KEY = "aws:kms/key:Key"
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+EC2_NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+KARPENTER_TEMPLATE = "spec.template"
+"""NodePool inputs whose change drifts its nodes (the NodeClaim template Karpenter hashes)."""
+KARPENTER_REQUIREMENTS = "spec.template.spec.requirements"
+"""Checked node by node, not hashed: only a node its new values no longer allow drifts."""
+RESOLVED_SELECTORS = ("subnetSelectorTerms", "securityGroupSelectorTerms")
+"""EC2NodeClass selectors Karpenter resolves and checks node by node (disruption.md, "Special Cases on
+Drift"): only a node in a subnet or security group no longer selected drifts. (``amiSelectorTerms`` is one
+too, but a new pinned alias resolves to new AMIs: every node drifts.)"""
+KARPENTER_BEHAVIORAL = ("spec.weight", "spec.limits", "spec.disruption")
+"""NodePool fields that never drift a node (disruption.md, "Behavioral Fields")."""
 
 Action = Literal["create", "update", "replace", "delete"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "replace", "delete")
@@ -296,6 +317,55 @@ def _pool(resource: Mapping[str, Any]) -> str:
     return str((resource.get("inputs") or {}).get("labels", {}).get(POOL_LABEL) or resource["name"])
 
 
+def _widens(old: Any, new: Any) -> bool:
+    """Whether ``new`` requirements allow every value ``old`` ones do: the same keys and operators, each
+    ``In`` list a superset of the old one, every other requirement unchanged."""
+
+    def by_key(reqs: Any) -> dict[tuple[str, str], list[str]]:
+        return {(str(r.get("key")), str(r.get("operator"))): list(r.get("values") or []) for r in reqs or []}
+
+    before, after = by_key(old), by_key(new)
+    if set(before) != set(after):
+        return False
+    return all(
+        set(values) <= set(after[key]) if key[1] == "In" else values == after[key] for key, values in before.items()
+    )
+
+
+def karpenter_drift(type_: str, causes: Sequence[str], old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """What a change of a NodePool or an EC2NodeClass does to its nodes (module docstring): ``"every"``
+    node drifts, only the nodes the new ``requirements`` no longer allow (``"outside"``), or ``""``
+    none."""
+    spec = [c for c in causes if matches(c, "spec")]
+    if type_ == EC2_NODE_CLASS:
+        if spec and all(any(matches(c, f"spec.{t}") for t in RESOLVED_SELECTORS) for c in spec):
+            return "outside"
+        return "every" if spec else ""
+    drifting = [c for c in spec if matches(c, KARPENTER_TEMPLATE)]
+    if not drifting:
+        return ""
+    if all(matches(c, KARPENTER_REQUIREMENTS) and c != KARPENTER_TEMPLATE for c in drifting):
+        if _widens(_get(old, KARPENTER_REQUIREMENTS), _get(new, KARPENTER_REQUIREMENTS)):
+            return ""
+        return "outside"
+    return "every"
+
+
+def _node_pools_of(resources: Iterable[Mapping[str, Any]], node_class: str) -> list[str]:
+    """The pools whose NodePool names the EC2NodeClass ``node_class``."""
+    return sorted(
+        _karpenter_pool(r)
+        for r in resources
+        if r.get("type") == NODE_POOL and _get(r.get("inputs"), "spec.template.spec.nodeClassRef.name") == node_class
+    )
+
+
+def _karpenter_pool(resource: Mapping[str, Any]) -> str:
+    inputs = resource.get("inputs") or {}
+    labels = _get(inputs, "spec.template.metadata.labels") or {}
+    return str(labels.get(POOL_LABEL) or _get(inputs, "metadata.name") or resource.get("name"))
+
+
 def diff(old_plan: Mapping[str, Any], new_plan: Mapping[str, Any]) -> tuple[list[Change], list[str]]:
     """The changes from ``old_plan`` to ``new_plan`` (both ``make plan --json`` documents), in the new
     plan's order (deletions last), and the warnings a reviewer must read first."""
@@ -341,6 +411,10 @@ def diff(old_plan: Mapping[str, Any], new_plan: Mapping[str, Any]) -> tuple[list
         )
         if type_ == NODE_GROUP:
             change.rolls_nodes = replace or any(matches(c, r) for c in causes for r in table.rolls_nodes)
+        if type_ in (NODE_POOL, EC2_NODE_CLASS):
+            change.rolls_nodes = replace or bool(
+                karpenter_drift(type_, change.causes, before.get("inputs") or {}, resource.get("inputs") or {})
+            )
         if type_ == LAUNCH_TEMPLATE and not replace:
             made = [c for c in change.causes if any(matches(c, k) for k in table.new_version)]
             if made:
@@ -457,6 +531,7 @@ def warnings_for(
                 f"node group {_pool(by_name.get(c.name, {'name': c.name}))} ({c.name}) rolls its nodes "
                 f"({triggers(c, table.rolls_nodes)}): EKS replaces every node, one at a time; a GPU job on each dies"
             )
+    out += _karpenter_warnings(changes, old_plan, new_plan)
     before, after = (
         set(old_plan.get("clusterAvailabilityZones") or []),
         set(new_plan.get("clusterAvailabilityZones") or []),
@@ -473,6 +548,75 @@ def warnings_for(
                 f"the cluster leaves AZs {', '.join(removed)}: EKS allows it, but it can never come back to them "
                 "without a new cluster"
             )
+    return out
+
+
+DRAINED = "(drained, then terminated, at the pace of its disruption budget)"
+
+
+def _karpenter_warnings(
+    changes: Sequence[Change], old_plan: Mapping[str, Any], new_plan: Mapping[str, Any]
+) -> list[str]:
+    """What NodePool and EC2NodeClass changes do to running nodes, in Karpenter's terms."""
+    sides = {
+        side: {(r["name"], r["type"]): r for r in plan.get("resources", [])}
+        for side, plan in (("old", old_plan), ("new", new_plan))
+    }
+    out: list[str] = []
+    for c in changes:
+        if c.type not in (NODE_POOL, EC2_NODE_CLASS):
+            continue
+        old = sides["old"].get((c.name, c.type)) or {}
+        new = sides["new"].get((c.name, c.type)) or {}
+        if c.action in ("replace", "delete"):
+            what = "NodePool" if c.type == NODE_POOL else "EC2NodeClass"
+            pools = (
+                [_karpenter_pool(old or new)]
+                if c.type == NODE_POOL
+                else _node_pools_of(old_plan.get("resources", []), str(_get(old.get("inputs"), "metadata.name")))
+            )
+            out.append(
+                f"Karpenter {what} {c.name} is {c.action}d: Karpenter terminates every node it launched for "
+                f"pool {', '.join(pools) or '?'}, and GPU jobs running on them die"
+            )
+            continue
+        if c.action != "update":
+            continue
+        drift = karpenter_drift(c.type, c.causes, old.get("inputs") or {}, new.get("inputs") or {})
+        if c.type == NODE_POOL:
+            pool = _karpenter_pool(new)
+            if drift == "every":
+                spec = [x for x in c.causes if matches(x, KARPENTER_TEMPLATE)]
+                out.append(
+                    f"Karpenter drift: every node of pool {pool} is replaced {DRAINED}: NodePool {c.name} "
+                    f"changes its template ({', '.join(spec)}); a GPU job on each node dies unless it is "
+                    "annotated karpenter.sh/do-not-disrupt"
+                )
+            elif drift == "outside":
+                out.append(
+                    f"Karpenter drift: the nodes of pool {pool} whose instance type, capacity type or zone the new "
+                    f"requirements no longer allow are replaced {DRAINED}; nodes they still allow stay"
+                )
+            else:
+                out.append(
+                    f"Karpenter NodePool {c.name} (pool {pool}) changes only {', '.join(c.causes)}: no node "
+                    "replaced (limits, disruption and weight do not drift nodes; a widened requirement neither)"
+                )
+        elif drift:
+            users = ", ".join(
+                _node_pools_of(new_plan.get("resources", []), str(_get(new.get("inputs"), "metadata.name")))
+            )
+            changed = ", ".join(x for x in c.causes if matches(x, "spec"))
+            if drift == "every":
+                out.append(
+                    f"Karpenter drift: every node of pool {users or '?'} is replaced {DRAINED}: "
+                    f"EC2NodeClass {c.name} changes {changed}"
+                )
+            else:
+                out.append(
+                    f"Karpenter drift: the nodes of pool {users or '?'} in a subnet or security group EC2NodeClass "
+                    f"{c.name} no longer selects ({changed}) are replaced {DRAINED}; the others stay"
+                )
     return out
 
 

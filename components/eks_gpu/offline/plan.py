@@ -45,9 +45,23 @@ from eks_gpu.config import POOL_LABEL, AmiType, CapacityType, Problem
 from eks_gpu.design.pinning import release_parameter
 from eks_gpu.design.quotas import QuotaUse, quota_needs
 from eks_gpu.design.tags import NODE_GROUP_TAG
+from eks_gpu.facts.quotas import quota_for
 from eks_gpu.facts.releases import autoscaler_releases
 from eks_gpu.facts.versions import calendar
-from eks_gpu.policy.cost import POINTS, complete, ebs_price_source, line_items, monthly, totals, unpriced
+from eks_gpu.policy.cost import (
+    NODE_POOL,
+    POINTS,
+    NodePoolView,
+    catalogue_of,
+    complete,
+    dearest,
+    ebs_price_source,
+    line_items,
+    monthly,
+    node_pool,
+    totals,
+    unpriced,
+)
 from eks_gpu.policy.pricing import price_table
 
 from .aws import AwsError, offline_account
@@ -270,8 +284,70 @@ QUOTA_NOTE = (
 )
 
 
-def quota_rows(rows: Iterable[NodeGroupRow], values: Mapping[str, float]) -> list[dict[str, Any]]:
-    """What the node groups need of each EC2 vCPU quota, at desired and max size, beside its value."""
+# --- Karpenter NodePools -------------------------------------------------------------------
+
+KARPENTER_MARKETS = {"spot": CapacityType.SPOT, "on-demand": CapacityType.ON_DEMAND}
+"""NodePool capacity types that draw on a vCPU quota (``reserved`` is capacity already held: not checked)."""
+
+
+def node_pool_quota_uses(pools: Iterable[NodePoolView], vcpus: Mapping[str, int]) -> list[QuotaUse]:
+    """What each NodePool may draw on each vCPU quota: ``limits.nodes`` nodes of its allowed type with
+    the most vCPUs in that quota's family class, for spot and for on-demand (Karpenter may fill the
+    limit with either); none at desired, for Karpenter starts nodes only for pending pods."""
+    uses = []
+    for pool in pools:
+        if pool.node_limit is None or not pool.instance_types:
+            continue
+        for capacity, capacity_type in KARPENTER_MARKETS.items():
+            if capacity not in pool.capacity_types:
+                continue
+            by_quota: dict[str, list[str]] = {}
+            for t in pool.instance_types:
+                quota = quota_for(t, "spot" if capacity_type == CapacityType.SPOT else "on-demand")
+                by_quota.setdefault(quota.code if quota else "", []).append(t)
+            for types in by_quota.values():
+                largest = max(types, key=lambda t: (vcpus.get(t, 0), t))
+                uses.append(
+                    QuotaUse(
+                        key=pool.pool,
+                        prefix=(),
+                        instance_types=(largest,),
+                        capacity_type=capacity_type,
+                        vcpus_per_node=vcpus.get(largest, 0),
+                        desired=0,
+                        max=pool.node_limit,
+                    )
+                )
+    return uses
+
+
+def node_pool_row(pool: NodePoolView, region: str, vcpus: Mapping[str, int]) -> dict[str, Any]:
+    """One NodePool as the plan's JSON shows it (``nodePools``)."""
+    disruption = pool.disruption
+    return {
+        "pool": pool.pool,
+        "name": pool.name,
+        "instanceTypes": list(pool.instance_types or []),
+        "instanceFamilies": list(pool.families),
+        "capacityOrder": list(pool.capacity_types),
+        "limits": dict(pool.limits),
+        "nodeLimit": pool.node_limit,
+        "dearestType": dearest(pool, region, price_table()),
+        "vcpusPerNode": {t: vcpus[t] for t in pool.instance_types or () if t in vcpus},
+        "consolidationPolicy": disruption.get("consolidationPolicy"),
+        "consolidateAfter": disruption.get("consolidateAfter"),
+        "budgets": [dict(b) for b in disruption.get("budgets") or []],
+        "expireAfter": pool.expire_after,
+        "terminationGracePeriod": pool.termination_grace_period,
+        "nodeClass": pool.node_class,
+    }
+
+
+def quota_rows(
+    rows: Iterable[NodeGroupRow], values: Mapping[str, float], pools: Iterable[QuotaUse] = ()
+) -> list[dict[str, Any]]:
+    """What the node groups (and Karpenter's NodePools, ``pools``) need of each EC2 vCPU quota, at
+    desired and max size, beside its value."""
     uses = [
         QuotaUse(
             key=row.key,
@@ -284,7 +360,7 @@ def quota_rows(rows: Iterable[NodeGroupRow], values: Mapping[str, float]) -> lis
         )
         for row in rows
     ]
-    needs, _ = quota_needs(uses)
+    needs, _ = quota_needs([*uses, *pools])
     return [
         {
             "code": code,
@@ -296,6 +372,10 @@ def quota_rows(rows: Iterable[NodeGroupRow], values: Mapping[str, float]) -> lis
         }
         for code, need in sorted(needs.items())
     ]
+
+
+def _quota_of(use: QuotaUse) -> Any:
+    return quota_for(use.instance_types[0], "spot" if use.capacity_type == CapacityType.SPOT else "on-demand")
 
 
 def bundled_data() -> dict[str, Any]:
@@ -404,6 +484,16 @@ def build(
 
         addons = addon_rows(run, answer)
         latest = latest_releases(rows, answer)
+        catalogue = catalogue_of(price_table(), region)
+        pools = sorted((node_pool(r.inputs, catalogue) for r in run.of_type(NODE_POOL)), key=lambda p: p.pool)
+        pool_vcpus: dict[str, int] = {}
+        for t in sorted({t for p in pools for t in p.instance_types or ()}):
+            record = answer("aws:ec2/getInstanceType:getInstanceType", {"instanceType": t})
+            if record:
+                pool_vcpus[t] = _int(record.get("defaultVcpus", 0))
+        pool_uses = node_pool_quota_uses(pools, pool_vcpus)
+        for code in sorted({q.code for u in pool_uses if (q := _quota_of(u)) is not None} - set(values)):
+            values[code] = float(account.invoke(QUOTA_INVOKE, {"serviceCode": "ec2", "quotaCode": code})["value"])
     prices = price_table()
     items = line_items(((r.type, r.inputs) for r in run.resources), region, prices, today)
     total = totals(items)
@@ -464,8 +554,9 @@ def build(
             }
             for row in rows
         ],
+        "nodePools": [node_pool_row(p, region, pool_vcpus) for p in pools],
         "addons": addons,
-        "quotas": quota_rows(rows, values),
+        "quotas": quota_rows(rows, values, pool_uses),
         "cost": {
             "idleUsdPerHour": total["idle"],
             "desiredUsdPerHour": total["desired"],
@@ -557,6 +648,31 @@ def render_tree(plan: Mapping[str, Any]) -> list[str]:
     return out
 
 
+NODE_POOL_HEADERS = ("pool", "allowed types", "capacity order", "limits", "disruption", "expireAfter")
+
+
+def _node_pool_cells(p: Mapping[str, Any]) -> tuple[str, ...]:
+    budgets = ",".join(str(b.get("nodes")) for b in p["budgets"])
+    disruption = f"{p['consolidationPolicy'] or 'default'} after {p['consolidateAfter'] or 'default'}"
+    return (
+        p["pool"],
+        ",".join(p["instanceTypes"])
+        or ("families " + ",".join(p["instanceFamilies"]) if p["instanceFamilies"] else "any"),
+        " > ".join(p["capacityOrder"]),
+        ",".join(f"{k}={v}" for k, v in p["limits"].items()) or "none",
+        disruption + (f", budget {budgets} nodes" if budgets else ""),
+        p["expireAfter"] or "default (720h)",
+    )
+
+
+def render_node_pools(pools: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The Karpenter NodePools (none: nothing), beside the node groups."""
+    if not pools:
+        return []
+    out = ["", "NodePools (Karpenter): nodes start for pending pods only; limits are hard"]
+    return out + _table(NODE_POOL_HEADERS, (_node_pool_cells(p) for p in pools))
+
+
 def render_cost_delta(delta: Mapping[str, Any]) -> list[str]:
     """The cost delta of a change, per point, per hour and per month."""
     out = ["Cost delta (USD): idle = every group at minSize, desired = at desiredSize, max = at maxSize"]
@@ -615,6 +731,7 @@ def render_text(plan: Mapping[str, Any], *, tree: bool | None = None) -> str:
             for g in plan["nodeGroups"]
         ),
     )
+    out += render_node_pools(plan.get("nodePools") or [])
     out += ["", "Node AMI releases: a new release replaces every node of its group, one at a time"]
     out += _table(
         ("AMI type", "node group", "release", "AWS latest"),
@@ -711,6 +828,9 @@ def render_markdown(plan: Mapping[str, Any]) -> str:
     shown = plan.get("changeWarnings", 0)
     if "changes" in plan:
         out += ["", *markdown_changes(_changes(plan["changes"]), plan["warnings"][:shown], plan["against"])]
+    if plan.get("nodePools"):
+        out += ["", "### NodePools (Karpenter)", ""]
+        out += md_table(NODE_POOL_HEADERS, ([md_cell(c) for c in _node_pool_cells(p)] for p in plan["nodePools"]))
     out += ["", "### Cost (USD)", ""]
     if "costDelta" in plan:
         out += markdown_cost_delta(plan["costDelta"])

@@ -9,6 +9,8 @@
   replacement path in ``data/replacement_rules.json``), with only the tag values that change;
 - updates that change nothing but tags (a ``eks-gpu:tags`` edit reaches most resources) as one line
   per edit, with the components they touch;
+- a NodePool or EC2NodeClass change that drifts Karpenter's nodes (``diff.karpenter_drift``) marked as
+  such, beside node groups that roll theirs;
 - the cost delta: idle, desired and max per hour and per month, old -> new, and the difference.
 
 Text for a terminal (``render_changes``, ``render_cost_delta``) and Markdown for a pull-request
@@ -23,7 +25,7 @@ from typing import Any
 
 from eks_gpu.policy.cost import POINTS, monthly
 
-from .diff import ACTIONS, ASG_TAG, EKS_CLUSTER, NODE_GROUP, Change
+from .diff import ACTIONS, ASG_TAG, EC2_NODE_CLASS, EKS_CLUSTER, NODE_GROUP, NODE_POOL, Change
 
 SYMBOL = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
 PAST = {"create": "created", "update": "updated", "replace": "replaced", "delete": "deleted"}
@@ -39,6 +41,11 @@ def _tags_only(c: Change) -> bool:
         and bool(c.causes)
         and all(x == "tags" or x.startswith("tags.") for x in c.causes)
     )
+
+
+def _rolls(c: Change) -> str:
+    """What replacing a change's nodes is called: Karpenter's drift, or a node group's roll."""
+    return "KARPENTER DRIFT: REPLACES NODES" if c.type in (NODE_POOL, EC2_NODE_CLASS) else "ROLLS NODES"
 
 
 def _value(v: Mapping[str, Any]) -> str:
@@ -182,7 +189,7 @@ def render_changes(changes: Iterable[Change], warnings: Sequence[str], against: 
                 out += [f"             {d}" for d in item.details()]
                 continue
             causes = f"  ({', '.join(item.causes)})" if item.causes else ""
-            rolls = "  ROLLS NODES" if item.rolls_nodes else ""
+            rolls = f"  {_rolls(item)}" if item.rolls_nodes else ""
             out.append(f"    {SYMBOL[item.action]:>2} {item.action:<7} {item.name}  [{item.type}]{causes}{rolls}")
             out += [f"             because {b}" for b in item.because]
             if upgrade and item.after:
@@ -312,7 +319,12 @@ def markdown_changes(changes: Iterable[Change], warnings: Sequence[str], against
             what = [code(_value(v)) for v in item.values]
             what += [cell(f"because {b}") for b in item.because]
             what += [cell(f"after {', '.join(item.after)}")] if upgrade and item.after else []
-            what += ["**rolls every node**"] if item.rolls_nodes else []
+            karpenter = item.type in (NODE_POOL, EC2_NODE_CLASS)
+            what += (
+                ["**Karpenter drift: replaces nodes**" if karpenter else "**rolls every node**"]
+                if item.rolls_nodes
+                else []
+            )
             what += [cell(f"({', '.join(item.causes)})")] if item.causes and not item.values else []
             rows.append((f"{SYMBOL[item.action]} {item.action}", code(item.name), code(item.type), "<br>".join(what)))
         out += md_table(headers, rows)

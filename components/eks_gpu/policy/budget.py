@@ -1,5 +1,5 @@
-"""The stack's budget as policy: its cost per hour at every node group's maxSize, against
-``eks-gpu:budget.maxUsdPerHour``.
+"""The stack's budget as policy: its cost per hour at every node group's maxSize (and every Karpenter
+NodePool's ``limits.nodes`` of its dearest allowed type), against ``eks-gpu:budget.maxUsdPerHour``.
 
 Stack policies judge the whole stack at once (CrossGuard ``StackValidationPolicy``). The budget and
 the region come from the stack component's inputs (``eks-gpu:stack:EksGpuStack``: ``budgetUsdPerHour``,
@@ -68,7 +68,8 @@ def _over_budget(resources: Sequence[StackResource], today: date) -> list[tuple[
         floor = " at least" if cost.unpriced else ""
         return [
             (
-                f"at every node group's maxSize the stack costs{floor} ${cost.max_usd_per_hour:.2f} per hour, over "
+                f"at every node group's maxSize (and NodePool's node limit) the stack costs{floor} "
+                f"${cost.max_usd_per_hour:.2f} per hour, over "
                 f"eks-gpu:budget.maxUsdPerHour ${cost.budget:.2f}: lower maxSize, or raise the budget",
                 cost.urn,
             )

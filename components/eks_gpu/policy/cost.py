@@ -15,6 +15,16 @@ over gp3's free 125 MiB/s; ``data/ebs_gp3_prices.json``). What is billed by use 
 PersistentVolumeClaims, CloudWatch Container Insights) is listed as *usage-based*: not zero, not in the
 totals, and not "unknown" either.
 
+Karpenter GPU pools (``eks-gpu:provisioner: karpenter``) have no node group: each is a
+``karpenter.sh/v1`` NodePool, a line item of its own (:func:`node_pool`). Karpenter starts nodes only
+for pending pods, so a NodePool counts 0 nodes idle and at desired, and at max ``limits.nodes`` nodes
+of the dearest instance type its requirements allow (``node.kubernetes.io/instance-type In [...]``,
+or ``karpenter.k8s.aws/instance-family In [...]``: every type of those families the bundled table
+lists in the region). Karpenter never launches past a NodePool's limits (docs/design-karpenter.md §6),
+so that is an upper bound; a cpu or GPU limit may stop it earlier. Spot and reserved capacity are
+priced at on-demand, the upper bound, as for spot node groups. Karpenter's interruption queue (SQS)
+and the EventBridge rules that feed it are billed per request and per event: listed as usage-based.
+
 It reads only what the program sends for its resources (type and inputs), so the same function
 serves the offline plan and ``pulumi preview --policy-pack policy``.
 """
@@ -23,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -45,6 +56,18 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 ADDON = "aws:eks/addon:Addon"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 EBS_PRICES = Path(__file__).resolve().parent / "data" / "ebs_gp3_prices.json"
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+EC2_NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+SQS_QUEUE = "aws:sqs/queue:Queue"
+EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
+INSTANCE_TYPE_KEY = "node.kubernetes.io/instance-type"
+INSTANCE_FAMILY_KEY = "karpenter.k8s.aws/instance-family"
+CAPACITY_TYPE_KEY = "karpenter.sh/capacity-type"
+KARPENTER_CAPACITY_ORDER = ("reserved", "spot", "on-demand")
+"""The order Karpenter tries the capacity types a NodePool allows, whatever order the requirement lists
+them in: reserved capacity first, then spot, then on-demand (aws/karpenter-provider-aws,
+website/content/en/v1.14/concepts/nodepools.md and scheduling.md, "Capacity Type"). A NodePool without a
+capacity-type requirement gets ``on-demand`` only (the same pages)."""
 USAGE_BASED = {
     "amazon-cloudwatch-observability": "CloudWatch Container Insights (GPU metrics)",
 }
@@ -117,8 +140,25 @@ def line_items(
         key = props["labels"][POOL_LABEL]
         if key in volumes:
             items.append(_volume_item(key, volumes[key], item.counts, region))
+    catalogue = catalogue_of(prices, region)
+    classes = {str(_meta(props).get("name")): props for type_, props in resources if type_ == EC2_NODE_CLASS}
+    for props in sorted((p for t, p in resources if t == NODE_POOL), key=lambda p: node_pool(p, ()).pool):
+        pool = node_pool(props, catalogue)
+        item = _node_pool_item(pool, region, prices)
+        items.append(item)
+        node_class = classes.get(pool.node_class)
+        if node_class is not None and (node_class.get("spec") or {}).get("blockDeviceMappings"):
+            disks: list[Mapping[str, Any]] = [_ebs_of_node_class(m) for m in node_class["spec"]["blockDeviceMappings"]]
+            items.append(_volume_item(pool.pool, disks, item.counts, region))
     addons = {props.get("addonName") for type_, props in resources if type_ == ADDON}
     usage = [label for addon, label in USAGE_BASED.items() if addon in addons]
+    if any(type_ == SQS_QUEUE for type_, _ in resources):
+        usage.append("Karpenter's interruption queue (SQS): billed per request")
+    rules = sum(1 for type_, _ in resources if type_ == EVENT_RULE)
+    if rules:
+        usage.append(
+            f"EventBridge rules ({rules}) sending AWS service events to the interruption queue: billed per event"
+        )
     if any(type_ == STORAGE_CLASS for type_, _ in resources):
         usage.append("EBS volumes of PersistentVolumeClaims (gp3-encrypted)")
     items += [
@@ -202,6 +242,141 @@ def _node_group_item(props: Mapping[str, Any], region: str, prices: PriceTable) 
         estimate=spot or block,
         note=note,
     )
+
+
+# --- Karpenter NodePools -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodePoolView:
+    """What a NodePool's inputs say about the nodes Karpenter may start for it."""
+
+    name: str
+    """``metadata.name``."""
+    pool: str
+    """The GPU pool it provisions: its nodes' ``eks-gpu/node-group`` label, else its name."""
+    instance_types: tuple[str, ...] | None
+    """The instance types its requirements allow, sorted; None: no instance-type or family requirement
+    (any type Karpenter finds), or a family the table does not list."""
+    families: tuple[str, ...]
+    """``karpenter.k8s.aws/instance-family In`` values (empty without that requirement)."""
+    capacity_types: tuple[str, ...]
+    """The capacity types allowed, in the order Karpenter tries them (:data:`KARPENTER_CAPACITY_ORDER`)."""
+    limits: Mapping[str, str]
+    node_limit: int | None
+    """``limits.nodes``; None without it."""
+    node_class: str
+    """``template.spec.nodeClassRef.name``: its EC2NodeClass."""
+    disruption: Mapping[str, Any]
+    expire_after: str | None
+    termination_grace_period: str | None
+
+
+def _meta(props: Mapping[str, Any]) -> Mapping[str, Any]:
+    return props.get("metadata") or {}
+
+
+def quantity(value: Any) -> float:
+    """A Kubernetes quantity (``2``, ``500m``, ``4k``) as a number."""
+    text = str(value)
+    for suffix, scale in (("m", 0.001), ("k", 1e3), ("M", 1e6), ("G", 1e9)):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * scale
+    return float(text)
+
+
+def catalogue_of(prices: PriceTable, region: str) -> frozenset[str]:
+    """Every instance type the bundled table prices in ``region``: where an instance-family requirement
+    is expanded (outside us-east-1 that is GPU types only, and GPU pools ask only for GPU families)."""
+    return frozenset(prices.on_demand_usd_per_hour.get(region, {})) | frozenset(
+        prices.gpu_on_demand_usd_per_hour.get(region, {})
+    )
+
+
+def node_pool(props: Mapping[str, Any], catalogue: Iterable[str] | None) -> NodePoolView:
+    """A NodePool's inputs (apiVersion, kind, metadata, spec) read; ``catalogue`` expands families."""
+    spec = props.get("spec") or {}
+    template = spec.get("template") or {}
+    tspec = template.get("spec") or {}
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    name = str(_meta(props).get("name") or "")
+    allowed: set[str] | None = None
+    families: tuple[str, ...] = ()
+    capacity: set[str] = {"on-demand"}
+    excluded: set[str] = set()
+    for req in tspec.get("requirements") or []:
+        key, op, values = req.get("key"), req.get("operator"), [str(v) for v in req.get("values") or []]
+        if key == INSTANCE_TYPE_KEY and op == "In":
+            allowed = set(values) if allowed is None else allowed & set(values)
+        elif key == INSTANCE_TYPE_KEY and op == "NotIn":
+            excluded |= set(values)
+        elif key == INSTANCE_FAMILY_KEY and op == "In":
+            families = tuple(sorted(values))
+            of_family = {t for t in catalogue or () if t.split(".", 1)[0] in values}
+            allowed = of_family if allowed is None else allowed & of_family
+        elif key == CAPACITY_TYPE_KEY and op == "In":
+            capacity = set(values)
+    if families and not allowed:
+        allowed = None
+    limits = {str(k): str(v) for k, v in (spec.get("limits") or {}).items()}
+    return NodePoolView(
+        name=name,
+        pool=str(labels.get(POOL_LABEL) or name),
+        instance_types=None if allowed is None else tuple(sorted(allowed - excluded)),
+        families=families,
+        capacity_types=tuple(c for c in KARPENTER_CAPACITY_ORDER if c in capacity),
+        limits=limits,
+        node_limit=int(quantity(limits["nodes"])) if "nodes" in limits else None,
+        node_class=str((tspec.get("nodeClassRef") or {}).get("name") or ""),
+        disruption=dict(spec.get("disruption") or {}),
+        expire_after=tspec.get("expireAfter"),
+        termination_grace_period=tspec.get("terminationGracePeriod"),
+    )
+
+
+def dearest(pool: NodePoolView, region: str, prices: PriceTable) -> str | None:
+    """The allowed type with the highest on-demand price; None when a type is unpriced or none is known."""
+    types = pool.instance_types or ()
+    if not types or any(prices.on_demand(region, t) is None for t in types):
+        return None
+    return max(types, key=lambda t: (prices.on_demand(region, t) or 0.0, t))
+
+
+def _node_pool_item(pool: NodePoolView, region: str, prices: PriceTable) -> LineItem:
+    types = pool.instance_types
+    top = dearest(pool, region, prices)
+    nodes = pool.node_limit
+    notes = ["Karpenter: no node until a pod is pending; max = limits.nodes of the dearest allowed type"]
+    if not types:
+        notes.insert(0, "no instance-type requirement the bundled table can resolve: any type, not priced")
+    elif top is None:
+        missing = [t for t in types if prices.on_demand(region, t) is None]
+        notes.insert(0, f"no price for {', '.join(missing)} in {region}")
+    if nodes is None:
+        notes.insert(0, "no limits.nodes: Karpenter may start nodes without bound")
+    spot_or_reserved = [c for c in pool.capacity_types if c != "on-demand"]
+    if spot_or_reserved:
+        notes.append(f"{'/'.join(spot_or_reserved)}: the on-demand price shown is the upper bound")
+    shown = top or (",".join(types) if types and len(types) <= 3 else f"{len(types or ())} types" if types else "any")
+    return LineItem(
+        item=f"GPU pool {pool.pool} nodes (Karpenter NodePool {pool.name}: {shown}, {'/'.join(pool.capacity_types)})",
+        unit_usd_per_hour=None if top is None or nodes is None else prices.on_demand(region, top),
+        counts={"idle": 0, "desired": 0, "max": 1 if nodes is None else nodes},
+        estimate=bool(spot_or_reserved),
+        note="; ".join(notes),
+    )
+
+
+def _ebs_of_node_class(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """An EC2NodeClass block device's ``ebs`` in a launch template's terms (``volumeSize`` in GiB)."""
+    ebs = dict(mapping.get("ebs") or {})
+    size = ebs.get("volumeSize")
+    if size is not None:
+        text = str(size)
+        scale = {"Ti": 1024.0, "T": 1000**4 / 1024**3, "Gi": 1.0, "G": 1000**3 / 1024**3}
+        unit = next((u for u in scale if text.endswith(u)), "")
+        ebs["volumeSize"] = math.ceil(float(text.removesuffix(unit)) * scale.get(unit, 1.0))
+    return ebs
 
 
 def totals(items: Iterable[LineItem]) -> dict[str, float]:

@@ -40,6 +40,12 @@ GPU_RESOURCE = "nvidia.com/gpu"
 """The NVIDIA device plugin's extended resource, and the key of the GPU taint."""
 REPELLING_TAINT_EFFECTS = ("NO_SCHEDULE", "NO_EXECUTE")
 """Taint effects (EKS API spelling) that keep pods without the toleration off a node; PREFER_NO_SCHEDULE does not."""
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+"""A Karpenter NodePool (``eks-gpu:provisioner: karpenter``): a GPU pool without a managed node group."""
+REPELLING_K8S_EFFECTS = ("NoSchedule", "NoExecute")
+"""The same effects in Kubernetes spelling, as a NodePool's ``template.spec.taints`` carry them."""
+GPU_REQUIREMENT_PREFIX = "karpenter.k8s.aws/instance-gpu-"
+"""NodePool requirement keys on an instance's GPUs (``instance-gpu-count``, ``-name``, ``-manufacturer``)."""
 OPEN_CIDRS = ("0.0.0.0/0", "::/0")
 """CIDRs that admit every address."""
 SECCOMP_CONFINED = ("RuntimeDefault", "Localhost")
@@ -192,6 +198,38 @@ def _gpu_node_group(resource_type: str, props: Props, urn: str, config: Mapping[
             "pods that need no GPU land on GPU nodes and keep them from scaling down."
         )
     return problems
+
+
+def _gpu_node_pool(resource_type: str, props: Props, urn: str, config: Mapping[str, Any]) -> list[str]:
+    """A NodePool is a GPU pool when its nodes are labelled ``nvidia.com/gpu.present``, a requirement asks
+    for GPUs, or it limits ``nvidia.com/gpu``; then its template must carry the repelling GPU taint. (Its
+    AMI is the EC2NodeClass's: an AL2023 or Bottlerocket alias picks the NVIDIA variant by instance type.)"""
+    spec = _mapping(props.get("spec"))
+    template = _mapping(spec.get("template"))
+    labels = _mapping(_mapping(template.get("metadata")).get("labels"))
+    tspec = _mapping(template.get("spec"))
+    requirements = [_mapping(r) for r in _items(tspec.get("requirements"))]
+    gpu = (
+        labels.get(GPU_PRESENT_LABEL) == "true"
+        or GPU_RESOURCE in _mapping(spec.get("limits"))
+        or any(str(r.get("key") or "").startswith(GPU_REQUIREMENT_PREFIX) for r in requirements)
+    )
+    if not gpu:
+        return []
+    taints = [_mapping(t) for t in _items(tspec.get("taints"))]
+    if any(t.get("key") == GPU_RESOURCE and t.get("effect") in REPELLING_K8S_EFFECTS for t in taints):
+        return []
+    return [
+        f"The GPU NodePool has no '{GPU_RESOURCE}' taint with effect NoSchedule or NoExecute in "
+        "spec.template.spec.taints; without it pods that need no GPU land on GPU nodes and keep Karpenter "
+        "from removing them."
+    ]
+
+
+def _gpu_pool(resource_type: str, props: Props, urn: str, config: Mapping[str, Any]) -> list[str]:
+    if resource_type == NODE_POOL:
+        return _gpu_node_pool(resource_type, props, urn, config)
+    return _gpu_node_group(resource_type, props, urn, config)
 
 
 # --- node launch templates ----------------------------------------------------------------------
@@ -414,10 +452,10 @@ CLUSTER_TYPES = frozenset({EKS_COMPONENT, EKS_CLUSTER})
 GPU_NODE_GROUPS = Policy(
     name="gpu-node-group-nvidia-ami-and-taint",
     description="GPU node groups use an EKS NVIDIA AMI type and carry an nvidia.com/gpu NO_SCHEDULE or "
-    "NO_EXECUTE taint.",
+    "NO_EXECUTE taint; GPU Karpenter NodePools carry it too (NoSchedule or NoExecute).",
     enforcement_level="mandatory",
-    resource_types=frozenset({NODE_GROUP}),
-    check=_gpu_node_group,
+    resource_types=frozenset({NODE_GROUP, NODE_POOL}),
+    check=_gpu_pool,
 )
 LAUNCH_TEMPLATES = Policy(
     name="launch-template-imdsv2-encrypted-ebs",

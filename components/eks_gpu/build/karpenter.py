@@ -1,0 +1,596 @@
+"""Karpenter (``eks-gpu:provisioner: karpenter``): GPU pools as NodePools instead of managed node groups.
+
+What is built (docs/design-karpenter.md; aws/karpenter-provider-aws ``website/content/en/v1.14/getting-started/
+getting-started-with-karpenter/cloudformation.yaml``, explained in ``v1.14/reference/cloudformation.md``):
+
+- the controller's role, handed to ``kube-system/karpenter`` by EKS Pod Identity, with the documented
+  statements (:func:`controller_statements`) scoped to this cluster, its node role and its queue;
+- a node role of Karpenter's own (EC2 trust; worker, CNI, ECR pull-only, SSM core) and its ``EC2_LINUX``
+  access entry. Not the managed node groups' role: EKS made that role's entry itself, a second one would
+  conflict;
+- the interruption queue (SQS, 300 s, SQS-managed SSE), its policy and the five EventBridge rules feeding it;
+- the ``karpenter-crd`` chart, then ``karpenter`` without its ``crds/`` (Helm installs those only once and
+  never upgrades them: ``v1.14/upgrading/upgrade-guide.md``, "CRD Upgrades");
+- per pool an ``EC2NodeClass`` and a ``NodePool`` named after the pool key.
+
+Subnets and the security group are selected **by id**, not by ``karpenter.sh/discovery`` tags: the ids are
+this stack's (its private subnets of the pool's AZs, EKS's cluster security group, the one managed node
+groups get), so no tag on a shared subnet or on EKS's own group can make another cluster's Karpenter launch
+into them, nothing extra is created, and a pool stays in its AZs exactly as its node group would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from eks_gpu.build.helm import release
+from eks_gpu.build.iam import (
+    NODE_POLICIES,
+    POD_IDENTITY,
+    POD_IDENTITY_ACTIONS,
+    ServiceRole,
+    ServiceRoleArgs,
+    pod_identity_trust,
+)
+from eks_gpu.build.tagging import tags_for
+from eks_gpu.config import POOL_LABEL, Architecture
+from eks_gpu.design import SYSTEM_KEY, NodeGroupDesign
+from eks_gpu.design.model import KarpenterDesign
+from eks_gpu.design.tags import CLUSTER_TAG, NODE_GROUP_TAG
+
+NAMESPACE = "kube-system"
+SERVICE_ACCOUNT = "karpenter"
+"""The controller's service account, the one its Pod Identity association names."""
+FULLNAME = "karpenter"
+"""The Deployment's name (``kubectl -n kube-system logs deploy/karpenter``), fixed by the values."""
+REGISTRY = "oci://public.ecr.aws/karpenter"
+"""Where both charts are published (OCI only; ``../shared/charts/README.md``)."""
+CRD_CHART = f"{REGISTRY}/karpenter-crd"
+CHART = f"{REGISTRY}/karpenter"
+NODE_EXTRA_POLICIES = ("AmazonSSMManagedInstanceCore",)
+"""Beyond :data:`~eks_gpu.build.iam.NODE_POLICIES`: Session Manager on the nodes (the documented node role)."""
+CONTROLLER_RESOURCES = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+"""The getting-started guide's requests = limits (``v1.14/.../scripts/step08-apply-helm-chart.sh``): Guaranteed QoS."""
+QUEUE_RETENTION_SECONDS = 300
+"""An interruption message is useless after five minutes (the documented queue)."""
+QUEUE_TARGET_ID = "KarpenterInterruptionQueueTarget"
+INTERRUPTION_EVENTS = {
+    "scheduled-change": ("aws.health", "AWS Health Event"),
+    "spot-interruption": ("aws.ec2", "EC2 Spot Instance Interruption Warning"),
+    "rebalance": ("aws.ec2", "EC2 Instance Rebalance Recommendation"),
+    "instance-state-change": ("aws.ec2", "EC2 Instance State-change Notification"),
+    "capacity-reservation-interruption": ("aws.ec2", "EC2 Capacity Reservation Instance Interruption Warning"),
+}
+"""Rule suffix -> (event ``source``, ``detail-type``): the five rules of the documented template."""
+IMDS = {
+    "httpEndpoint": "enabled",
+    "httpProtocolIPv6": "disabled",
+    "httpPutResponseHopLimit": 1,
+    "httpTokens": "required",
+}
+"""IMDSv2 only, tokens not reaching pods; set explicitly (Karpenter's code fallback is hop 2)."""
+BOTTLEROCKET_OS_VOLUME_GIB = 4
+"""Bottlerocket's OS volume (``/dev/xvda``): Karpenter's own default for the family (``v1.14/concepts/
+nodeclasses.md``, "blockDeviceMappings"). The CRD requires a size or a snapshot on every volume listed, and
+listing the data volume replaces the defaults, so the OS volume is listed with it."""
+ARCH = {Architecture.X86_64: "amd64", Architecture.ARM64: "arm64"}
+"""EC2's architecture -> ``kubernetes.io/arch``."""
+
+Statement = aws.iam.GetPolicyDocumentStatementArgs
+Condition = aws.iam.GetPolicyDocumentStatementConditionArgs
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the controller's statements are scoped to; all known once the cluster, role and queue exist."""
+
+    cluster_name: str
+    region: str
+    partition: str
+    account: str
+    node_role_arn: str
+    queue_arn: str
+
+    @property
+    def cluster_arn(self) -> str:
+        return f"arn:{self.partition}:eks:{self.region}:{self.account}:cluster/{self.cluster_name}"
+
+    def ec2(self, *kinds: str, account: str = "*") -> list[str]:
+        """EC2 ARNs of ``kinds`` in the region (``image``, ``snapshot`` are account-less: ``account=""``)."""
+        return [f"arn:{self.partition}:ec2:{self.region}:{account}:{kind}/*" for kind in kinds]
+
+    @property
+    def instance_profiles(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:instance-profile/*"
+
+
+LAUNCHED = ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")
+"""What a launch creates and tags: the template's ``AllowScopedEC2InstanceActionsWithTags`` resources."""
+
+
+def controller_statements(s: Scope) -> list[Statement]:
+    """The controller's policy: the six documented policies' statements (ZonalShift left out: only with
+    ``settings.enableZonalShift``, which the program does not set). Every write is conditioned on this
+    cluster's tags; ``iam:PassRole`` names the node role only; SQS names the queue only."""
+    c = s.cluster_name
+    own_request = [
+        Condition(test="StringEquals", variable=f"aws:RequestTag/kubernetes.io/cluster/{c}", values=["owned"]),
+        Condition(test="StringEquals", variable="aws:RequestTag/eks:eks-cluster-name", values=[c]),
+        Condition(test="StringLike", variable="aws:RequestTag/karpenter.sh/nodepool", values=["*"]),
+    ]
+    own_resource = [
+        Condition(test="StringEquals", variable=f"aws:ResourceTag/kubernetes.io/cluster/{c}", values=["owned"]),
+        Condition(test="StringLike", variable="aws:ResourceTag/karpenter.sh/nodepool", values=["*"]),
+    ]
+    profile_request = [
+        Condition(test="StringEquals", variable=f"aws:RequestTag/kubernetes.io/cluster/{c}", values=["owned"]),
+        Condition(test="StringEquals", variable="aws:RequestTag/eks:eks-cluster-name", values=[c]),
+        Condition(test="StringEquals", variable="aws:RequestTag/topology.kubernetes.io/region", values=[s.region]),
+        Condition(test="StringLike", variable="aws:RequestTag/karpenter.k8s.aws/ec2nodeclass", values=["*"]),
+    ]
+    profile_resource = [
+        Condition(test="StringEquals", variable=f"aws:ResourceTag/kubernetes.io/cluster/{c}", values=["owned"]),
+        Condition(test="StringEquals", variable="aws:ResourceTag/topology.kubernetes.io/region", values=[s.region]),
+        Condition(test="StringLike", variable="aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass", values=["*"]),
+    ]
+    run = ["ec2:RunInstances", "ec2:CreateFleet"]
+    return [
+        # NodeLifecycle
+        Statement(
+            sid="AllowScopedEC2InstanceAccessActions",
+            actions=run,
+            resources=[
+                *s.ec2("image", "snapshot", account=""),
+                *s.ec2("security-group", "subnet", "capacity-reservation", "placement-group"),
+            ],
+        ),
+        Statement(
+            sid="AllowScopedEC2LaunchTemplateAccessActions",
+            actions=run,
+            resources=s.ec2("launch-template"),
+            conditions=own_resource,
+        ),
+        Statement(
+            sid="AllowScopedEC2InstanceActionsWithTags",
+            actions=[*run, "ec2:CreateLaunchTemplate"],
+            resources=s.ec2(*LAUNCHED),
+            conditions=own_request,
+        ),
+        Statement(
+            sid="AllowScopedResourceCreationTagging",
+            actions=["ec2:CreateTags"],
+            resources=s.ec2(*LAUNCHED),
+            conditions=[
+                *own_request,
+                Condition(
+                    test="StringEquals",
+                    variable="ec2:CreateAction",
+                    values=["RunInstances", "CreateFleet", "CreateLaunchTemplate"],
+                ),
+            ],
+        ),
+        Statement(
+            sid="AllowScopedResourceTagging",
+            actions=["ec2:CreateTags"],
+            resources=s.ec2("instance"),
+            conditions=[
+                *own_resource,
+                Condition(test="StringEqualsIfExists", variable="aws:RequestTag/eks:eks-cluster-name", values=[c]),
+                Condition(
+                    test="ForAllValues:StringEquals",
+                    variable="aws:TagKeys",
+                    values=["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"],
+                ),
+            ],
+        ),
+        Statement(
+            sid="AllowScopedDeletion",
+            actions=["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
+            resources=s.ec2("instance", "launch-template"),
+            conditions=own_resource,
+        ),
+        # IAMIntegration
+        Statement(
+            sid="AllowPassingInstanceRole",
+            actions=["iam:PassRole"],
+            resources=[s.node_role_arn],
+            conditions=[
+                Condition(
+                    test="StringEquals",
+                    variable="iam:PassedToService",
+                    values=["ec2.amazonaws.com", "ec2.amazonaws.com.cn"],
+                )
+            ],
+        ),
+        Statement(
+            sid="AllowScopedInstanceProfileCreationActions",
+            actions=["iam:CreateInstanceProfile"],
+            resources=[s.instance_profiles],
+            conditions=profile_request,
+        ),
+        Statement(
+            sid="AllowScopedInstanceProfileTagActions",
+            actions=["iam:TagInstanceProfile"],
+            resources=[s.instance_profiles],
+            conditions=[*profile_resource, *profile_request],
+        ),
+        Statement(
+            sid="AllowScopedInstanceProfileActions",
+            actions=["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"],
+            resources=[s.instance_profiles],
+            conditions=profile_resource,
+        ),
+        # EKSIntegration
+        Statement(sid="AllowAPIServerEndpointDiscovery", actions=["eks:DescribeCluster"], resources=[s.cluster_arn]),
+        # Interruption
+        Statement(
+            sid="AllowInterruptionQueueActions",
+            actions=["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
+            resources=[s.queue_arn],
+        ),
+        # ResourceDiscovery: reads, on "*" in this region only
+        Statement(
+            sid="AllowRegionalReadActions",
+            actions=[
+                "ec2:DescribeCapacityReservations",
+                "ec2:DescribeImages",
+                "ec2:DescribeInstances",
+                "ec2:DescribeInstanceStatus",
+                "ec2:DescribeInstanceTypeOfferings",
+                "ec2:DescribeInstanceTypes",
+                "ec2:DescribeLaunchTemplates",
+                "ec2:DescribePlacementGroups",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSpotPriceHistory",
+                "ec2:DescribeSubnets",
+            ],
+            resources=["*"],
+            conditions=[Condition(test="StringEquals", variable="aws:RequestedRegion", values=[s.region])],
+        ),
+        Statement(
+            sid="AllowSSMReadActions",
+            actions=["ssm:GetParameter"],
+            resources=[f"arn:{s.partition}:ssm:{s.region}::parameter/aws/service/*"],
+        ),
+        Statement(sid="AllowPricingReadActions", actions=["pricing:GetProducts"], resources=["*"]),
+        Statement(sid="AllowUnscopedInstanceProfileListAction", actions=["iam:ListInstanceProfiles"], resources=["*"]),
+        Statement(
+            sid="AllowInstanceProfileReadActions", actions=["iam:GetInstanceProfile"], resources=[s.instance_profiles]
+        ),
+    ]
+
+
+def queue_statements(queue_arn: str) -> list[Statement]:
+    """EventBridge (and SQS) may send; nothing reaches the queue without TLS."""
+    return [
+        Statement(
+            effect="Allow",
+            actions=["sqs:SendMessage"],
+            resources=[queue_arn],
+            principals=[
+                aws.iam.GetPolicyDocumentStatementPrincipalArgs(
+                    type="Service", identifiers=["events.amazonaws.com", "sqs.amazonaws.com"]
+                )
+            ],
+        ),
+        Statement(
+            sid="DenyHTTP",
+            effect="Deny",
+            actions=["sqs:*"],
+            resources=[queue_arn],
+            principals=[aws.iam.GetPolicyDocumentStatementPrincipalArgs(type="*", identifiers=["*"])],
+            conditions=[Condition(test="Bool", variable="aws:SecureTransport", values=["false"])],
+        ),
+    ]
+
+
+def event_pattern(source: str, detail_type: str) -> str:
+    """An EventBridge rule's pattern: one source, one detail type."""
+    return json.dumps({"source": [source], "detail-type": [detail_type]})
+
+
+def chart_values(design: KarpenterDesign, cluster_name: str, queue_name: pulumi.Input[str]) -> dict[str, Any]:
+    """The ``karpenter`` chart's values: the cluster and queue, the Pod Identity service account (no IRSA
+    annotation), replicas on the system nodes, Guaranteed requests. The chart's affinity (never on its own
+    nodes), tolerations, zone spread and priority class stay its defaults."""
+    return {
+        "fullnameOverride": FULLNAME,
+        "settings": {"clusterName": cluster_name, "interruptionQueue": queue_name},
+        "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
+        "replicas": design.replicas,
+        "nodeSelector": {"kubernetes.io/os": "linux", POOL_LABEL: SYSTEM_KEY},
+        "controller": {"resources": CONTROLLER_RESOURCES},
+    }
+
+
+def block_device_mappings(pool: NodeGroupDesign) -> list[dict[str, Any]]:
+    """Encrypted gp3, as the managed node groups' launch templates (:func:`eks_gpu.build.nodegroups.block_devices`):
+    AL2023 one root volume of the pool's size and performance; Bottlerocket its OS volume at Karpenter's default
+    size (:data:`BOTTLEROCKET_OS_VOLUME_GIB`) and gp3's baseline, and the data volume (images, ephemeral storage:
+    ``rootVolume``) of the pool's."""
+
+    def ebs(size: int, images: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {"volumeType": "gp3", "volumeSize": f"{size}Gi", "encrypted": True}
+        out["deleteOnTermination"] = True
+        if images and pool.volume is not None:
+            out |= {"iops": pool.volume.iops, "throughput": pool.volume.throughput_mib_ps}
+        return out
+
+    if pool.ami_type.bottlerocket:
+        return [
+            {"deviceName": "/dev/xvda", "ebs": ebs(BOTTLEROCKET_OS_VOLUME_GIB, False)},
+            {"deviceName": "/dev/xvdb", "rootVolume": True, "ebs": ebs(pool.disk_size_gib, True)},
+        ]
+    return [{"deviceName": "/dev/xvda", "rootVolume": True, "ebs": ebs(pool.disk_size_gib, True)}]
+
+
+def node_class_spec(
+    pool: NodeGroupDesign,
+    *,
+    cluster_name: str,
+    role_name: pulumi.Input[str],
+    subnet_ids: Sequence[pulumi.Input[str]],
+    security_group_id: pulumi.Input[str],
+    tags: Mapping[str, str],
+) -> dict[str, Any]:
+    """The pool's ``EC2NodeClass`` spec (``pool.karpenter`` must be set)."""
+    kp = pool.karpenter
+    assert kp is not None
+    spec: dict[str, Any] = {
+        "amiSelectorTerms": [{"alias": kp.ami_alias}],
+        "role": role_name,
+        "subnetSelectorTerms": [{"id": sid} for sid in subnet_ids],
+        "securityGroupSelectorTerms": [{"id": security_group_id}],
+        "metadataOptions": dict(IMDS),
+        "blockDeviceMappings": block_device_mappings(pool),
+        # What the launch templates of managed node groups tag (Name is Karpenter's: the node's name).
+        "tags": {**tags, CLUSTER_TAG: cluster_name, NODE_GROUP_TAG: pool.key},
+    }
+    if kp.capacity_reservation_ids:
+        spec["capacityReservationSelectorTerms"] = [{"id": cr} for cr in kp.capacity_reservation_ids]
+    return spec
+
+
+def node_pool_spec(pool: NodeGroupDesign, node_class: str) -> dict[str, Any]:
+    """The pool's ``NodePool`` spec: its labels and taints (Kubernetes spelling), its instance types, capacity
+    types, architecture and AZs, its limits and how its nodes may be disrupted."""
+    kp = pool.karpenter
+    assert kp is not None
+    requirements = [
+        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": list(pool.instance_types)},
+        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": list(kp.capacity_types)},
+        {"key": "kubernetes.io/arch", "operator": "In", "values": [ARCH[pool.ami_type.architecture]]},
+        {"key": "topology.kubernetes.io/zone", "operator": "In", "values": list(pool.availability_zones)},
+    ]
+    template_spec: dict[str, Any] = {
+        "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": node_class},
+        "requirements": requirements,
+        "expireAfter": kp.expire_after,
+    }
+    if pool.taints:
+        template_spec["taints"] = [{"key": t.key, "value": t.value, "effect": t.effect.kubernetes} for t in pool.taints]
+    if kp.termination_grace_period is not None:
+        template_spec["terminationGracePeriod"] = kp.termination_grace_period
+    return {
+        "template": {"metadata": {"labels": dict(pool.labels)}, "spec": template_spec},
+        "limits": {"nodes": str(kp.node_limit), "nvidia.com/gpu": str(kp.gpu_limit), "cpu": str(kp.cpu_limit)},
+        "disruption": {
+            "consolidationPolicy": kp.consolidation_policy,
+            "consolidateAfter": kp.consolidate_after,
+            "budgets": [{"nodes": kp.disruption_budget_nodes}],
+        },
+    }
+
+
+@dataclass(frozen=True)
+class KarpenterArgs:
+    """What Karpenter is built from."""
+
+    design: KarpenterDesign
+    pools: Mapping[str, NodeGroupDesign]
+    """The GPU pools it provisions (each with ``karpenter`` set), by key."""
+    cluster_name: str
+    """The cluster's name, known at program time (IAM conditions, chart settings, tags)."""
+    cluster: pulumi.Input[str]
+    """The cluster's name as an output of the cluster: what waits for it."""
+    cluster_arn: pulumi.Input[str]
+    """The cluster's ARN: Pod Identity trust, ``eks:DescribeCluster``, and the account of the ARNs."""
+    cluster_security_group_id: pulumi.Input[str]
+    """EKS's cluster security group: the nodes' group, as on managed node groups."""
+    subnet_ids: Mapping[str, Sequence[pulumi.Input[str]]]
+    """Pool key -> the private subnets of its AZs."""
+    region: str
+    partition: str
+    stack_tags: Mapping[str, str]
+    """The stack's tags (without ``Name``)."""
+    pod_identity_agent: pulumi.Resource | None
+    """The Pod Identity agent add-on that hands the controller its role."""
+    system_nodes: pulumi.Resource
+    """The system node group: the controller runs there."""
+    dns: pulumi.Resource
+    """CoreDNS: the controller resolves the AWS endpoints through it."""
+    node_depends_on: Sequence[pulumi.Resource]
+    """What nodes need to join (the pools' NAT routes): the NodePools wait for it, and go before it."""
+    provider: k8s.Provider
+
+
+class Karpenter(pulumi.ComponentResource):
+    """Karpenter's AWS side, its charts, and an EC2NodeClass and a NodePool per GPU pool."""
+
+    role: ServiceRole
+    node_role: ServiceRole
+    queue: aws.sqs.Queue
+    crd_release: k8s.helm.v3.Release
+    release: k8s.helm.v3.Release
+    node_classes: dict[str, k8s.apiextensions.CustomResource]
+    node_pools: dict[str, k8s.apiextensions.CustomResource]
+    node_pool_names: dict[str, pulumi.Output[str]]
+    """Pool key -> its NodePool's name (the stack output ``nodeGroupName``)."""
+
+    def __init__(self, name: str, args: KarpenterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("eks-gpu:karpenter:Karpenter", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        c = args.cluster_name
+
+        def tags(suffix: str) -> dict[str, str]:
+            return tags_for(args.stack_tags, f"{c}-{suffix}")
+
+        self.node_role = ServiceRole(
+            f"{name}-node",
+            ServiceRoleArgs(
+                service="ec2.amazonaws.com",
+                managed_policies=(*NODE_POLICIES, *NODE_EXTRA_POLICIES),
+                partition=args.partition,
+                tags=tags("karpenter-node"),
+            ),
+            opts=child,
+        )
+        access_entry = aws.eks.AccessEntry(
+            f"{name}-node-access",
+            cluster_name=args.cluster,
+            principal_arn=self.node_role.role.arn,
+            type="EC2_LINUX",
+            tags=tags("karpenter-node"),
+            opts=child,
+        )
+        self.queue = aws.sqs.Queue(
+            f"{name}-queue",
+            name=args.design.interruption_queue,
+            message_retention_seconds=QUEUE_RETENTION_SECONDS,
+            sqs_managed_sse_enabled=True,
+            tags=tags("karpenter-interruptions"),
+            opts=child,
+        )
+        queue_policy = aws.sqs.QueuePolicy(
+            f"{name}-queue-policy",
+            queue_url=self.queue.id,  # the queue's id is its URL
+            policy=aws.iam.get_policy_document_output(
+                policy_id="EC2InterruptionPolicy", statements=self.queue.arn.apply(queue_statements)
+            ).json,
+            opts=child,
+        )
+        self.rules: dict[str, aws.cloudwatch.EventRule] = {}
+        targets: list[pulumi.Resource] = []
+        for suffix, (source, detail_type) in INTERRUPTION_EVENTS.items():
+            rule = aws.cloudwatch.EventRule(
+                f"{name}-{suffix}",
+                description=f"Karpenter interruption handling for {c}: {detail_type}",
+                event_pattern=event_pattern(source, detail_type),
+                tags=tags(f"karpenter-{suffix}"),
+                opts=child,
+            )
+            self.rules[suffix] = rule
+            targets.append(
+                aws.cloudwatch.EventTarget(
+                    f"{name}-{suffix}-target",
+                    rule=rule.name,
+                    arn=self.queue.arn,
+                    target_id=QUEUE_TARGET_ID,
+                    # the queue takes events only once its policy lets EventBridge send
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[queue_policy]),
+                )
+            )
+        scope = pulumi.Output.all(args.cluster_arn, self.node_role.role.arn, self.queue.arn).apply(
+            lambda found: controller_statements(
+                Scope(
+                    cluster_name=c,
+                    region=args.region,
+                    partition=args.partition,
+                    account=str(found[0]).split(":")[4],
+                    node_role_arn=found[1],
+                    queue_arn=found[2],
+                )
+            )
+        )
+        policy = aws.iam.get_policy_document_output(statements=scope)
+        self.role = ServiceRole(
+            f"{name}-iam",
+            ServiceRoleArgs(
+                service=POD_IDENTITY,
+                trust_actions=POD_IDENTITY_ACTIONS,
+                trust_conditions=pod_identity_trust(args.cluster_arn, NAMESPACE, SERVICE_ACCOUNT),
+                managed_policies=(),
+                partition=args.partition,
+                tags=tags("karpenter"),
+                inline_policies={"karpenter": policy.json},
+            ),
+            opts=child,
+        )
+        association = aws.eks.PodIdentityAssociation(
+            f"{name}-identity",
+            cluster_name=args.cluster,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
+            role_arn=self.role.role.arn,
+            tags=tags("karpenter"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.role.attachments),
+        )
+        self.crd_release = release(
+            f"{name}-crd",
+            chart=CRD_CHART,
+            version=args.design.chart_version,
+            repository=None,
+            namespace=NAMESPACE,
+            values={},
+            provider=args.provider,
+            parent=self,
+        )
+        self.release = release(
+            name,
+            chart=CHART,
+            version=args.design.chart_version,
+            repository=None,
+            namespace=NAMESPACE,
+            values=chart_values(args.design, c, self.queue.name),
+            provider=args.provider,
+            parent=self,
+            skip_crds=True,
+            # Its pods need the CRDs, credentials (agent, association), a system node, CoreDNS for AWS's
+            # API names, and the queue's events (Helm's install fails if the Deployment is not ready).
+            depends_on=[
+                self.crd_release,
+                *filter(None, [args.pod_identity_agent]),
+                association,
+                args.system_nodes,
+                args.dns,
+                *targets,
+            ],
+        )
+        self.node_classes, self.node_pools, self.node_pool_names = {}, {}, {}
+        # Nodes join by the access entry with the role's policies, through the NAT routes; the controller
+        # terminates them when a NodePool goes, so the objects go before the release, role and routes.
+        needs = [self.crd_release, self.release, access_entry, *self.node_role.attachments, *args.node_depends_on]
+        for key, pool in args.pools.items():
+            node_class = k8s.apiextensions.CustomResource(
+                f"{name}-{key}-nodeclass",
+                api_version="karpenter.k8s.aws/v1",
+                kind="EC2NodeClass",
+                metadata={"name": key},
+                spec=node_class_spec(
+                    pool,
+                    cluster_name=c,
+                    role_name=self.node_role.role.name,
+                    subnet_ids=args.subnet_ids[key],
+                    security_group_id=args.cluster_security_group_id,
+                    tags=args.stack_tags,
+                ),
+                opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=needs),
+            )
+            node_pool = k8s.apiextensions.CustomResource(
+                f"{name}-{key}-nodepool",
+                api_version="karpenter.sh/v1",
+                kind="NodePool",
+                metadata={"name": key},
+                spec=node_pool_spec(pool, key),
+                opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[*needs, node_class]),
+            )
+            self.node_classes[key], self.node_pools[key] = node_class, node_pool
+            self.node_pool_names[key] = pulumi.Output.from_input(key)  # metadata.name, known before the object exists
+        self.register_outputs({"roleArn": self.role.role.arn, "nodeRoleArn": self.node_role.role.arn})

@@ -1,0 +1,73 @@
+"""How Karpenter provisions the GPU pools of a ``provisioner: karpenter`` stack: pure decisions.
+
+Per pool a :class:`KarpenterPoolDesign` (the NodePool and its EC2NodeClass, decided): capacity order,
+reservations, the pinned AMI alias, the limits, disruption; for the stack a :class:`KarpenterDesign`
+(chart, replicas, interruption queue). docs/design-karpenter.md gives the sources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from eks_gpu.config import AmiType, StackConfig
+from eks_gpu.config.models import AL2023_RELEASE, KarpenterPool, is_bottlerocket_release
+from eks_gpu.design.lookup import InstanceFacts
+from eks_gpu.design.model import KarpenterDesign, KarpenterPoolDesign
+from eks_gpu.facts.karpenter import CHART_VERSION
+
+
+def ami_alias(release: str, ami_type: AmiType) -> str:
+    """The EC2NodeClass ``amiSelectorTerms[].alias`` pinned at an EKS AMI release.
+
+    The CRD's description of ``alias`` (``karpenter-crd-1.14.1/templates/karpenter.k8s.aws_ec2nodeclasses.yaml``):
+    "family@version", "pinned to a specific AMI release, with that AMIs version format (ex:
+    "al2023@v20240625" or "bottlerocket@v1.10.0")". So AL2023 ``1.35.2-20260304`` is ``al2023@v20260304``
+    (the build date; the Kubernetes minor is the cluster's) and Bottlerocket ``1.58.0-c5c37032`` is
+    ``bottlerocket@v1.58.0``. Raises ValueError for a release not of the AMI type's family (the config
+    layer reports that under its key first).
+    """
+    if ami_type.bottlerocket:
+        if not is_bottlerocket_release(release):
+            raise ValueError(f"{release} is not a Bottlerocket release")
+        return f"bottlerocket@v{release.split('-', 1)[0]}"
+    match = AL2023_RELEASE.match(release)
+    if match is None:
+        raise ValueError(f"{release} is not an AL2023 release")
+    return f"al2023@v{match['date']}"
+
+
+def design_pool(
+    cfg: KarpenterPool | None,
+    max_size: int,
+    instances: Sequence[InstanceFacts],
+    release: str,
+    ami_type: AmiType,
+) -> KarpenterPoolDesign:
+    """One pool's NodePool and EC2NodeClass, decided: ``maxSize`` nodes is the limit, and the GPU and
+    CPU limits are that many nodes of the allowed type with the most GPUs, and with the most vCPUs
+    (Karpenter drops a type whose node would overrun a limit, so these never refuse a node the
+    node limit allows)."""
+    own = cfg or KarpenterPool()
+    return KarpenterPoolDesign(
+        capacity_types=own.capacity_types,
+        capacity_reservation_ids=own.capacity_reservation_ids,
+        ami_alias=ami_alias(release, ami_type),
+        node_limit=max_size,
+        gpu_limit=max_size * max(i.gpu_count for i in instances),
+        cpu_limit=max_size * max(i.vcpus for i in instances),
+        consolidation_policy=own.consolidation_policy,
+        consolidate_after=own.consolidate_after,
+        disruption_budget_nodes=own.disruption_budget,
+        expire_after=own.expire_after,
+        termination_grace_period=own.termination_grace_period,
+    )
+
+
+def design_karpenter(config: StackConfig) -> KarpenterDesign:
+    """Karpenter itself: the pinned chart, the replicas, the interruption queue named after the cluster
+    (as Karpenter's getting-started CloudFormation names it, ``QueueName: ${ClusterName}``)."""
+    return KarpenterDesign(
+        chart_version=CHART_VERSION,
+        replicas=config.karpenter.replicas,
+        interruption_queue=config.cluster_name,
+    )

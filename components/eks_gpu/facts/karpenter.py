@@ -1,0 +1,16 @@
+"""Karpenter's pinned release: the ``karpenter`` and ``karpenter-crd`` charts the program installs.
+
+Source: aws/karpenter-provider-aws, ``charts/karpenter`` and ``charts/karpenter-crd`` at 1d92708 ("update
+for patch release v1.14.1"), whose ``Chart.yaml`` say ``version: 1.14.1``, ``appVersion: 1.14.1``; the
+same files are in ``../shared/charts/karpenter-1.14.1`` and ``karpenter-crd-1.14.1`` (README there),
+which the tests render. Both are published as OCI charts (``oci://public.ecr.aws/karpenter/...``).
+"""
+
+from __future__ import annotations
+
+CHART_VERSION = "1.14.1"
+"""The ``karpenter`` and ``karpenter-crd`` chart version (both charts are released together)."""
+CHART_REPOSITORY = "oci://public.ecr.aws/karpenter"
+"""Where both charts are published: ``<repository>/karpenter``, ``<repository>/karpenter-crd``."""
+SOURCE = "aws/karpenter-provider-aws charts/karpenter, charts/karpenter-crd at 1d92708 (v1.14.1)"
+"""Where :data:`CHART_VERSION` comes from."""

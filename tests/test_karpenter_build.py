@@ -1,0 +1,384 @@
+"""Issue 24, the build layer: with ``provisioner: karpenter`` the program builds Karpenter (its roles, access
+entry, interruption queue and rules, both charts) and per GPU pool an EC2NodeClass and a NodePool instead of
+a managed node group; without it, none of this exists.
+
+Sources: docs/design-karpenter.md; aws/karpenter-provider-aws ``website/content/en/v1.14/getting-started/
+getting-started-with-karpenter/cloudformation.yaml`` (the controller policies, queue, policy and rules); the
+pinned ``karpenter-crd`` chart's CRDs (tests/crds.py) and the ``karpenter`` chart (tests/charts.py).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+from eks_gpu.build.karpenter import BOTTLEROCKET_OS_VOLUME_GIB, INTERRUPTION_EVENTS
+from eks_gpu.config import POOL_LABEL
+from eks_gpu.offline import ProgramRun, RegisteredResource
+
+from tests import crds
+from tests.charts import chart_dir, render
+from tests.helpers import (
+    CLUSTER,
+    DEV_CLUSTER_ARN,
+    NODE_GROUP,
+    config,
+    every_feature,
+    gpu_pool,
+    iam_document,
+    integral,
+    pod_identity_trust,
+    program_scope,
+    run,
+    run_stack_file,
+)
+
+NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+ROLE = "aws:iam/role:Role"
+RULE = "aws:cloudwatch/eventRule:EventRule"
+TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+QUEUE = "aws:sqs/queue:Queue"
+COMPONENT = "eks-gpu:karpenter:Karpenter"
+CLUSTER_NAME = "eks-gpu-dev"
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
+
+KARPENTER_STACK = config(
+    {
+        "inference": gpu_pool(
+            "g6.xlarge",
+            "g6.2xlarge",
+            amiReleaseVersion="1.35.2-20260304",
+            taints=[GPU_TAINT],
+            karpenter={"capacityTypes": ["spot", "on-demand"]},
+        ),
+        "batch": gpu_pool(
+            "g5.xlarge",
+            amiType="BOTTLEROCKET_x86_64_NVIDIA",
+            amiReleaseVersion="1.58.0-c5c37032",
+            diskSizeGiB=200,
+            volumeThroughputMiBps=250,
+            maxSize=3,
+            karpenter={
+                "consolidationPolicy": "WhenEmptyOrUnderutilized",
+                "expireAfter": "720h",
+                "terminationGracePeriod": "24h",
+                "disruptionBudget": "10%",
+            },
+        ),
+        "reserved": gpu_pool(
+            "g6.xlarge",
+            amiReleaseVersion="1.35.2-20260304",
+            karpenter={"capacityTypes": ["reserved", "on-demand"], "capacityReservationIds": ["cr-0123456789abcdef0"]},
+        ),
+    },
+    provisioner="karpenter",
+    systemNodeGroup={"minSize": 2, "desiredSize": 2, "maxSize": 3},
+    gpuPod={"enabled": True, "nodeGroup": "inference"},
+)
+"""Three pools: AL2023 spot-first and tainted, Bottlerocket with its own disruption settings, and one into a
+capacity reservation."""
+
+
+@pytest.fixture(scope=program_scope)
+def stack() -> ProgramRun:
+    return run(KARPENTER_STACK)
+
+
+def objects(stack: ProgramRun, kind: str) -> dict[str, dict[str, Any]]:
+    """Pool key (the object's name) -> the custom resource as sent (numbers as the API gets them)."""
+    return {r.inputs["metadata"]["name"]: integral(r.inputs) for r in stack.of_type(kind)}
+
+
+def one_release(stack: ProgramRun, suffix: str) -> RegisteredResource:
+    return stack.one(RELEASE, suffix)
+
+
+# --- the custom resources --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", [NODE_CLASS, NODE_POOL])
+def test_every_node_class_and_node_pool_passes_the_pinned_crds(stack: ProgramRun, kind: str) -> None:
+    sent = objects(stack, kind)
+    assert sorted(sent) == ["batch", "inference", "reserved"]
+    for name, obj in sent.items():
+        report = crds.check(obj)
+        assert report.problems == [], (name, [str(p) for p in report.problems])
+        assert len(report.passed) > 20, name  # the CEL rules ran: not a vacuous pass
+
+
+@pytest.mark.parametrize("kind", [NODE_CLASS, NODE_POOL])
+def test_the_shipped_karpenter_stacks_objects_pass_the_pinned_crds(kind: str) -> None:
+    """Pulumi.karpenter.yaml, as ``make plan`` and a deploy run it."""
+    sent = objects(run_stack_file("karpenter"), kind)
+    assert sent
+    for name, obj in sent.items():
+        assert crds.validate(obj) == [], name
+
+
+def test_node_pools_carry_the_pools_labels_taints_types_and_limits(stack: ProgramRun) -> None:
+    pools = objects(stack, NODE_POOL)
+    inference, batch = pools["inference"]["spec"], pools["batch"]["spec"]
+    template = inference["template"]
+    assert template["metadata"]["labels"][POOL_LABEL] == "inference"
+    assert template["metadata"]["labels"]["nvidia.com/gpu.present"] == "true"
+    assert template["spec"]["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]
+    assert template["spec"]["nodeClassRef"] == {
+        "group": "karpenter.k8s.aws",
+        "kind": "EC2NodeClass",
+        "name": "inference",
+    }
+    requirements = {r["key"]: (r["operator"], r["values"]) for r in template["spec"]["requirements"]}
+    assert requirements["node.kubernetes.io/instance-type"] == ("In", ["g6.xlarge", "g6.2xlarge"])
+    assert requirements["karpenter.sh/capacity-type"] == ("In", ["spot", "on-demand"])
+    assert requirements["kubernetes.io/arch"] == ("In", ["amd64"])
+    assert inference["limits"]["nodes"] == "2"
+    # g6.2xlarge: 1 GPU, 8 vCPUs (moto's catalogue, through the design): 2 nodes at most
+    assert inference["limits"]["nvidia.com/gpu"] == "2" and inference["limits"]["cpu"] == "16"
+    assert inference["disruption"] == {
+        "consolidationPolicy": "WhenEmpty",
+        "consolidateAfter": "10m",
+        "budgets": [{"nodes": "1"}],
+    }
+    assert template["spec"]["expireAfter"] == "Never" and "terminationGracePeriod" not in template["spec"]
+    assert batch["template"]["spec"]["taints"] == template["spec"]["taints"]  # the GPU taint every pool carries
+    assert batch["template"]["spec"]["expireAfter"] == "720h"
+    assert batch["template"]["spec"]["terminationGracePeriod"] == "24h"
+    assert batch["disruption"]["consolidationPolicy"] == "WhenEmptyOrUnderutilized"
+    assert batch["disruption"]["budgets"] == [{"nodes": "10%"}]
+    assert batch["limits"]["nodes"] == "3"
+    reserved = pools["reserved"]["spec"]["template"]["spec"]["requirements"]
+    assert {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["reserved", "on-demand"]} in reserved
+
+
+def test_node_classes_use_the_karpenter_node_role_this_stacks_subnets_and_the_cluster_group(stack: ProgramRun) -> None:
+    classes = objects(stack, NODE_CLASS)
+    role = stack.one(ROLE, "karpenter-node-role")
+    cluster_sg = stack.one(CLUSTER).outputs["clusterSecurityGroupId"]  # EKS's, the managed node groups' group
+    private = {s.outputs["id"] for s in stack.of_type("aws:ec2/subnet:Subnet") if "private" in s.name}
+    assert len(private) == 2
+    for name, obj in classes.items():
+        spec = obj["spec"]
+        assert spec["role"] == role.outputs["name"], name
+        assert {t["id"] for t in spec["subnetSelectorTerms"]} == private, name
+        assert spec["securityGroupSelectorTerms"] == [{"id": cluster_sg}], name
+        assert spec["metadataOptions"]["httpTokens"] == "required"
+        assert spec["metadataOptions"]["httpPutResponseHopLimit"] == 1
+        assert all(m["ebs"]["encrypted"] and m["ebs"]["volumeType"] == "gp3" for m in spec["blockDeviceMappings"])
+        assert spec["tags"]["eks-gpu/node-group"] == name and spec["tags"]["team"] == "ml-platform"
+    assert classes["inference"]["spec"]["amiSelectorTerms"] == [{"alias": "al2023@v20260304"}]
+    assert classes["batch"]["spec"]["amiSelectorTerms"] == [{"alias": "bottlerocket@v1.58.0"}]
+    # Bottlerocket: the OS volume at Karpenter's default size and gp3's baseline, the data volume of the pool's
+    os_volume, data = classes["batch"]["spec"]["blockDeviceMappings"]
+    assert (
+        os_volume["deviceName"] == "/dev/xvda" and os_volume["ebs"]["volumeSize"] == f"{BOTTLEROCKET_OS_VOLUME_GIB}Gi"
+    )
+    assert "throughput" not in os_volume["ebs"] and "rootVolume" not in os_volume
+    assert data["deviceName"] == "/dev/xvdb" and data["rootVolume"] is True
+    assert data["ebs"]["volumeSize"] == "200Gi" and data["ebs"]["throughput"] == 250
+    assert classes["reserved"]["spec"]["capacityReservationSelectorTerms"] == [{"id": "cr-0123456789abcdef0"}]
+    assert "capacityReservationSelectorTerms" not in classes["inference"]["spec"]
+
+
+def test_the_custom_resources_wait_for_both_charts_and_the_node_access(stack: ProgramRun) -> None:
+    crd, controller = one_release(stack, "karpenter-crd-release"), one_release(stack, "karpenter-release")
+    entry = stack.one("aws:eks/accessEntry:AccessEntry", "karpenter-node-access")
+    for r in [*stack.of_type(NODE_CLASS), *stack.of_type(NODE_POOL)]:
+        assert {crd.urn, controller.urn, entry.urn} <= set(r.dependencies), r.name
+        assert r.provider.startswith(stack.one("pulumi:providers:kubernetes").urn)
+    assert crd.urn in controller.dependencies
+
+
+# --- AWS: roles, access entry, queue, rules --------------------------------------------------
+
+
+def controller_policy(stack: ProgramRun) -> dict[str, Any]:
+    return iam_document(stack.one("aws:iam/rolePolicy:RolePolicy", "karpenter-iam-karpenter").inputs["policy"])
+
+
+def test_the_controller_role_is_for_karpenters_service_account_of_this_cluster_only(stack: ProgramRun) -> None:
+    role = stack.one(ROLE, "karpenter-iam-role")
+    assert iam_document(role.inputs["assumeRolePolicy"]) == pod_identity_trust(
+        DEV_CLUSTER_ARN, "kube-system", "karpenter"
+    )
+    association = stack.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", "karpenter-identity")
+    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == ("kube-system", "karpenter")
+    assert association.inputs["roleArn"] == role.outputs["arn"]
+
+
+def test_controller_statements_name_this_cluster_its_node_role_and_its_queue(stack: ProgramRun) -> None:
+    statements = {s["Sid"]: s for s in controller_policy(stack)["Statement"]}
+    node_role = stack.one(ROLE, "karpenter-node-role").outputs["arn"]
+    queue = stack.one(QUEUE).outputs["arn"]
+    assert statements["AllowPassingInstanceRole"]["Resource"] == node_role
+    assert statements["AllowInterruptionQueueActions"]["Resource"] == queue
+    assert statements["AllowAPIServerEndpointDiscovery"]["Resource"] == DEV_CLUSTER_ARN
+    with_tags = statements["AllowScopedEC2InstanceActionsWithTags"]["Condition"]
+    assert with_tags["StringEquals"] == {
+        f"aws:RequestTag/kubernetes.io/cluster/{CLUSTER_NAME}": "owned",
+        "aws:RequestTag/eks:eks-cluster-name": CLUSTER_NAME,
+    }
+    assert with_tags["StringLike"] == {"aws:RequestTag/karpenter.sh/nodepool": "*"}
+    reads = statements["AllowRegionalReadActions"]
+    assert reads["Condition"] == {"StringEquals": {"aws:RequestedRegion": "us-west-2"}}
+    # "*" only where the documented policy has it: regional reads, pricing, listing instance profiles
+    unscoped = {sid for sid, s in statements.items() if s["Resource"] in ("*", ["*"])}
+    assert unscoped == {"AllowRegionalReadActions", "AllowPricingReadActions", "AllowUnscopedInstanceProfileListAction"}
+    # every write is conditioned on this cluster's tag, and no other cluster's name appears
+    for sid, s in statements.items():
+        actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+        writes = [a for a in actions if not a.split(":")[1].startswith(("Describe", "Get", "List"))]
+        if writes and sid not in (
+            "AllowScopedEC2InstanceAccessActions",
+            "AllowPassingInstanceRole",
+            "AllowInterruptionQueueActions",
+        ):
+            assert f"kubernetes.io/cluster/{CLUSTER_NAME}" in json.dumps(s["Condition"]), sid
+    resources = json.dumps([s["Resource"] for s in statements.values()])
+    assert ":us-west-2:" in resources and "us-east-1" not in resources
+
+
+def test_karpenters_nodes_have_a_role_and_access_entry_of_their_own(stack: ProgramRun) -> None:
+    node_role = stack.one(ROLE, "karpenter-node-role")
+    trust = iam_document(node_role.inputs["assumeRolePolicy"])
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "ec2.amazonaws.com"}]
+    attached = {
+        r.inputs["policyArn"].rsplit("/", 1)[-1]
+        for r in stack.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if r.name.startswith("eks-gpu-karpenter-node-")
+    }
+    assert attached == {
+        "AmazonEKSWorkerNodePolicy",
+        "AmazonEKS_CNI_Policy",
+        "AmazonEC2ContainerRegistryPullOnly",
+        "AmazonSSMManagedInstanceCore",
+    }
+    entry = stack.one("aws:eks/accessEntry:AccessEntry", "karpenter-node-access")
+    assert entry.inputs["type"] == "EC2_LINUX"
+    assert entry.inputs["principalArn"] == node_role.outputs["arn"]
+    managed_node_role = stack.one(ROLE, "eks-gpu-node-role").outputs["arn"]
+    principals = [e.inputs["principalArn"] for e in stack.of_type("aws:eks/accessEntry:AccessEntry")]
+    assert managed_node_role not in principals  # EKS made that one's entry: a second would conflict
+
+
+def test_the_interruption_queue_its_policy_and_the_five_rules(stack: ProgramRun) -> None:
+    queue = stack.one(QUEUE)
+    assert queue.inputs["name"] == CLUSTER_NAME
+    assert queue.inputs["messageRetentionSeconds"] == 300
+    assert queue.inputs["sqsManagedSseEnabled"] is True
+    policy = stack.one("aws:sqs/queuePolicy:QueuePolicy")
+    assert policy.inputs["queueUrl"] == queue.outputs["id"]
+    allow, deny = json.loads(policy.inputs["policy"])["Statement"]
+    assert (allow["Effect"], allow["Action"], allow["Resource"]) == ("Allow", "sqs:SendMessage", queue.outputs["arn"])
+    assert sorted(allow["Principal"]["Service"]) == ["events.amazonaws.com", "sqs.amazonaws.com"]
+    assert (deny["Effect"], deny["Action"], deny["Principal"]) == ("Deny", "sqs:*", "*")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    patterns = sorted(
+        json.loads(r.inputs["eventPattern"])["source"] + json.loads(r.inputs["eventPattern"])["detail-type"]
+        for r in stack.of_type(RULE)
+    )
+    assert patterns == sorted([source, detail] for source, detail in INTERRUPTION_EVENTS.values())
+    assert {
+        "AWS Health Event",
+        "EC2 Spot Instance Interruption Warning",
+        "EC2 Instance Rebalance Recommendation",
+        "EC2 Instance State-change Notification",
+        "EC2 Capacity Reservation Instance Interruption Warning",
+    } == {detail for _, detail in INTERRUPTION_EVENTS.values()}
+    rules = {r.outputs["name"] for r in stack.of_type(RULE)}
+    targets = stack.of_type(TARGET)
+    assert {t.inputs["rule"] for t in targets} == rules and len(targets) == 5
+    assert {t.inputs["arn"] for t in targets} == {queue.outputs["arn"]}
+
+
+# --- the charts -------------------------------------------------------------------------------
+
+
+def test_the_crd_chart_renders_the_crds_the_validator_uses(stack: ProgramRun) -> None:
+    crd = one_release(stack, "karpenter-crd-release")
+    assert crd.inputs["chart"] == "oci://public.ecr.aws/karpenter/karpenter-crd" and "repositoryOpts" not in crd.inputs
+    kinds = {o["spec"]["names"]["kind"] for o in render(crd) if o["kind"] == "CustomResourceDefinition"}
+    assert {"EC2NodeClass", "NodePool", "NodeClaim"} <= kinds
+    assert crd.inputs["version"] == crds.CRD_VERSION
+
+
+def test_the_controller_chart_renders_with_the_cluster_queue_and_pod_identity_account(stack: ProgramRun) -> None:
+    release = one_release(stack, "karpenter-release")
+    assert release.inputs["chart"] == "oci://public.ecr.aws/karpenter/karpenter"
+    assert release.inputs["skipCrds"] is True and "repositoryOpts" not in release.inputs
+    rendered = render(release)
+    by_kind = {(o["kind"], o["metadata"]["name"]): o for o in rendered}
+    assert not [o for o in rendered if o["kind"] == "CustomResourceDefinition"]
+    deployment = by_kind[("Deployment", "karpenter")]
+    pod = deployment["spec"]["template"]["spec"]
+    assert deployment["spec"]["replicas"] == 2
+    assert pod["serviceAccountName"] == "karpenter" and ("ServiceAccount", "karpenter") in by_kind
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux", POOL_LABEL: "system"}
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["CLUSTER_NAME"] == CLUSTER_NAME
+    assert env["INTERRUPTION_QUEUE"] == stack.one(QUEUE).inputs["name"]
+    assert container["resources"] == {
+        "requests": {"cpu": "1", "memory": "1Gi"},
+        "limits": {"cpu": "1", "memory": "1Gi"},
+    }
+    assert "annotations" not in by_kind[("ServiceAccount", "karpenter")]["metadata"]  # no IRSA: Pod Identity
+
+
+def test_every_value_given_to_the_controller_chart_is_one_it_reads(stack: ProgramRun) -> None:
+    release = one_release(stack, "karpenter-release")
+    defaults = yaml.safe_load(
+        (chart_dir(release.inputs["chart"], release.inputs["version"]) / "values.yaml").read_text()
+    )
+
+    def walk(given: dict[str, Any], known: dict[str, Any], path: str) -> None:
+        for key, value in given.items():
+            assert key in known, f"{path}{key} is not in the chart's values.yaml"
+            if isinstance(value, dict) and known[key] and key not in ("nodeSelector", "resources"):
+                walk(value, known[key], f"{path}{key}.")
+
+    walk(release.inputs["values"], defaults, "")
+
+
+# --- wiring in the stack ----------------------------------------------------------------------
+
+
+def test_karpenter_pools_get_no_managed_node_group_and_keep_their_outputs(stack: ProgramRun) -> None:
+    groups = [r.name for r in stack.of_type(NODE_GROUP)]
+    assert groups == ["eks-gpu-system-ng"]
+    asg_tags = [r.inputs["tag"]["key"] for r in stack.of_type("aws:autoscaling/tag:Tag")]
+    assert asg_tags and not [k for k in asg_tags if k.startswith("k8s.io/cluster-autoscaler")]  # no autoscaler
+    pools = stack.outputs["gpuNodeGroups"]
+    assert sorted(pools) == ["batch", "inference", "reserved"]
+    for key, out in pools.items():
+        assert out["nodeGroupName"] == key  # the NodePool's name
+        assert out.get("asgName") is None
+        assert out["nodeSelector"] == {POOL_LABEL: key}
+    assert pools["inference"]["gpusPerNode"] == 1
+    assert stack.outputs.get("autoscalerRoleArn") is None
+
+
+def test_the_controller_comes_after_the_system_nodes_and_the_pod_identity_agent(stack: ProgramRun) -> None:
+    release = one_release(stack, "karpenter-release")
+    system = stack.one(NODE_GROUP, "-system-ng")
+    agent = stack.one("aws:eks/addon:Addon", "eks-pod-identity-agent")
+    association = stack.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", "karpenter-identity")
+    assert {system.urn, agent.urn, association.urn} <= set(release.dependencies)
+
+
+def test_the_smoke_test_waits_for_its_pools_node_pool(stack: ProgramRun) -> None:
+    smoke = stack.one("eks-gpu:smoke:GpuSmokeTest") if stack.of_type("eks-gpu:smoke:GpuSmokeTest") else None
+    job = stack.one("kubernetes:batch/v1:Job")
+    node_pool = next(r for r in stack.of_type(NODE_POOL) if r.inputs["metadata"]["name"] == "inference")
+    waited = set(job.dependencies) | set(smoke.dependencies if smoke else ())
+    assert node_pool.urn in waited
+
+
+@pytest.mark.parametrize("cfg", [config(), every_feature()], ids=["default", "every-feature"])
+def test_nothing_of_karpenter_exists_without_it(cfg: dict[str, Any]) -> None:
+    ran = run(cfg)
+    assert not [r.urn for r in ran.resources if "karpenter" in r.urn.lower() or r.type == COMPONENT]
+    assert not ran.of_type(QUEUE) and not ran.of_type(RULE)

@@ -1,0 +1,341 @@
+"""Issue 24, the config and design layers: ``provisioner: karpenter``, its keys, their refusals, and the
+design of a Karpenter stack (alias, limits, allocatable, quotas), held against moto's catalogue."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eks_gpu.config import AmiType
+from eks_gpu.design.allocatable import eni_max_pods, managed_max_pods, node_allocatable
+from eks_gpu.design.karpenter import ami_alias
+from eks_gpu.facts.karpenter import CHART_VERSION
+from eks_gpu.facts.quotas import Market, quota_for
+from eks_gpu.offline import AwsAccount, run_program
+
+from tests import aws_data
+from tests.helpers import config, gpu_pool, problems_of, run
+from tests.test_allocatable import facts
+
+AL2023_RELEASE = "1.35.2-20260304"
+BOTTLEROCKET_RELEASE = "1.58.0-c5c37032"
+PINNED = {"al2023": AL2023_RELEASE, "bottlerocket": BOTTLEROCKET_RELEASE}
+KARPENTER = {"provisioner": "karpenter", "amiReleaseVersion": PINNED, "systemNodeGroup": {"minSize": 2}}
+"""A sound Karpenter stack's stack keys: pinned AMIs, a system node per controller replica."""
+
+
+def karpenter_config(pools: dict[str, Any] | None = None, **keys: Any) -> dict[str, Any]:
+    """:func:`config` under Karpenter; pools default to one g6 pool at 0..2 (no desiredSize: refused)."""
+    pools = pools if pools is not None else {"inference": karpenter_pool()}
+    return config(pools, **{**KARPENTER, **keys})
+
+
+def karpenter_pool(*types: str, **overrides: Any) -> dict[str, Any]:
+    pool = gpu_pool(*(types or ("g6.xlarge",)), **overrides)
+    for key in ("minSize", "desiredSize"):
+        if key not in overrides:
+            pool.pop(key)
+    return pool
+
+
+# --- refusals ------------------------------------------------------------------------------------
+
+
+def test_karpenter_objects_without_the_provisioner_are_refused() -> None:
+    found = problems_of(config({"inference": gpu_pool(karpenter={})}, karpenter={"replicas": 1}))
+    assert found == {
+        "eks-gpu:karpenter": "applies only with eks-gpu:provisioner: karpenter",
+        "eks-gpu:gpuNodeGroups.inference.karpenter": "applies only with eks-gpu:provisioner: karpenter",
+    }
+
+
+def test_every_problem_of_a_karpenter_stack_at_once() -> None:
+    pools = {
+        "inference": karpenter_pool(
+            minSize=1,
+            desiredSize=1,
+            capacityType="SPOT",
+            capacityReservation="cr-0123456789abcdef0",
+            karpenter={"capacityTypes": ["reserved", "spot"]},
+        ),
+        "train": karpenter_pool(
+            "p5.48xlarge", efa=True, amiType="BOTTLEROCKET_x86_64_NVIDIA", capacityReservationId="cr-0123456789abcdef0"
+        ),
+        "batch": karpenter_pool(karpenter={"capacityReservationIds": ["cr-0123456789abcdef0"]}),
+    }
+    found = problems_of(
+        config(
+            pools,
+            provisioner="karpenter",
+            autoscaler={"expander": "priority"},
+            amiReleaseVersion={"al2023": AL2023_RELEASE},
+        )
+    )
+    inference, train, batch = ("eks-gpu:gpuNodeGroups." + k for k in ("inference", "train", "batch"))
+    assert "Karpenter keeps no minimum" in found[f"{inference}.minSize"]
+    assert "Karpenter keeps no minimum" in found[f"{inference}.desiredSize"]
+    assert "karpenter.capacityTypes" in found[f"{inference}.capacityType"]
+    assert "karpenter.capacityReservationIds" in found[f"{inference}.capacityReservation"]
+    assert "karpenter.capacityReservationIds" in found[f"{train}.capacityReservationId"]
+    assert found[f"{inference}.karpenter.capacityReservationIds"].startswith(
+        "is required when capacityTypes lists reserved"
+    )
+    assert found[f"{batch}.karpenter.capacityReservationIds"].startswith(
+        "only applies when capacityTypes lists reserved"
+    )
+    assert "Karpenter 1.14 supports EFA" in found[f"{train}.efa"]
+    assert "placement group" in found[f"{train}.efa"]
+    # the Bottlerocket pool has no release of its family: the stack's al2023 one does not serve it
+    assert "eks-gpu:amiReleaseVersion.bottlerocket" in found[f"{train}.amiReleaseVersion"]
+    assert "1.58.0-c5c37032" in found[f"{train}.amiReleaseVersion"]
+    assert "bottlerocket@latest would replace every node" in found[f"{train}.amiReleaseVersion"]
+    assert "Cluster Autoscaler, which a karpenter stack does not run" in found["eks-gpu:autoscaler.expander"]
+    # default system group (minSize 1) for the default 2 replicas
+    assert "each replica needs a system node of its own" in found["eks-gpu:systemNodeGroup.minSize"]
+    assert f"{inference}.amiReleaseVersion" not in found  # the stack's al2023 release serves it
+
+
+def test_an_unpinned_al2023_pool_names_both_keys_and_an_example() -> None:
+    found = problems_of(
+        config({"inference": karpenter_pool()}, provisioner="karpenter", systemNodeGroup={"minSize": 2})
+    )
+    assert found == {
+        "eks-gpu:gpuNodeGroups.inference.amiReleaseVersion": "is required with Karpenter (or "
+        "eks-gpu:amiReleaseVersion.al2023): the EC2NodeClass selects its AMI by an alias that must be pinned, as "
+        "al2023@latest would replace every node at every AMI release; set it to a release such as 1.35.2-20260304"
+    }
+
+
+def test_existing_cluster_is_refused_with_karpenter() -> None:
+    found = problems_of(
+        {
+            "aws:region": "us-west-2",
+            "eks-gpu:existingCluster": {"name": "platform"},
+            "eks-gpu:provisioner": "karpenter",
+            "eks-gpu:gpuNodeGroups": {"inference": karpenter_pool(amiReleaseVersion=AL2023_RELEASE)},
+        }
+    )
+    assert found["eks-gpu:provisioner"].startswith("karpenter is not offered with eks-gpu:existingCluster yet")
+
+
+def test_replicas_beyond_the_system_nodes_name_the_set_key() -> None:
+    found = problems_of(
+        karpenter_config(karpenter={"replicas": 3}, systemNodeGroup={"minSize": 1, "desiredSize": 2, "maxSize": 3})
+    )
+    assert list(found) == ["eks-gpu:systemNodeGroup.desiredSize"]
+    assert "2 system node(s) for 3 Karpenter controller replicas" in found["eks-gpu:systemNodeGroup.desiredSize"]
+
+
+@pytest.mark.parametrize(
+    ("keys", "key", "says"),
+    [
+        ({"provisioner": "Karpenter"}, "eks-gpu:provisioner", "use one of clusterAutoscaler, karpenter"),
+        ({"karpenter": {"replicas": 4}}, "eks-gpu:karpenter.replicas", "less than or equal to 3"),
+        ({"clusterName": "k" * 81}, "eks-gpu:clusterName", "SQS names are at most 80 characters"),
+    ],
+)
+def test_stack_keys_are_checked(keys: dict[str, Any], key: str, says: str) -> None:
+    assert says in problems_of(karpenter_config(**keys))[key]
+
+
+@pytest.mark.parametrize(
+    ("karpenter", "key", "says"),
+    [
+        ({"capacityTypes": ["spot", "spot"]}, "capacityTypes", "lists a capacity type twice"),
+        ({"capacityTypes": ["Spot"]}, "capacityTypes[0]", "use one of reserved, spot, on-demand"),
+        ({"capacityTypes": []}, "capacityTypes", "at least 1 item"),
+        ({"consolidationPolicy": "Never"}, "consolidationPolicy", "use one of WhenEmpty, WhenEmptyOrUnderutilized"),
+        ({"consolidateAfter": "10 minutes"}, "consolidateAfter", "not a duration such as 10m"),
+        ({"disruptionBudget": "1O"}, "disruptionBudget", "not a node count such as 1 or a percentage"),
+        ({"expireAfter": "30d"}, "expireAfter", "not a duration"),
+        ({"terminationGracePeriod": "Never"}, "terminationGracePeriod", "not a duration"),
+        ({"capacityTypes": ["reserved"], "capacityReservationIds": ["cr-XYZ"]}, "capacityReservationIds[0]", "cr-"),
+    ],
+)
+def test_pool_keys_are_checked(karpenter: dict[str, Any], key: str, says: str) -> None:
+    found = problems_of(karpenter_config({"inference": karpenter_pool(karpenter=karpenter)}))
+    assert says in found[f"eks-gpu:gpuNodeGroups.inference.karpenter.{key}"], found
+
+
+# --- the design ----------------------------------------------------------------------------------
+
+DESIGN_PROGRAM = textwrap.dedent(
+    """
+    import dataclasses, json
+    import pulumi
+    import eks_gpu
+    design = eks_gpu.design_stack(pulumi.Config("test").require_object("args"))
+    pulumi.export("design", json.dumps(dataclasses.asdict(design), default=str))
+    """
+)
+
+
+def design_of(tmp_path: Path, cfg: dict[str, Any], setup: Any = None) -> dict[str, Any]:
+    """The StackDesign ``eks_gpu.design_stack`` decides for ``cfg`` under the offline engine, as data
+    (the build of a Karpenter stack is another layer's: this stops at the design)."""
+    program = tmp_path / "__main__.py"
+    program.write_text(DESIGN_PROGRAM)
+    args = {k.split(":", 1)[1]: v for k, v in cfg.items() if k.startswith("eks-gpu:")}
+    ran = run_program(
+        {"aws:region": cfg["aws:region"], "test:args": args}, program=program, project_file=None, account_setup=setup
+    )
+    design: dict[str, Any] = json.loads(ran.outputs["design"])
+    return design
+
+
+def catalogue(instance_type: str) -> dict[str, Any]:
+    info: dict[str, Any] = aws_data.catalogue()[instance_type]
+    return info
+
+
+def gpus(instance_type: str) -> int:
+    return sum(g["Count"] for g in catalogue(instance_type)["GpuInfo"]["Gpus"])
+
+
+def test_the_design_of_a_karpenter_stack(tmp_path: Path) -> None:
+    types = ("g6.xlarge", "g6.4xlarge")  # one GPU model and count, two node sizes: allowed under Karpenter
+    pools = {
+        "inference": karpenter_pool(
+            *types,
+            maxSize=3,
+            karpenter={
+                "capacityTypes": ["reserved", "spot", "on-demand"],
+                "capacityReservationIds": ["cr-0123456789abcdef0"],
+                "consolidationPolicy": "WhenEmptyOrUnderutilized",
+                "consolidateAfter": "1h",
+                "disruptionBudget": "10%",
+                "expireAfter": "720h",
+                "terminationGracePeriod": "24h",
+            },
+        ),
+        "rocket": karpenter_pool("g5.xlarge", amiType="BOTTLEROCKET_x86_64_NVIDIA"),
+    }
+    design = design_of(tmp_path, karpenter_config(pools, karpenter={"replicas": 1}, systemNodeGroup={}))
+    assert design["autoscaler"] is None
+    assert design["karpenter"] == {"chart_version": CHART_VERSION, "replicas": 1, "interruption_queue": "eks-gpu-dev"}
+    inference = design["gpu_pools"]["inference"]
+    assert (inference["min_size"], inference["desired_size"], inference["max_size"]) == (0, 0, 3)
+    assert inference["karpenter"] == {
+        "capacity_types": ["reserved", "spot", "on-demand"],
+        "capacity_reservation_ids": ["cr-0123456789abcdef0"],
+        "ami_alias": "al2023@v20260304",
+        "node_limit": 3,
+        "gpu_limit": 3 * max(gpus(t) for t in types),
+        "cpu_limit": 3 * max(catalogue(t)["VCpuInfo"]["DefaultVCpus"] for t in types),
+        "consolidation_policy": "WhenEmptyOrUnderutilized",
+        "consolidate_after": "1h",
+        "disruption_budget_nodes": "10%",
+        "expire_after": "720h",
+        "termination_grace_period": "24h",
+    }
+    rocket = design["gpu_pools"]["rocket"]["karpenter"]
+    assert rocket["ami_alias"] == "bottlerocket@v1.58.0"
+    # the program's defaults for a pool without its own karpenter object: GPU-safe
+    assert (rocket["capacity_types"], rocket["consolidation_policy"], rocket["consolidate_after"]) == (
+        ["on-demand"],
+        "WhenEmpty",
+        "10m",
+    )
+    assert (rocket["disruption_budget_nodes"], rocket["expire_after"], rocket["termination_grace_period"]) == (
+        "1",
+        "Never",
+        None,
+    )
+    assert design["system"]["karpenter"] is None
+    # allocatable: Karpenter's maxPods, the ENI limit of the smaller type
+    expected = node_allocatable([facts(t) for t in types], AmiType.AL2023_x86_64_NVIDIA, 100, gpus=1, karpenter=True)
+    assert (
+        inference["allocatable"]["pods"]
+        == expected.pods
+        == min(eni_max_pods(facts(t).default_card_interfaces, facts(t).ipv4_per_interface) for t in types)
+    )
+
+
+def quota_warnings(tmp_path: Path, market: Market) -> tuple[str, list[str]]:
+    """The quota code of g6.4xlarge in ``market`` and the warnings of a spot-then-on-demand Karpenter pool
+    of 3 such nodes, with every quota of that type at 4 vCPUs."""
+    codes = [quota_for("g6.4xlarge", m) for m in ("on-demand", "spot")]
+
+    def setup(account: AwsAccount) -> None:
+        for quota in codes:
+            assert quota is not None
+            account.quotas[quota.code] = 4
+
+    pool = karpenter_pool("g6.4xlarge", maxSize=3, karpenter={"capacityTypes": ["spot", "on-demand"]})
+    design = design_of(tmp_path, karpenter_config({"inference": pool}), setup)
+    need = 3 * catalogue("g6.4xlarge")["VCpuInfo"]["DefaultVCpus"]
+    quota = quota_for("g6.4xlarge", market)
+    assert quota is not None
+    found = [w for w in design["warnings"] if quota.code in w]
+    assert all(w.startswith("eks-gpu:gpuNodeGroups.inference.maxSize") and f"need {need} vCPUs" in w for w in found)
+    return quota.code, found
+
+
+def test_quotas_count_the_node_limit_of_the_largest_type(tmp_path: Path) -> None:
+    code, found = quota_warnings(tmp_path, "on-demand")
+    assert len(found) == 1, (code, found)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="design/lookup.py reads the quotas of each pool's capacityType only (ON_DEMAND for a Karpenter pool): "
+    "it must read those of karpenter.capacityTypes too (not this helper's file)",
+)
+def test_quotas_count_the_spot_market_of_a_pool_that_lists_spot(tmp_path: Path) -> None:
+    code, found = quota_warnings(tmp_path, "spot")
+    assert len(found) == 1, (code, found)
+
+
+def test_default_stacks_have_no_karpenter(tmp_path: Path) -> None:
+    design = design_of(tmp_path, config())
+    assert design["karpenter"] is None and design["autoscaler"] is not None
+    assert all(pool["karpenter"] is None for pool in design["gpu_pools"].values())
+    assert design["gpu_pools"]["inference"]["min_size"] == 0
+    # the program itself runs unchanged: no Karpenter key reaches it
+    assert not any("karpenter" in json.dumps(r.inputs).lower() for r in run(config()).resources)
+
+
+# --- the alias and the allocatable model -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("release", "ami", "alias"),
+    [
+        ("1.35.2-20260304", "AL2023_x86_64_NVIDIA", "al2023@v20260304"),
+        ("1.34.4-20251120", "AL2023_ARM_64_NVIDIA", "al2023@v20251120"),
+        ("1.58.0-c5c37032", "BOTTLEROCKET_x86_64_NVIDIA", "bottlerocket@v1.58.0"),
+        ("1.10.0-deadbeef", "BOTTLEROCKET_ARM_64_NVIDIA", "bottlerocket@v1.10.0"),
+    ],
+)
+def test_the_alias_follows_the_crds_examples(release: str, ami: str, alias: str) -> None:
+    """karpenter-crd-1.14.1 ``ec2nodeclasses``, ``alias``: "al2023@v20240625" or "bottlerocket@v1.10.0"."""
+    assert ami_alias(release, AmiType(ami)) == alias
+
+
+def test_an_alias_of_the_wrong_family_is_an_error() -> None:
+    with pytest.raises(ValueError, match="not a Bottlerocket release"):
+        ami_alias(AL2023_RELEASE, AmiType.BOTTLEROCKET_x86_64_NVIDIA)
+
+
+@pytest.mark.parametrize("instance_type", ["g6.xlarge", "g6e.12xlarge", "g5.48xlarge", "p4d.24xlarge", "p5.48xlarge"])
+def test_karpenter_max_pods_is_the_uncapped_eni_limit(instance_type: str) -> None:
+    """docs/design-karpenter.md §5: Karpenter writes the ENI-limited maxPods, managed node groups cap it at
+    110/250. Bottlerocket reserves 11 MiB per pod of maxPods, so the difference is that much memory; AL2023's
+    nodeadm reserves for the ENI value either way."""
+    info = facts(instance_type)
+    eni = eni_max_pods(info.default_card_interfaces, info.ipv4_per_interface)
+    capped = managed_max_pods(eni, info.vcpus)
+    gpu_count = gpus(instance_type)
+    for ami in (AmiType.AL2023_x86_64_NVIDIA, AmiType.BOTTLEROCKET_x86_64_NVIDIA):
+        managed = node_allocatable([info], ami, 100, gpus=gpu_count)
+        karpenter = node_allocatable([info], ami, 100, gpus=gpu_count, karpenter=True)
+        assert (managed.pods, karpenter.pods) == (capped, eni)
+        extra = 11 * (eni - capped) if ami.bottlerocket else 0
+        assert karpenter.memory_mib == managed.memory_mib - extra
+        assert (karpenter.cpu_millicores, karpenter.ephemeral_storage_mib) == (
+            managed.cpu_millicores,
+            managed.ephemeral_storage_mib,
+        )
