@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Literal
 
+import eks_gpu
 import pytest
 from eks_gpu.config import ConfigError
 from eks_gpu.offline import ProgramRun, load_stack_file, run_program
@@ -19,6 +20,8 @@ from eks_gpu.offline.deployer import with_deployer
 from moto.core import DEFAULT_ACCOUNT_ID
 
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(eks_gpu.__file__).resolve().parent
+"""The eks_gpu package the tests import: components/eks_gpu, or mutmut's mutated copy under `make mutation`."""
 REGION = "us-west-2"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"

@@ -22,7 +22,7 @@ from pulumi.provider.experimental.util import camel_case
 from pulumi.runtime import rpc
 from pydantic import BaseModel
 
-from tests.helpers import CLIENT_CIDR, REGION, ROOT
+from tests.helpers import CLIENT_CIDR, PACKAGE_DIR, REGION, ROOT
 
 SCHEMA = json.loads((ROOT / "provider" / "schema.json").read_text())
 EKS_GPU = SCHEMA["resources"]["eks-gpu:index:EksGpu"]
@@ -30,7 +30,7 @@ EXAMPLE = yaml.safe_load((ROOT / "examples" / "yaml" / "Pulumi.yaml").read_text(
 
 
 def test_args_are_generated_from_the_models() -> None:
-    checked_in = (ROOT / "components" / "eks_gpu" / "args.py").read_text()
+    checked_in = (PACKAGE_DIR / "args.py").read_text()
     assert checked_in == args_gen.generate(), (
         "components/eks_gpu/args.py is stale: run .venv/bin/python -m eks_gpu.args_gen > components/eks_gpu/args.py"
     )

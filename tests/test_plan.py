@@ -14,7 +14,7 @@ from eks_gpu.offline import plan
 from eks_gpu.policy.cost import EBS_PRICES
 from eks_gpu.policy.pricing import price_table
 
-from tests.helpers import ROOT, program_scope, run_plan
+from tests.helpers import PACKAGE_DIR, ROOT, program_scope, run_plan
 
 CONTROL_PLANE_USD_PER_HOUR = 0.10
 EXTENDED_CONTROL_PLANE_USD_PER_HOUR = 0.60
@@ -69,7 +69,7 @@ def test_cost_at_three_points(dev: dict[str, Any]) -> None:
     gpu_price = prices.on_demand(region, pool["instanceTypes"][0])
     assert nat is not None and sys_price is not None and gpu_price is not None
 
-    ebs = json.loads((ROOT / "components" / "eks_gpu" / "policy" / "data" / "ebs_gp3_prices.json").read_text())
+    ebs = json.loads((PACKAGE_DIR / "policy" / "data" / "ebs_gp3_prices.json").read_text())
     rates, hours = ebs["regions"][region], ebs["hoursPerMonth"]
     # the defaults the README's config table gives: a 50 GiB system root volume, 500 MiB/s on a pool's image volume
     sys_disk = system.get("diskSizeGiB", 50)

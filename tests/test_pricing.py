@@ -26,6 +26,8 @@ from eks_gpu.offline import load_stack_file, plan
 from eks_gpu.policy.cost import NODE_GROUP, POOL_LABEL, complete, line_items, monthly, totals, unpriced
 from eks_gpu.policy.pricing import HOURS_PER_MONTH, PRICES_FILE, load, price_table
 
+from tests.helpers import PACKAGE_DIR
+
 ROOT = Path(__file__).resolve().parent.parent
 MOTO_EC2 = Path(moto.__file__).resolve().parent / "ec2" / "resources"
 
@@ -79,9 +81,7 @@ def resources(instance_type: str) -> tuple[int, int, int]:
 
 def generator() -> ModuleType:
     """policy/data/generate_prices.py, imported from its path (policy/data is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        "generate_prices", ROOT / "components/eks_gpu/policy/data/generate_prices.py"
-    )
+    spec = importlib.util.spec_from_file_location("generate_prices", PACKAGE_DIR / "policy/data/generate_prices.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

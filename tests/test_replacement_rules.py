@@ -11,12 +11,13 @@ encloses a line is opened by the nearest line above it that is indented less.
 import copy
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-DATA = Path(__file__).resolve().parent.parent / "components" / "eks_gpu" / "offline" / "data"
+from tests.helpers import PACKAGE_DIR
+
+DATA = PACKAGE_DIR / "offline" / "data"
 RULES: dict[str, Any] = json.loads((DATA / "replacement_rules.json").read_text())
 TYPES: dict[str, dict[str, Any]] = RULES["types"]
 TERRAFORM = ("terraform-sdk", "terraform-framework")

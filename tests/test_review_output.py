@@ -17,7 +17,7 @@ from eks_gpu.offline import plan
 from eks_gpu.offline.diff import ASG_TAG, MASK, NODE_GROUP, Change, diff, shorten, value_changes
 from eks_gpu.offline.review import COST_HEADERS, completeness, cost_delta, render_changes
 
-from tests.helpers import ROOT, program_scope, run_plan
+from tests.helpers import PACKAGE_DIR, ROOT, program_scope, run_plan
 
 
 def _build(folder: Path, edit: Callable[[dict[str, Any]], None], stack: str = "dev") -> dict[str, Any]:
@@ -108,7 +108,7 @@ def test_secret_inputs_are_masked_and_look_alikes_are_not(plans: dict[str, dict[
 
 
 def test_a_long_value_is_cut_around_its_difference() -> None:
-    policy = json.loads((ROOT / "components/eks_gpu/offline/data/replacement_rules.json").read_text())["about"]
+    policy = json.loads((PACKAGE_DIR / "offline/data/replacement_rules.json").read_text())["about"]
     edited = policy[:300] + "X" + policy[301:]
     old, new = shorten(policy, edited, limit=40)
     assert old is not None and new is not None and len(old) <= 42 and len(new) <= 42
