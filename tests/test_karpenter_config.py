@@ -279,14 +279,98 @@ def test_quotas_count_the_node_limit_of_the_largest_type(tmp_path: Path) -> None
     assert len(found) == 1, (code, found)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="design/lookup.py reads the quotas of each pool's capacityType only (ON_DEMAND for a Karpenter pool): "
-    "it must read those of karpenter.capacityTypes too (not this helper's file)",
-)
 def test_quotas_count_the_spot_market_of_a_pool_that_lists_spot(tmp_path: Path) -> None:
     code, found = quota_warnings(tmp_path, "spot")
     assert len(found) == 1, (code, found)
+
+
+G6 = "g6.4xlarge"
+SMOKE = {"gpuPod": {"enabled": True, "nodeGroup": "inference"}}
+"""The smoke test on pool ``inference``: one node of it started while ``pulumi up`` waits."""
+
+
+def quotas_at(values: dict[Market, int]) -> Any:
+    """An account whose vCPU quotas of ``G6`` in each market are ``values``."""
+
+    def setup(account: AwsAccount) -> None:
+        for market, value in values.items():
+            quota = quota_for(G6, market)
+            assert quota is not None
+            account.quotas[quota.code] = value
+
+    return setup
+
+
+def smoke_pool(*capacity: str, **karpenter: Any) -> dict[str, Any]:
+    return {"inference": karpenter_pool(G6, karpenter={"capacityTypes": list(capacity), **karpenter})}
+
+
+def test_a_spot_only_pool_whose_spot_quota_cannot_start_the_smoke_test_is_refused() -> None:
+    spot = quota_for(G6, "spot")
+    assert spot is not None
+    vcpus = catalogue(G6)["VCpuInfo"]["DefaultVCpus"]
+    found = problems_of(karpenter_config(smoke_pool("spot"), **SMOKE), account_setup=quotas_at({"spot": vcpus - 1}))
+    message = found["eks-gpu:gpuPod.enabled"]
+    # the pool, the market, the quota code and the increase command, as for a node group
+    assert f"starting 1 {G6} of pool inference as spot for eks-gpu:gpuPod needs {vcpus} vCPUs of '{spot.name}'" in (
+        message
+    )
+    assert (
+        f"request an increase: aws service-quotas request-service-quota-increase --service-code ec2 --quota-code "
+        f"{spot.code} --desired-value {2 * vcpus} --region us-west-2" in message
+    ), message
+
+
+@pytest.mark.parametrize(
+    ("capacity", "extra"),
+    [(("spot", "on-demand"), {}), (("reserved", "spot"), {"capacityReservationIds": ["cr-0123456789abcdef0"]})],
+)
+def test_a_short_spot_quota_is_a_warning_when_the_pool_falls_back(
+    tmp_path: Path, capacity: tuple[str, ...], extra: dict[str, Any]
+) -> None:
+    """Karpenter launches as the next capacity type when EC2 refuses one over its quota
+    (karpenter-provider-aws ``pkg/errors/errors.go``): a refusal would stop a stack that deploys."""
+    spot = quota_for(G6, "spot")
+    assert spot is not None
+    vcpus = catalogue(G6)["VCpuInfo"]["DefaultVCpus"]
+    setup = quotas_at({"spot": 0, "on-demand": 10 * vcpus})
+    design = design_of(tmp_path, karpenter_config(smoke_pool(*capacity, **extra), **SMOKE), setup)
+    [warning] = [w for w in design["warnings"] if spot.code in w and "falls back" in w]
+    fallback = next(t for t in capacity if t != "spot")
+    assert warning.startswith("eks-gpu:gpuNodeGroups.inference.karpenter.capacityTypes: starting 1 ")
+    assert f"of pool inference as spot for eks-gpu:gpuPod (it falls back to {fallback})" in warning
+    assert f"--quota-code {spot.code} --desired-value {2 * vcpus}" in warning
+
+
+def test_a_pool_refused_in_every_market_it_lists_is_refused() -> None:
+    found = problems_of(
+        karpenter_config(smoke_pool("spot", "on-demand"), **SMOKE), account_setup=quotas_at({"spot": 0, "on-demand": 0})
+    )
+    codes = [q.code for m in ("spot", "on-demand") if (q := quota_for(G6, m)) is not None]
+    assert all(code in found["eks-gpu:gpuPod.enabled"] for code in codes), found
+
+
+@pytest.mark.parametrize(("provisioner", "moves"), [("karpenter", "Karpenter drift"), (None, "one at a time")])
+def test_the_ami_release_note_says_how_nodes_move(tmp_path: Path, provisioner: str | None, moves: str) -> None:
+    """A managed node group rolls its nodes one at a time; a Karpenter pool's nodes drift, bounded by
+    its disruption budget (karpenter-provider-aws v1.14 ``concepts/disruption.md``)."""
+    older = "1.35.0-20260115"  # the bundled latest AL2023 release is newer
+    pool = karpenter_pool(amiReleaseVersion=older, karpenter={"disruptionBudget": "20%"})
+    cfg = (
+        karpenter_config({"inference": pool})
+        if provisioner
+        else config({"inference": gpu_pool(amiReleaseVersion=older)})
+    )
+    [note] = [
+        n
+        for n in design_of(tmp_path, cfg)["notes"]
+        if n.startswith(f"eks-gpu:gpuNodeGroups.inference: AMI release {older}")
+    ]
+    assert moves in note, note
+    if provisioner:
+        assert "at most 20% at a time (eks-gpu:gpuNodeGroups.inference.karpenter.disruptionBudget)" in note
+    else:
+        assert "drift" not in note
 
 
 def test_default_stacks_have_no_karpenter(tmp_path: Path) -> None:

@@ -22,8 +22,9 @@ from eks_gpu.config import (
     ParsedConfig,
     SystemNodeGroup,
 )
+from eks_gpu.config.models import KarpenterPool
 from eks_gpu.design.pinning import installed_addons, release_parameter
-from eks_gpu.design.quotas import quota_codes
+from eks_gpu.design.quotas import karpenter_markets, quota_codes
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,14 @@ def _ami_types(parsed: ParsedConfig, instances: Mapping[str, InstanceFacts]) -> 
     return sorted(found)
 
 
+def _markets(parsed: ParsedConfig, pool: GpuPool) -> tuple[CapacityType, ...]:
+    """The capacity types whose vCPU quotas a pool draws on: a managed node group's one, or each a
+    Karpenter pool lists (:data:`eks_gpu.design.quotas.KARPENTER_MARKETS`; default ``on-demand``)."""
+    if not parsed.karpenter:
+        return (pool.capacity_type,)
+    return karpenter_markets((pool.karpenter or KarpenterPool()).capacity_types)
+
+
 def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
     """Ask AWS about every instance type and subnet the parsed config names."""
     partition = aws.get_partition().partition
@@ -295,7 +304,8 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
             subnet = aws.ec2.get_subnet(id=sid)
             subnets[sid] = SubnetFacts(sid, subnet.availability_zone, subnet.vpc_id, _default_route(sid, subnet.vpc_id))
 
-    used = [(t, pool.capacity_type) for pool in parsed.pools.values() for t in pool.instance_types]
+    # a Karpenter pool may launch as any market its karpenter.capacityTypes lists (reserved needs none)
+    used = [(t, c) for pool in parsed.pools.values() for c in _markets(parsed, pool) for t in pool.instance_types]
     used += [(t, CapacityType.ON_DEMAND) for t in (parsed.system.instance_types if parsed.system else ())]
     quotas, quota_errors = read_quotas(quota_codes((t, c) for t, c in used if t in offerings))
 

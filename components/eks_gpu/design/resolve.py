@@ -28,6 +28,7 @@ from eks_gpu.config import (
     key_path,
     parse_config,
 )
+from eks_gpu.config.models import KarpenterPool
 from eks_gpu.design.access import design_access
 from eks_gpu.design.allocatable import node_allocatable
 from eks_gpu.design.autoscaler import design_autoscaler
@@ -51,7 +52,7 @@ from eks_gpu.design.model import (
 )
 from eks_gpu.design.network import existing_network, new_network
 from eks_gpu.design.pinning import design_addon_versions, family, release_problem, stack_release_problems
-from eks_gpu.design.quotas import QuotaUse, check_quotas
+from eks_gpu.design.quotas import QuotaUse, check_quotas, karpenter_markets
 from eks_gpu.design.tags import check_asg_tag_budget, node_group_asg_tags
 from eks_gpu.facts.node_monitoring import runs_dcgm_server
 from eks_gpu.facts.registries import addon_registries
@@ -146,7 +147,13 @@ def resolve(
         problems.extend(stack_release_problems(config))
         groups = {**{g.key: g.config for g in pools.values()}, **({SYSTEM_KEY: system.config} if system else {})}
         for key, node_group in designs.items():
-            designs[key] = _with_release(node_group, groups[key], config, facts, problems, notes)
+            cfg = groups[key]
+            budget = (
+                (cfg.karpenter or KarpenterPool()).disruption_budget
+                if parsed.karpenter and isinstance(cfg, GpuPool)
+                else None
+            )
+            designs[key] = _with_release(node_group, cfg, config, facts, problems, notes, budget)
         if parsed.karpenter:
             for key, group in pools.items():
                 designs[key] = _with_karpenter(designs[key], group)
@@ -242,9 +249,12 @@ def _with_release(
     facts: AwsFacts,
     problems: list[Problem],
     notes: list[str],
+    karpenter_budget: str | None = None,
 ) -> NodeGroupDesign:
     """The group's AMI release (its own, else the stack's for its AMI family, else none) and the latest
-    AWS publishes (:mod:`eks_gpu.design.pinning` says why none is the default)."""
+    AWS publishes (:mod:`eks_gpu.design.pinning` says why none is the default). ``karpenter_budget``:
+    a Karpenter pool's ``disruptionBudget``, which bounds how its nodes move to a new release (drift);
+    None for a managed node group, which EKS replaces one node at a time."""
     prefix = ("systemNodeGroup",) if group.key == SYSTEM_KEY else ("gpuNodeGroups", group.key)
     own_key = key_path(*prefix, "amiReleaseVersion")
     stack_key = key_path("amiReleaseVersion", family(group.ami_type))
@@ -258,10 +268,17 @@ def _with_release(
                 problems.append(Problem(own_key, why))
             return group
         if latest is not None and latest != release:
+            # a changed EC2NodeClass alias is drift: Karpenter replaces each drifted node, draining it, no more
+            # at once than the NodePool's budget (karpenter-provider-aws v1.14 concepts/disruption.md, "Drift")
+            move = (
+                "a rolling replacement of every node, one at a time"
+                if karpenter_budget is None
+                else "Karpenter drift: it replaces every node of the pool, draining each, at most "
+                f"{karpenter_budget} at a time ({key_path(*prefix, 'karpenter', 'disruptionBudget')})"
+            )
             notes.append(
                 f"{key_path(*prefix)}: AMI release {release}; AWS publishes {latest} for {group.ami_type.value} "
-                f"on Kubernetes {kubernetes}: set {own_key} (or {stack_key}) to it to move, a rolling replacement "
-                "of every node, one at a time"
+                f"on Kubernetes {kubernetes}: set {own_key} (or {stack_key}) to it to move, {move}"
             )
     else:
         offered = latest or f"unknown: {facts.release_errors.get(group.ami_type, 'not read')}"
@@ -373,6 +390,7 @@ def _check_quotas(
             # tests on one pool may run at once (pulumi creates them in parallel): their nodes add up
             test_nodes=sum(tests.get(key, {}).values()),
             tests=tuple(tests.get(key, {})),
+            karpenter_types=group.karpenter.capacity_types if group.karpenter else (),
         )
         for key, group in designs.items()
         if group.instance_types and all(t in facts.instances for t in group.instance_types)
@@ -381,16 +399,12 @@ def _check_quotas(
     check_quotas(uses, facts.quotas, facts.region, problems, warnings)
 
 
-KARPENTER_MARKETS = {"spot": CapacityType.SPOT, "on-demand": CapacityType.ON_DEMAND}
-"""Karpenter capacity types that draw on a vCPU quota (``reserved`` is reserved capacity, not checked)."""
-
-
 def _markets(group: NodeGroupDesign) -> tuple[CapacityType, ...]:
     """The capacity types a group's nodes may launch as: its one, or each a Karpenter pool lists (each
     checked for the whole pool: Karpenter may fill the limit from any of them)."""
     if group.karpenter is None:
         return (group.capacity_type,)
-    return tuple(KARPENTER_MARKETS[t] for t in group.karpenter.capacity_types if t in KARPENTER_MARKETS)
+    return karpenter_markets(group.karpenter.capacity_types)
 
 
 @dataclass(frozen=True)
