@@ -9,14 +9,17 @@ pinned ``karpenter-crd`` chart's CRDs (tests/crds.py) and the ``karpenter`` char
 
 from __future__ import annotations
 
+import base64
+import email
 import json
 from typing import Any
 
 import pytest
 import yaml
-from eks_gpu.build.karpenter import BOTTLEROCKET_OS_VOLUME_GIB, INTERRUPTION_EVENTS
+from eks_gpu.build.karpenter import BOTTLEROCKET_OS_VOLUME_GIB
 from eks_gpu.config import POOL_LABEL
-from eks_gpu.offline import ProgramRun, RegisteredResource
+from eks_gpu.offline import AwsAccount, ProgramRun, RegisteredResource, load_stack_file, run_program
+from eks_gpu.offline.deployer import with_deployer
 
 from tests import crds
 from tests.charts import chart_dir, render
@@ -24,15 +27,15 @@ from tests.helpers import (
     CLUSTER,
     DEV_CLUSTER_ARN,
     NODE_GROUP,
+    ROOT,
     config,
     every_feature,
     gpu_pool,
     iam_document,
     integral,
-    pod_identity_trust,
+    launch_template,
     program_scope,
     run,
-    run_stack_file,
 )
 
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
@@ -44,6 +47,8 @@ TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 QUEUE = "aws:sqs/queue:Queue"
 COMPONENT = "eks-gpu:karpenter:Karpenter"
 CLUSTER_NAME = "eks-gpu-dev"
+NODEADM = "application/node.eks.aws"
+"""The MIME type of a nodeadm NodeConfig part."""
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
 
 KARPENTER_STACK = config(
@@ -83,9 +88,53 @@ KARPENTER_STACK = config(
 capacity reservation."""
 
 
+SPOT_ROLE = AwsAccount.create_spot_service_linked_role
+"""An account setup: the account has run spot before (its AWSServiceRoleForEC2Spot exists); a fresh account
+refuses a spot pool (tests/test_karpenter_config.py)."""
+TEMPLATE = ROOT / "tests" / "data" / "karpenter-v1.14-cloudformation.yaml"
+"""Karpenter's documented CloudFormation template, verbatim (its header says where from)."""
+
+
 @pytest.fixture(scope=program_scope)
 def stack() -> ProgramRun:
-    return run(KARPENTER_STACK)
+    return run(KARPENTER_STACK, account_setup=SPOT_ROLE)
+
+
+def shipped_karpenter_stack() -> ProgramRun:
+    """Pulumi.karpenter.yaml with the stand-in deployer, in an account that has the spot role (as ``make plan``
+    assumes, saying so)."""
+    cfg, _ = with_deployer(load_stack_file(ROOT / "Pulumi.karpenter.yaml"))
+    return run_program(cfg, stack="karpenter", account_setup=SPOT_ROLE)
+
+
+class _CloudFormation(yaml.SafeLoader):
+    """YAML with CloudFormation's short forms (``!Sub``, ``!Ref``, ``!GetAtt``) read as their scalar."""
+
+
+for _tag in ("!Sub", "!Ref", "!GetAtt"):
+    _CloudFormation.add_constructor(_tag, lambda loader, node: loader.construct_scalar(node))
+
+
+def template() -> dict[str, Any]:
+    found: dict[str, Any] = yaml.load(TEMPLATE.read_text(), Loader=_CloudFormation)
+    return found["Resources"]
+
+
+def _as_set(value: Any) -> frozenset[str]:
+    return frozenset(value if isinstance(value, list) else [value])
+
+
+def _normal(statement: dict[str, Any]) -> dict[str, Any]:
+    """A statement with its actions, resources and condition values as sets: IAM reads them so."""
+    return {
+        "Effect": statement.get("Effect", "Allow"),
+        "Action": _as_set(statement["Action"]),
+        "Resource": _as_set(statement["Resource"]),
+        "Condition": {
+            test: {key: _as_set(v) for key, v in variables.items()}
+            for test, variables in (statement.get("Condition") or {}).items()
+        },
+    }
 
 
 def objects(stack: ProgramRun, kind: str) -> dict[str, dict[str, Any]]:
@@ -113,7 +162,7 @@ def test_every_node_class_and_node_pool_passes_the_pinned_crds(stack: ProgramRun
 @pytest.mark.parametrize("kind", [NODE_CLASS, NODE_POOL])
 def test_the_shipped_karpenter_stacks_objects_pass_the_pinned_crds(kind: str) -> None:
     """Pulumi.karpenter.yaml, as ``make plan`` and a deploy run it."""
-    sent = objects(run_stack_file("karpenter"), kind)
+    sent = objects(shipped_karpenter_stack(), kind)
     assert sent
     for name, obj in sent.items():
         assert crds.validate(obj) == [], name
@@ -183,6 +232,37 @@ def test_node_classes_use_the_karpenter_node_role_this_stacks_subnets_and_the_cl
     assert "capacityReservationSelectorTerms" not in classes["inference"]["spec"]
 
 
+def test_al2023_node_classes_turn_on_fast_image_pull_as_managed_node_groups_do(stack: ProgramRun) -> None:
+    """The nodeadm NodeConfig of a managed group's user data, as an EC2NodeClass's ``userData`` (which Karpenter
+    merges before its own NodeConfig); Bottlerocket has no nodeadm, and ``fastImagePull: false`` adds none."""
+    classes = objects(stack, NODE_CLASS)
+    node_config = yaml.safe_load(classes["inference"]["spec"]["userData"])
+    assert node_config == {
+        "apiVersion": "node.eks.aws/v1alpha1",
+        "kind": "NodeConfig",
+        "spec": {"featureGates": {"FastImagePull": True}},
+    }
+    assert "userData" not in classes["batch"]["spec"]  # Bottlerocket
+    # the same NodeConfig a managed node group of the pool carries in its launch template's MIME part
+    managed = base64.b64decode(launch_template(run(config()), "inference")["userData"]).decode()
+    (part,) = [p for p in email.message_from_string(managed).walk() if p.get_content_type() == NODEADM]
+    assert yaml.safe_load(str(part.get_payload())) == node_config
+    off = run(
+        config(
+            {"inference": gpu_pool("g6.xlarge", amiReleaseVersion="1.35.2-20260304", fastImagePull=False)},
+            provisioner="karpenter",
+            systemNodeGroup={"minSize": 2, "desiredSize": 2, "maxSize": 3},
+        )
+    )
+    assert "userData" not in objects(off, NODE_CLASS)["inference"]["spec"]
+
+
+def test_destroy_waits_for_karpenter_to_drain_the_pools(stack: ProgramRun) -> None:
+    """Karpenter's finalizers hold a NodePool and EC2NodeClass until their nodes are drained and gone."""
+    for r in [*stack.of_type(NODE_CLASS), *stack.of_type(NODE_POOL)]:
+        assert r.custom_timeouts == {"delete": "60m"}, r.name
+
+
 def test_the_custom_resources_wait_for_both_charts_and_the_node_access(stack: ProgramRun) -> None:
     crd, controller = one_release(stack, "karpenter-crd-release"), one_release(stack, "karpenter-release")
     entry = stack.one("aws:eks/accessEntry:AccessEntry", "karpenter-node-access")
@@ -201,9 +281,25 @@ def controller_policy(stack: ProgramRun) -> dict[str, Any]:
 
 def test_the_controller_role_is_for_karpenters_service_account_of_this_cluster_only(stack: ProgramRun) -> None:
     role = stack.one(ROLE, "karpenter-iam-role")
-    assert iam_document(role.inputs["assumeRolePolicy"]) == pod_identity_trust(
-        DEV_CLUSTER_ARN, "kube-system", "karpenter"
-    )
+    # EKS User Guide, "pod-id-role": principal pods.eks.amazonaws.com, sts:AssumeRole and sts:TagSession; the
+    # session tags EKS sends ("pod-id-abac") required as aws:RequestTag/<key>, written out here
+    assert iam_document(role.inputs["assumeRolePolicy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+                "Principal": {"Service": "pods.eks.amazonaws.com"},
+                "Condition": {
+                    "StringEquals": {
+                        "aws:RequestTag/eks-cluster-arn": DEV_CLUSTER_ARN,
+                        "aws:RequestTag/kubernetes-namespace": "kube-system",
+                        "aws:RequestTag/kubernetes-service-account": "karpenter",
+                    }
+                },
+            }
+        ],
+    }
     association = stack.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", "karpenter-identity")
     assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == ("kube-system", "karpenter")
     assert association.inputs["roleArn"] == role.outputs["arn"]
@@ -241,6 +337,41 @@ def test_controller_statements_name_this_cluster_its_node_role_and_its_queue(sta
     assert ":us-west-2:" in resources and "us-east-1" not in resources
 
 
+def test_controller_statements_are_the_documented_ones_action_by_action(stack: ProgramRun) -> None:
+    """Every statement of the documented controller policies (the template's NodeLifecycle, IAMIntegration,
+    EKSIntegration, Interruption and ResourceDiscovery; not ZonalShift, only for ``settings.enableZonalShift``,
+    which the program leaves off), with this stack's names put in, is the program's: same Sid, effect,
+    actions, resources and conditions, and no statement more."""
+    resources = template()
+    node_role = stack.one(ROLE, "karpenter-node-role").outputs["arn"]
+    names = {
+        "${AWS::Partition}": "aws",
+        "${AWS::Region}": "us-west-2",
+        "${AWS::AccountId}": DEV_CLUSTER_ARN.split(":")[4],
+        "${ClusterName}": CLUSTER_NAME,
+        "${KarpenterNodeRole.Arn}": node_role,
+        "${KarpenterInterruptionQueue.Arn}": stack.one(QUEUE).outputs["arn"],
+    }
+    documented: dict[str, dict[str, Any]] = {}
+    for policy in (
+        "NodeLifecyclePolicy",
+        "IAMIntegrationPolicy",
+        "EKSIntegrationPolicy",
+        "InterruptionPolicy",
+        "ResourceDiscoveryPolicy",
+    ):
+        text = resources[policy]["Properties"]["PolicyDocument"]
+        for placeholder, value in names.items():
+            text = text.replace(placeholder, value)
+        assert "${" not in text, policy
+        documented |= {st["Sid"]: _normal(st) for st in json.loads(text)["Statement"]}
+    ours = {st["Sid"]: _normal(st) for st in controller_policy(stack)["Statement"]}
+    assert sorted(ours) == sorted(documented)
+    for sid, statement in documented.items():
+        assert ours[sid]["Action"] == statement["Action"], sid
+        assert ours[sid] == statement, sid
+
+
 def test_karpenters_nodes_have_a_role_and_access_entry_of_their_own(stack: ProgramRun) -> None:
     node_role = stack.one(ROLE, "karpenter-node-role")
     trust = iam_document(node_role.inputs["assumeRolePolicy"])
@@ -276,22 +407,18 @@ def test_the_interruption_queue_its_policy_and_the_five_rules(stack: ProgramRun)
     assert sorted(allow["Principal"]["Service"]) == ["events.amazonaws.com", "sqs.amazonaws.com"]
     assert (deny["Effect"], deny["Action"], deny["Principal"]) == ("Deny", "sqs:*", "*")
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    patterns = sorted(
-        json.loads(r.inputs["eventPattern"])["source"] + json.loads(r.inputs["eventPattern"])["detail-type"]
-        for r in stack.of_type(RULE)
-    )
-    assert patterns == sorted([source, detail] for source, detail in INTERRUPTION_EVENTS.values())
-    assert {
-        "AWS Health Event",
-        "EC2 Spot Instance Interruption Warning",
-        "EC2 Instance Rebalance Recommendation",
-        "EC2 Instance State-change Notification",
-        "EC2 Capacity Reservation Instance Interruption Warning",
-    } == {detail for _, detail in INTERRUPTION_EVENTS.values()}
+    # the documented template's rules: each event pattern, each target's id, all to the queue
+    documented = [r["Properties"] for r in template().values() if r["Type"] == "AWS::Events::Rule"]
+    assert len(documented) == 5
+    patterns = sorted(json.dumps(json.loads(r.inputs["eventPattern"]), sort_keys=True) for r in stack.of_type(RULE))
+    assert patterns == sorted(json.dumps(r["EventPattern"], sort_keys=True) for r in documented)
     rules = {r.outputs["name"] for r in stack.of_type(RULE)}
     targets = stack.of_type(TARGET)
-    assert {t.inputs["rule"] for t in targets} == rules and len(targets) == 5
+    assert {t.inputs["rule"] for t in targets} == rules and len(targets) == len(documented)
+    assert {t.inputs["targetId"] for t in targets} == {t["Id"] for r in documented for t in r["Targets"]}
     assert {t.inputs["arn"] for t in targets} == {queue.outputs["arn"]}
+    documented_queue = template()["KarpenterInterruptionQueue"]["Properties"]
+    assert queue.inputs["messageRetentionSeconds"] == documented_queue["MessageRetentionPeriod"]
 
 
 # --- the charts -------------------------------------------------------------------------------
@@ -311,7 +438,15 @@ def test_the_controller_chart_renders_with_the_cluster_queue_and_pod_identity_ac
     assert release.inputs["skipCrds"] is True and "repositoryOpts" not in release.inputs
     rendered = render(release)
     by_kind = {(o["kind"], o["metadata"]["name"]): o for o in rendered}
-    assert not [o for o in rendered if o["kind"] == "CustomResourceDefinition"]
+    # the chart's crds/ (which Helm would install once and never upgrade) are exactly what the CRD chart's
+    # release installs and upgrades: skipping them loses nothing
+    skipped = {
+        yaml.safe_load(f.read_text())["metadata"]["name"]
+        for f in (chart_dir(release.inputs["chart"], release.inputs["version"]) / "crds").glob("*.yaml")
+    }
+    crd = one_release(stack, "karpenter-crd-release")
+    installed = {o["metadata"]["name"] for o in render(crd) if o["kind"] == "CustomResourceDefinition"}
+    assert skipped and skipped == installed
     deployment = by_kind[("Deployment", "karpenter")]
     pod = deployment["spec"]["template"]["spec"]
     assert deployment["spec"]["replicas"] == 2
@@ -320,6 +455,8 @@ def test_the_controller_chart_renders_with_the_cluster_queue_and_pod_identity_ac
     (container,) = pod["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["CLUSTER_NAME"] == CLUSTER_NAME
+    assert env["AWS_REGION"] == "us-west-2"  # set, not left to the Pod Identity webhook
+    assert "NodeRepair=true" in env["FEATURE_GATES"].split(",")
     assert env["INTERRUPTION_QUEUE"] == stack.one(QUEUE).inputs["name"]
     assert container["resources"] == {
         "requests": {"cpu": "1", "memory": "1Gi"},
@@ -337,7 +474,7 @@ def test_every_value_given_to_the_controller_chart_is_one_it_reads(stack: Progra
     def walk(given: dict[str, Any], known: dict[str, Any], path: str) -> None:
         for key, value in given.items():
             assert key in known, f"{path}{key} is not in the chart's values.yaml"
-            if isinstance(value, dict) and known[key] and key not in ("nodeSelector", "resources"):
+            if isinstance(value, dict) and known[key] and key not in ("nodeSelector", "resources", "env"):
                 walk(value, known[key], f"{path}{key}.")
 
     walk(release.inputs["values"], defaults, "")

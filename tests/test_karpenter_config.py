@@ -153,6 +153,12 @@ def test_stack_keys_are_checked(keys: dict[str, Any], key: str, says: str) -> No
         ({"expireAfter": "30d"}, "expireAfter", "not a duration"),
         ({"terminationGracePeriod": "Never"}, "terminationGracePeriod", "not a duration"),
         ({"capacityTypes": ["reserved"], "capacityReservationIds": ["cr-XYZ"]}, "capacityReservationIds[0]", "cr-"),
+        ({"capacityTypes": ["on-demand", "spot"]}, "capacityTypes", "always tries reserved, then spot, then on-demand"),
+        (
+            {"capacityTypes": ["spot", "reserved"], "capacityReservationIds": ["cr-0123456789abcdef0"]},
+            "capacityTypes",
+            "write [reserved, spot]",
+        ),
     ],
 )
 def test_pool_keys_are_checked(karpenter: dict[str, Any], key: str, says: str) -> None:
@@ -179,8 +185,15 @@ def design_of(tmp_path: Path, cfg: dict[str, Any], setup: Any = None) -> dict[st
     program = tmp_path / "__main__.py"
     program.write_text(DESIGN_PROGRAM)
     args = {k.split(":", 1)[1]: v for k, v in cfg.items() if k.startswith("eks-gpu:")}
+
+    def account(found: AwsAccount) -> None:
+        # an account that has run spot before (the spot service-linked role); a fresh one: test_spot_*
+        found.create_spot_service_linked_role()
+        if setup is not None:
+            setup(found)
+
     ran = run_program(
-        {"aws:region": cfg["aws:region"], "test:args": args}, program=program, project_file=None, account_setup=setup
+        {"aws:region": cfg["aws:region"], "test:args": args}, program=program, project_file=None, account_setup=account
     )
     design: dict[str, Any] = json.loads(ran.outputs["design"])
     return design
@@ -423,3 +436,33 @@ def test_karpenter_max_pods_is_the_uncapped_eni_limit(instance_type: str) -> Non
             managed.cpu_millicores,
             managed.ephemeral_storage_mib,
         )
+
+
+# --- the spot service-linked role ----------------------------------------------------------------
+
+SPOT_COMMAND = "aws iam create-service-linked-role --aws-service-name spot.amazonaws.com"
+
+
+def test_spot_on_a_fresh_account_is_refused_with_the_command_that_fixes_it() -> None:
+    """EC2 launches spot only with the account's AWSServiceRoleForEC2Spot, which Karpenter's policy cannot
+    create; the offline account is fresh, so moto's IAM has no such role (``aws.iam.get_role`` fails)."""
+    pools = {
+        "spotty": karpenter_pool(karpenter={"capacityTypes": ["spot", "on-demand"]}),
+        "steady": karpenter_pool(karpenter={"capacityTypes": ["on-demand"]}),
+    }
+    found = problems_of(karpenter_config(pools))
+    assert list(found) == ["eks-gpu:gpuNodeGroups.spotty.karpenter.capacityTypes"]
+    message = found["eks-gpu:gpuNodeGroups.spotty.karpenter.capacityTypes"]
+    assert "AWSServiceRoleForEC2Spot" in message and SPOT_COMMAND in message
+
+
+def test_spot_is_accepted_once_the_account_has_the_role(tmp_path: Path) -> None:
+    pool = karpenter_pool(karpenter={"capacityTypes": ["spot", "on-demand"]})
+    design = design_of(tmp_path, karpenter_config({"inference": pool}))
+    assert design["gpu_pools"]["inference"]["karpenter"]["capacity_types"] == ["spot", "on-demand"]
+    assert not [w for w in design["warnings"] if "AWSServiceRoleForEC2Spot" in w]
+
+
+def test_without_spot_the_role_is_not_read() -> None:
+    ran = run(karpenter_config())
+    assert not [t for t, _ in ran.invokes if t == "aws:iam/getRole:getRole"]

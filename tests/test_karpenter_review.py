@@ -18,7 +18,8 @@ import pytest
 import yaml
 from eks_gpu.facts.quotas import quota_for
 from eks_gpu.facts.versions import calendar
-from eks_gpu.offline import load_stack_file, plan
+from eks_gpu.offline import AwsAccount, load_stack_file, plan, run_program
+from eks_gpu.offline.deployer import with_deployer
 from eks_gpu.offline.diff import diff
 from eks_gpu.offline.review import render_changes
 from eks_gpu.policy.budget import evaluate_stack
@@ -35,7 +36,7 @@ from eks_gpu.policy.cost import (
 from eks_gpu.policy.pricing import price_table
 from eks_gpu.policy.validators import evaluate
 
-from tests.helpers import ROOT, problems_of, run_stack_file
+from tests.helpers import ROOT, problems_of
 
 TODAY = date(2026, 12, 1)
 SHAPES = ["g6.xlarge", "g6.2xlarge", "g6.4xlarge"]
@@ -112,7 +113,9 @@ def test_a_nodepool_costs_nothing_idle_and_its_node_limit_of_the_dearest_type_at
     on_demand_only = _item(
         line_items([(NODE_POOL, nodepool(SHAPES, capacity=["on-demand"]))], "us-east-1", prices, TODAY)
     )
-    assert not on_demand_only.estimate
+    # limits are eventually consistent (karpenter-provider-aws v1.14 concepts/nodepools.md, "spec.limits"):
+    # even on-demand only, max is an estimate at the limit, not a ceiling
+    assert on_demand_only.estimate and "not a ceiling" in on_demand_only.note
 
 
 def test_an_instance_family_is_every_type_of_it_the_table_lists() -> None:
@@ -195,6 +198,33 @@ def test_a_cpu_nodepool_needs_no_gpu_taint() -> None:
     assert _taint_violations(cpu)
 
 
+# --- the IMDSv2 / encrypted-EBS policy on EC2NodeClasses -------------------------------------------
+
+
+def _imds_violations(props: dict[str, Any]) -> list[str]:
+    return [
+        v.message for v in evaluate(EC2_NODE_CLASS, props, URN) if v.policy == "launch-template-imdsv2-encrypted-ebs"
+    ]
+
+
+def test_a_node_class_must_require_imdsv2_hop_limit_1_and_encrypted_volumes() -> None:
+    sound = nodeclass()
+    sound["spec"]["blockDeviceMappings"][0]["ebs"]["encrypted"] = True
+    assert _imds_violations(sound) == []  # unset metadataOptions: the CRD's defaults, required and 1
+    sound["spec"]["metadataOptions"] = {"httpTokens": "required", "httpPutResponseHopLimit": 1}
+    assert _imds_violations(sound) == []
+    optional = copy.deepcopy(sound)
+    optional["spec"]["metadataOptions"]["httpTokens"] = "optional"
+    (message,) = _imds_violations(optional)
+    assert "httpTokens" in message
+    two_hops = copy.deepcopy(sound)
+    two_hops["spec"]["metadataOptions"]["httpPutResponseHopLimit"] = 2
+    (message,) = _imds_violations(two_hops)
+    assert "HopLimit to 2" in message
+    (message,) = _imds_violations(nodeclass())  # the sample's volume sets no encryption
+    assert "/dev/xvda is not encrypted" in message
+
+
 # --- drift ---------------------------------------------------------------------------------
 
 
@@ -270,6 +300,10 @@ def karpenter() -> dict[str, Any]:
 def test_the_karpenter_stack_plans_cleanly_with_its_nodepool(karpenter: dict[str, Any]) -> None:
     assert karpenter["policy"]["mandatory"] == 0
     assert [g["key"] for g in karpenter["nodeGroups"]] == ["system"]  # no managed group for the GPU pool
+    # the offline account is fresh: the plan assumes the spot service-linked role, and says so
+    (spot,) = [w for w in karpenter["warnings"] if "AWSServiceRoleForEC2Spot" in w]
+    assert spot.startswith("eks-gpu:gpuNodeGroups.inference.karpenter.capacityTypes: planned as if")
+    assert "aws iam create-service-linked-role --aws-service-name spot.amazonaws.com" in spot
     stack = yaml.safe_load((ROOT / "Pulumi.karpenter.yaml").read_text())["config"]
     pool = stack["eks-gpu:gpuNodeGroups"]["inference"]
     (row,) = karpenter["nodePools"]
@@ -280,6 +314,7 @@ def test_the_karpenter_stack_plans_cleanly_with_its_nodepool(karpenter: dict[str
     assert row["consolidationPolicy"] == pool["karpenter"]["consolidationPolicy"]
     text = plan.render_text(karpenter)
     assert "NodePools (Karpenter)" in text and "spot > on-demand" in text
+    assert "capacity (tried in this order)" in text and "not a ceiling" in text and "limits are hard" not in text
     assert "### NodePools (Karpenter)" in plan.render_markdown(karpenter)
 
 
@@ -347,10 +382,29 @@ def test_against_says_which_edits_of_the_karpenter_stack_replace_nodes(
     assert any(w.startswith("Karpenter drift: every node of pool inference") for w in relabelled["warnings"])
 
 
-def test_the_karpenter_stack_breaks_no_policy_and_needs_only_the_deployers_address() -> None:
+def test_against_says_a_tags_only_edit_replaces_every_gpu_node(karpenter: dict[str, Any], tmp_path: Path) -> None:
+    """The stack's tags are in the EC2NodeClass (cost allocation on the instances), whose spec Karpenter
+    hashes: a tag edit drifts every node of the pool (docs/karpenter.md says so)."""
+    stack = yaml.safe_load((ROOT / "Pulumi.karpenter.yaml").read_text())
+    stack["config"]["eks-gpu:tags"] = {**stack["config"]["eks-gpu:tags"], "costCenter": "ml-42"}
+    path = tmp_path / "Pulumi.karpenter.yaml"
+    path.write_text(yaml.safe_dump(stack))
+    retagged = plan.build(path, today=calendar().updated)
+    changes = plan.review_against(retagged, copy.deepcopy(karpenter), "old.json")
+    assert any(c.type == EC2_NODE_CLASS and c.rolls_nodes for c in changes)
+    assert any(w.startswith("Karpenter drift: every node of pool inference") for w in retagged["warnings"])
+
+
+def test_the_karpenter_stack_breaks_no_policy_and_needs_the_deployers_address_and_the_spot_role() -> None:
     # as tests/test_policy.py and tests/test_stack.py check the dev and prod stacks
-    result = run_stack_file("karpenter")
+    shipped = load_stack_file(ROOT / "Pulumi.karpenter.yaml")
+    result = run_program(
+        with_deployer(shipped)[0], stack="karpenter", account_setup=AwsAccount.create_spot_service_linked_role
+    )
     assert [v for r in result.resources for v in evaluate(r.type, r.inputs, r.urn)] == []
     assert len(result.of_type(NODE_POOL)) == len(result.of_type(EC2_NODE_CLASS)) == 1
-    shipped = load_stack_file(ROOT / "Pulumi.karpenter.yaml")
-    assert list(problems_of(shipped)) == ["eks-gpu:endpointPublicAccessCidrs"]
+    # as shipped, in a fresh account: nobody may reach the API, and spot has no service-linked role yet
+    assert list(problems_of(shipped)) == [
+        "eks-gpu:endpointPublicAccessCidrs",
+        "eks-gpu:gpuNodeGroups.inference.karpenter.capacityTypes",
+    ]

@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 from eks_gpu.facts.node_monitoring import runs_dcgm_server
-from eks_gpu.offline import ProgramRun, load_stack_file
+from eks_gpu.offline import AwsAccount, ProgramRun, load_stack_file, run_program
 
 from tests import aws_data
 from tests.charts import render
-from tests.helpers import ROOT, program_scope, run, run_stack_file, with_deployer
+from tests.helpers import ROOT, program_scope, run, with_deployer
 from tests.test_charts import PLUGIN_CONTAINER, daemon_set, pod_spec
 from tests.test_gpu_health import AGENT, RELEASE, addon, addon_values, exporters, gpu_nodes
 from tests.test_karpenter_config import karpenter_config, karpenter_pool
@@ -72,7 +72,13 @@ def daemon_specs(result: ProgramRun) -> list[JsonDict]:
 
 @pytest.fixture(scope=program_scope)
 def stacks() -> dict[str, KarpenterStack]:
-    runs = {"karpenter": run_stack_file("karpenter"), "karpenter-mixed": run(CONFIGS["karpenter-mixed"])}
+    # the shipped stack's pool lists spot: an account that has the spot service-linked role (as make plan assumes)
+    shipped = run_program(
+        with_deployer(CONFIGS["karpenter"])[0],
+        stack="karpenter",
+        account_setup=AwsAccount.create_spot_service_linked_role,
+    )
+    runs = {"karpenter": shipped, "karpenter-mixed": run(CONFIGS["karpenter-mixed"])}
     return {label: KarpenterStack(Stack(label, r), daemon_specs(r)) for label, r in runs.items()}
 
 

@@ -79,12 +79,14 @@ class TaintArgs(TypedDict, total=False):
 
 
 class KarpenterPoolArgs(TypedDict, total=False):
-    """How Karpenter provisions a GPU pool (``eks-gpu:provisioner: karpenter``): its NodePool's capacity order and
+    """How Karpenter provisions a GPU pool (``eks-gpu:provisioner: karpenter``): its NodePool's capacity types and
     disruption settings. ``maxSize`` becomes the NodePool's limits; there is no minimum."""
 
     capacity_types: list[str]
-    """Capacity types in the order Karpenter tries them: ``reserved`` (the reservations of
-    ``capacityReservationIds``), ``spot``, ``on-demand``; non-empty, no repeats. Default ``[on-demand]``."""
+    """The capacity types the pool may launch as, a non-empty subset of ``reserved`` (the reservations of
+    ``capacityReservationIds``), ``spot``, ``on-demand``, listed in that order: Karpenter always tries reserved,
+    then spot, then on-demand, whatever the order (karpenter-provider-aws ``v1.14/concepts/nodepools.md``,
+    "Capacity Type"), so another order is refused. Default ``[on-demand]``."""
 
     capacity_reservation_ids: list[str]
     """On-Demand Capacity Reservations or Capacity Blocks (``cr-...``, at most 30) the pool launches into; required
@@ -179,7 +181,7 @@ class GpuPoolArgs(TypedDict, total=False):
     creation, kept). A change replaces every node, one at a time."""
 
     karpenter: KarpenterPoolArgs
-    """With ``eks-gpu:provisioner: karpenter``: the pool's NodePool settings (capacity order, reservations,
+    """With ``eks-gpu:provisioner: karpenter``: the pool's NodePool settings (capacity types, reservations,
     disruption). Default: Karpenter's defaults of the program (on-demand, ``WhenEmpty``). Refused without
     ``provisioner: karpenter``."""
 
@@ -415,7 +417,9 @@ class StackArgs(TypedDict, total=False):
     """Value of the ``Environment`` tag. Default the stack name."""
 
     tags: dict[str, str]
-    """Tags added to every taggable AWS resource. Default none."""
+    """Tags added to every taggable AWS resource. Default none. With ``provisioner: karpenter`` they are in each
+    pool's EC2NodeClass (so the GPU instances carry them), and Karpenter drifts on it: a tag edit replaces every
+    GPU node, drained (``make plan --against`` says so)."""
 
     vpc: VpcArgs
     """A VPC to build (default) or one to use (``id``, ``privateSubnetIds``, ``publicSubnetIds``)."""

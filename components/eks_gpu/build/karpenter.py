@@ -39,6 +39,7 @@ from eks_gpu.build.iam import (
     ServiceRoleArgs,
     pod_identity_trust,
 )
+from eks_gpu.build.nodegroups import FAST_IMAGE_PULL
 from eks_gpu.build.tagging import tags_for
 from eks_gpu.config import POOL_LABEL, Architecture
 from eks_gpu.design import SYSTEM_KEY, NodeGroupDesign
@@ -82,6 +83,18 @@ nodeclasses.md``, "blockDeviceMappings"). The CRD requires a size or a snapshot 
 listing the data volume replaces the defaults, so the OS volume is listed with it."""
 ARCH = {Architecture.X86_64: "amd64", Architecture.ARM64: "arm64"}
 """EC2's architecture -> ``kubernetes.io/arch``."""
+DELETE_TIMEOUT = "60m"
+"""How long ``pulumi destroy`` (or removing a pool) waits for a NodePool or EC2NodeClass to go. Karpenter's
+finalizers hold them until every node of the pool is drained and terminated, and a pool has no
+``terminationGracePeriod`` by default, so a pod a PodDisruptionBudget or ``karpenter.sh/do-not-disrupt``
+protects holds its node, and Pulumi's default delete wait is too short for a GPU job to finish. docs/karpenter.md, "Destroying", says to drain the pools first."""
+FEATURE_GATES = {"nodeRepair": True}
+"""Karpenter's node auto-repair (``settings.featureGates.nodeRepair``, alpha and off by default in the pinned
+chart's ``values.yaml``): a node whose kubelet is not Ready for 30 minutes, or whose node monitoring agent
+reports ``AcceleratedHardwareReady=False`` for 10 minutes (and ``StorageReady``, ``NetworkingReady``,
+``KernelReady`` for 30), is replaced (aws/karpenter-provider-aws ``pkg/cloudprovider/cloudprovider.go``
+``RepairPolicies``), as a managed node group's auto repair does. The GPU conditions come from the EKS node
+monitoring agent add-on, which the stack installs (``eks-gpu:nodeMonitoring.enabled``, default true)."""
 
 Statement = aws.iam.GetPolicyDocumentStatementArgs
 Condition = aws.iam.GetPolicyDocumentStatementConditionArgs
@@ -296,17 +309,25 @@ def event_pattern(source: str, detail_type: str) -> str:
     return json.dumps({"source": [source], "detail-type": [detail_type]})
 
 
-def chart_values(design: KarpenterDesign, cluster_name: str, queue_name: pulumi.Input[str]) -> dict[str, Any]:
-    """The ``karpenter`` chart's values: the cluster and queue, the Pod Identity service account (no IRSA
-    annotation), replicas on the system nodes, Guaranteed requests. The chart's affinity (never on its own
-    nodes), tolerations, zone spread and priority class stay its defaults."""
+def chart_values(
+    design: KarpenterDesign, cluster_name: str, queue_name: pulumi.Input[str], region: str
+) -> dict[str, Any]:
+    """The ``karpenter`` chart's values: the cluster and queue, node repair (:data:`FEATURE_GATES`), the Pod
+    Identity service account (no IRSA annotation), replicas on the system nodes, Guaranteed requests, and the
+    stack's region as ``AWS_REGION`` (the chart's ``controller.env``; the SDK would otherwise take it from the
+    Pod Identity webhook or IMDS, as ``build/autoscaler.py`` avoids too). The chart's affinity (never on its
+    own nodes), tolerations, zone spread and priority class stay its defaults."""
     return {
         "fullnameOverride": FULLNAME,
-        "settings": {"clusterName": cluster_name, "interruptionQueue": queue_name},
+        "settings": {
+            "clusterName": cluster_name,
+            "interruptionQueue": queue_name,
+            "featureGates": dict(FEATURE_GATES),
+        },
         "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
         "replicas": design.replicas,
         "nodeSelector": {"kubernetes.io/os": "linux", POOL_LABEL: SYSTEM_KEY},
-        "controller": {"resources": CONTROLLER_RESOURCES},
+        "controller": {"resources": CONTROLLER_RESOURCES, "env": [{"name": "AWS_REGION", "value": region}]},
     }
 
 
@@ -331,6 +352,27 @@ def block_device_mappings(pool: NodeGroupDesign) -> list[dict[str, Any]]:
     return [{"deviceName": "/dev/xvda", "rootVolume": True, "ebs": ebs(pool.disk_size_gib, True)}]
 
 
+def user_data(pool: NodeGroupDesign) -> str | None:
+    """An AL2023 pool's ``spec.userData``: a nodeadm ``NodeConfig`` turning on ``FastImagePull``, the same
+    section managed node groups put in their user data (:func:`eks_gpu.build.nodegroups.user_data`); None for
+    Bottlerocket or with ``fastImagePull: false``. Plain YAML, not MIME: Karpenter makes the MIME archive,
+    this NodeConfig first and its own after it, whose cluster, kubelet, taints and labels win
+    (aws/karpenter-provider-aws ``website/content/en/v1.14/concepts/nodeclasses.md``, "spec.userData",
+    "AL2023": "a NodeConfig YAML / JSON string" is accepted and merged); feature gates are not among them."""
+    if not pool.fast_image_pull or pool.ami_type.bottlerocket:
+        return None
+    return "\n".join(
+        [
+            "apiVersion: node.eks.aws/v1alpha1",
+            "kind: NodeConfig",
+            "spec:",
+            "  featureGates:",
+            f"    {FAST_IMAGE_PULL}: true",
+            "",
+        ]
+    )
+
+
 def node_class_spec(
     pool: NodeGroupDesign,
     *,
@@ -340,7 +382,9 @@ def node_class_spec(
     security_group_id: pulumi.Input[str],
     tags: Mapping[str, str],
 ) -> dict[str, Any]:
-    """The pool's ``EC2NodeClass`` spec (``pool.karpenter`` must be set)."""
+    """The pool's ``EC2NodeClass`` spec (``pool.karpenter`` must be set). ``tags`` are the stack's
+    (``eks-gpu:tags``, ``Environment``): kept on the instances for cost allocation, though Karpenter hashes the
+    node class's spec, so a tags-only edit drifts (replaces) every node of the pool (docs/karpenter.md)."""
     kp = pool.karpenter
     assert kp is not None
     spec: dict[str, Any] = {
@@ -353,6 +397,9 @@ def node_class_spec(
         # What the launch templates of managed node groups tag (Name is Karpenter's: the node's name).
         "tags": {**tags, CLUSTER_TAG: cluster_name, NODE_GROUP_TAG: pool.key},
     }
+    data = user_data(pool)
+    if data is not None:
+        spec["userData"] = data
     if kp.capacity_reservation_ids:
         spec["capacityReservationSelectorTerms"] = [{"id": cr} for cr in kp.capacity_reservation_ids]
     return spec
@@ -548,7 +595,7 @@ class Karpenter(pulumi.ComponentResource):
             version=args.design.chart_version,
             repository=None,
             namespace=NAMESPACE,
-            values=chart_values(args.design, c, self.queue.name),
+            values=chart_values(args.design, c, self.queue.name, args.region),
             provider=args.provider,
             parent=self,
             skip_crds=True,
@@ -581,7 +628,12 @@ class Karpenter(pulumi.ComponentResource):
                     security_group_id=args.cluster_security_group_id,
                     tags=args.stack_tags,
                 ),
-                opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=needs),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    provider=args.provider,
+                    depends_on=needs,
+                    custom_timeouts=pulumi.CustomTimeouts(delete=DELETE_TIMEOUT),
+                ),
             )
             node_pool = k8s.apiextensions.CustomResource(
                 f"{name}-{key}-nodepool",
@@ -589,7 +641,12 @@ class Karpenter(pulumi.ComponentResource):
                 kind="NodePool",
                 metadata={"name": key},
                 spec=node_pool_spec(pool, key),
-                opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[*needs, node_class]),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    provider=args.provider,
+                    depends_on=[*needs, node_class],
+                    custom_timeouts=pulumi.CustomTimeouts(delete=DELETE_TIMEOUT),
+                ),
             )
             self.node_classes[key], self.node_pools[key] = node_class, node_pool
             self.node_pool_names[key] = pulumi.Output.from_input(key)  # metadata.name, known before the object exists

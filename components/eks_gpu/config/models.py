@@ -199,6 +199,13 @@ def _karpenter_duration(never: bool) -> Any:
 def _capacity_types(value: tuple[str, ...]) -> tuple[str, ...]:
     if len(set(value)) != len(value):
         raise fail("capacity_types", "lists a capacity type twice; each of reserved, spot, on-demand at most once")
+    ordered = tuple(t for t in KARPENTER_CAPACITY_TYPES if t in value)
+    if value != ordered:
+        raise fail(
+            "capacity_types",
+            f"lists [{', '.join(value)}], but the order is not Karpenter's to take: it always tries reserved, then "
+            f"spot, then on-demand, whatever the order listed; write [{', '.join(ordered)}]",
+        )
     return value
 
 
@@ -210,15 +217,17 @@ def _budget_nodes(value: str) -> str:
 
 class KarpenterPool(Model):
     """How Karpenter provisions a GPU pool (``eks-gpu:provisioner: karpenter``): its NodePool's capacity
-    order and disruption settings. ``maxSize`` becomes the NodePool's limits; there is no minimum."""
+    types and disruption settings. ``maxSize`` becomes the NodePool's limits; there is no minimum."""
 
     capacity_types: Annotated[
         tuple[Annotated[str, enum_field_values(KARPENTER_CAPACITY_TYPES)], ...],
         Field(min_length=1),
         AfterValidator(_capacity_types),
     ] = ("on-demand",)
-    """Capacity types in the order Karpenter tries them: ``reserved`` (the reservations of
-    ``capacityReservationIds``), ``spot``, ``on-demand``; non-empty, no repeats. Default ``[on-demand]``."""
+    """The capacity types the pool may launch as, a non-empty subset of ``reserved`` (the reservations of
+    ``capacityReservationIds``), ``spot``, ``on-demand``, listed in that order: Karpenter always tries
+    reserved, then spot, then on-demand, whatever the order (karpenter-provider-aws
+    ``v1.14/concepts/nodepools.md``, "Capacity Type"), so another order is refused. Default ``[on-demand]``."""
     capacity_reservation_ids: Annotated[
         tuple[Annotated[str, Field(pattern=r"^cr-[0-9a-f]{8,17}$")], ...], Field(max_length=30)
     ] = ()
@@ -308,7 +317,7 @@ class GpuPool(Sizes):
     AMI family and, for AL2023, the cluster's Kubernetes minor. Default ``amiReleaseVersion.<family>``,
     else none (EKS's latest at creation, kept). A change replaces every node, one at a time."""
     karpenter: KarpenterPool | None = None
-    """With ``eks-gpu:provisioner: karpenter``: the pool's NodePool settings (capacity order,
+    """With ``eks-gpu:provisioner: karpenter``: the pool's NodePool settings (capacity types,
     reservations, disruption). Default: Karpenter's defaults of the program (on-demand, ``WhenEmpty``).
     Refused without ``provisioner: karpenter``."""
 
@@ -602,7 +611,9 @@ class StackConfig(Model):
     environment: str
     """Value of the ``Environment`` tag. Default the stack name."""
     tags: dict[str, str] = {}
-    """Tags added to every taggable AWS resource. Default none."""
+    """Tags added to every taggable AWS resource. Default none. With ``provisioner: karpenter`` they are in
+    each pool's EC2NodeClass (so the GPU instances carry them), and Karpenter drifts on it: a tag edit
+    replaces every GPU node, drained (``make plan --against`` says so)."""
     vpc: VpcConfig = NewVpc()
     """A VPC to build (default) or one to use (``id``, ``privateSubnetIds``, ``publicSubnetIds``)."""
     protect: bool = False

@@ -7,11 +7,12 @@ reservations, the pinned AMI alias, the limits, disruption; for the stack a :cla
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from eks_gpu.config import AmiType, StackConfig
+from eks_gpu.config import AmiType, GpuPool, StackConfig
 from eks_gpu.config.models import AL2023_RELEASE, KarpenterPool, is_bottlerocket_release
-from eks_gpu.design.lookup import InstanceFacts
+from eks_gpu.config.problems import Problem, key_path
+from eks_gpu.design.lookup import SPOT_ROLE, AwsFacts, InstanceFacts
 from eks_gpu.design.model import KarpenterDesign, KarpenterPoolDesign
 from eks_gpu.facts.karpenter import CHART_VERSION
 
@@ -71,3 +72,38 @@ def design_karpenter(config: StackConfig) -> KarpenterDesign:
         replicas=config.karpenter.replicas,
         interruption_queue=config.cluster_name,
     )
+
+
+SPOT_ROLE_COMMAND = "aws iam create-service-linked-role --aws-service-name spot.amazonaws.com"
+"""What creates :data:`~eks_gpu.design.lookup.SPOT_ROLE` (Karpenter's getting-started guide, once per account).
+
+The program does not create it (``aws.iam.ServiceLinkedRole``): the role is account-wide and outlives the
+stack, other stacks and tools launch spot with it, and a stack that created it would delete it on ``pulumi
+destroy`` (or fail to, while any spot instance runs)."""
+
+
+def spot_role_problems(pools: Mapping[str, GpuPool], facts: AwsFacts, warnings: list[str]) -> list[Problem]:
+    """A problem under each Karpenter pool's ``capacityTypes`` that lists ``spot`` when the account lacks the
+    spot service-linked role (Karpenter's spot launches would fail with
+    ``AuthFailure.ServiceLinkedRoleCreationNotPermitted``: its controller policy cannot create the role); a
+    warning when the role could not be read. ``pools`` as parsed, so this comes with the stack's other problems."""
+    spot = [key for key, pool in pools.items() if "spot" in (pool.karpenter or KarpenterPool()).capacity_types]
+    if not spot or facts.spot_role is True:
+        return []
+    if facts.spot_role is None:
+        if facts.spot_role_error is not None:
+            warnings.append(
+                f"{key_path('gpuNodeGroups', spot[0], 'karpenter', 'capacityTypes')}: could not read whether the "
+                f"account has {SPOT_ROLE} ({facts.spot_role_error}); spot launches fail without it "
+                f"(create it once with: {SPOT_ROLE_COMMAND})"
+            )
+        return []
+    return [
+        Problem(
+            key_path("gpuNodeGroups", key, "karpenter", "capacityTypes"),
+            f"lists spot, but the account has no {SPOT_ROLE} service-linked role, which EC2 needs for every spot "
+            f"launch and Karpenter's policy cannot create; create it once for the account with: {SPOT_ROLE_COMMAND} "
+            "(or drop spot)",
+        )
+        for key in spot
+    ]

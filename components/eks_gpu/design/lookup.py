@@ -109,6 +109,12 @@ class AwsFacts:
     """The configured types no available AZ offers that exist all the same: the region lists them
     (offered only in opt-in or Local Zones), or ``DescribeInstanceTypes`` describes them. A type
     EC2 does not know (a typo) is absent; so is one AWS refuses to describe here."""
+    spot_role: bool | None = None
+    """Whether the account has the ``AWSServiceRoleForEC2Spot`` service-linked role (``aws.iam.get_role``),
+    which every spot launch needs; read only when a Karpenter pool lists ``spot``, else None, and None
+    when the read failed (:attr:`spot_role_error` says why)."""
+    spot_role_error: str | None = None
+    """Why the spot service-linked role could not be read (no ``iam:GetRole``, say); None otherwise."""
 
 
 def _architectures(supported: Iterable[str]) -> tuple[Architecture, ...]:
@@ -242,6 +248,37 @@ def read_latest_releases(
     return values, errors
 
 
+SPOT_ROLE = "AWSServiceRoleForEC2Spot"
+"""The account-wide service-linked role EC2 needs to launch spot instances (EC2 User Guide,
+"Service-linked role for Spot Instance requests"); Karpenter's getting-started guide creates it once per
+account, its controller policy cannot (``v1.14/getting-started/getting-started-with-karpenter``)."""
+ROLE_NOT_FOUND = ("couldn't find resource", "NoSuchEntity")
+"""How ``aws.iam.get_role`` says a role does not exist: terraform-provider-aws
+``internal/service/iam/role.go`` ``findRoleByName`` turns GetRole's ``NoSuchEntity``, and only it, into a
+``retry.NotFoundError`` ("couldn't find resource"), which ``role_data_source.go`` reports as
+"reading IAM Role (name): couldn't find resource"."""
+
+
+def read_spot_role() -> tuple[bool | None, str | None]:
+    """Whether :data:`SPOT_ROLE` exists: True, False (not found), or None with AWS's message when it could
+    not be read; recorded, never raised."""
+    try:
+        aws.iam.get_role(name=SPOT_ROLE)
+    except Exception as exc:
+        message = _first_line(exc)
+        if any(marker in message for marker in ROLE_NOT_FOUND):
+            return False, None
+        return None, message
+    return True, None
+
+
+def _lists_spot(parsed: ParsedConfig) -> bool:
+    """A Karpenter stack with a pool whose ``karpenter.capacityTypes`` lists ``spot``."""
+    return parsed.karpenter and any(
+        "spot" in (pool.karpenter or KarpenterPool()).capacity_types for pool in parsed.pools.values()
+    )
+
+
 def _ami_types(parsed: ParsedConfig, instances: Mapping[str, InstanceFacts]) -> list[AmiType]:
     """The AMI types the node groups run: the configured one, else the default for each architecture
     of the group's instance types (the design picks among them)."""
@@ -321,6 +358,7 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
         # stack's own cluster's only keep pins from going backwards, so a denied read is not fatal here
         running, _ = read_running_addons(installed_addons(parsed.config), parsed.config.cluster_name)
         latest, release_errors = read_latest_releases(_ami_types(parsed, instances), kubernetes)
+    spot_role, spot_role_error = read_spot_role() if _lists_spot(parsed) else (None, None)
 
     return AwsFacts(
         region=region,
@@ -340,4 +378,6 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
         release_errors=release_errors,
         region_types=region_types,
         existing_types=frozenset(existing),
+        spot_role=spot_role,
+        spot_role_error=spot_role_error,
     )

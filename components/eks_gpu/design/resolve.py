@@ -34,7 +34,7 @@ from eks_gpu.design.allocatable import node_allocatable
 from eks_gpu.design.autoscaler import design_autoscaler
 from eks_gpu.design.efa import efa_az, efa_design
 from eks_gpu.design.existing import ClusterFacts, adopt, existing_design, renamed, subnet_key
-from eks_gpu.design.karpenter import design_karpenter, design_pool
+from eks_gpu.design.karpenter import design_karpenter, design_pool, spot_role_problems
 from eks_gpu.design.kubernetes import design_kubernetes
 from eks_gpu.design.lookup import AwsFacts, InstanceFacts, lookup
 from eks_gpu.design.model import (
@@ -199,6 +199,8 @@ def resolve(
     kubernetes = design_kubernetes(config, designs, problems, warnings) if config is not None else None
     if kubernetes is not None:
         _check_quotas(designs, _test_nodes(kubernetes), facts, problems, warnings)
+    if parsed.karpenter:  # from the pools as parsed: with the stack's other problems, even when config failed
+        problems += spot_role_problems(parsed.pools, facts, warnings)
     if problems or config is None or network is None or kubernetes is None or access is None:
         raise ConfigError(problems)
 

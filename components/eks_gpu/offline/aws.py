@@ -608,6 +608,7 @@ class AwsAccount:
             "aws:eks/getAddon:getAddon": self._get_addon,
             "aws:eks/getCluster:getCluster": self._get_cluster,
             "aws:ssm/getParameter:getParameter": self._get_parameter,
+            "aws:iam/getRole:getRole": self._get_role,
         }
         self._creators: dict[str, Callable[[Mapping[str, Any]], tuple[str, JsonDict]]] = {
             "aws:ec2/vpc:Vpc": self._create_vpc,
@@ -975,6 +976,54 @@ class AwsAccount:
         if version is None:
             raise AwsError(f"reading EKS Add-On ({cluster}:{name}): couldn't find resource")
         return {"id": f"{cluster}:{name}", "addonName": name, "clusterName": cluster, "addonVersion": version}
+
+    def _get_role(self, args: Mapping[str, Any]) -> JsonDict:
+        """An IAM role of the account (GetRole, moto's IAM backend), as pulumi-aws's ``getRole`` reports it. A
+        missing one fails as the provider says it (terraform-provider-aws ``internal/service/iam/role.go``
+        ``findRoleByName``: GetRole's NoSuchEntity becomes ``retry.NotFoundError``, "couldn't find resource").
+        A fresh account has no service-linked role: create one with :meth:`create_service_linked_role`."""
+        name = str(args["name"])
+        try:
+            role = self._call("iam", "get_role", RoleName=name)["Role"]
+        except AwsError as exc:
+            if "NoSuchEntity" in str(exc):
+                raise AwsError(f"reading IAM Role ({name}): couldn't find resource") from exc
+            raise
+        return {
+            "id": name,
+            "name": name,
+            "arn": role["Arn"],
+            "path": role["Path"],
+            "uniqueId": role["RoleId"],
+            "assumeRolePolicy": json.dumps(role.get("AssumeRolePolicyDocument", {})),
+            "createDate": str(role.get("CreateDate", "")),
+            "description": role.get("Description", ""),
+            "maxSessionDuration": role.get("MaxSessionDuration", 3600),
+            "permissionsBoundary": "",
+            "roleLastUseds": [],
+            "tags": {t["Key"]: t["Value"] for t in role.get("Tags", [])},
+        }
+
+    def create_spot_service_linked_role(self) -> str:
+        """Create ``AWSServiceRoleForEC2Spot`` in the account, as ``aws iam create-service-linked-role
+        --aws-service-name spot.amazonaws.com`` does (path ``/aws-service-role/spot.amazonaws.com/``, trust
+        ``spot.amazonaws.com``: EC2 User Guide, "Service-linked role for Spot Instance requests"); its ARN.
+        Made with CreateRole: moto's CreateServiceLinkedRole knows no name for this service
+        ("AWSServiceRoleForspot")."""
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "spot.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        role = self._call(
+            "iam",
+            "create_role",
+            RoleName="AWSServiceRoleForEC2Spot",
+            Path="/aws-service-role/spot.amazonaws.com/",
+            AssumeRolePolicyDocument=json.dumps(trust),
+        )["Role"]
+        return str(role["Arn"])
 
     def _get_cluster(self, args: Mapping[str, Any]) -> JsonDict:
         """An EKS cluster of the account (DescribeCluster, moto's EKS backend), as pulumi-aws's

@@ -42,6 +42,8 @@ from typing import Any
 import yaml
 
 from eks_gpu.config import POOL_LABEL, AmiType, CapacityType, Problem
+from eks_gpu.design.karpenter import SPOT_ROLE_COMMAND
+from eks_gpu.design.lookup import SPOT_ROLE
 from eks_gpu.design.pinning import release_parameter
 from eks_gpu.design.quotas import QuotaUse, quota_needs
 from eks_gpu.design.tags import NODE_GROUP_TAG
@@ -64,7 +66,7 @@ from eks_gpu.policy.cost import (
 )
 from eks_gpu.policy.pricing import price_table
 
-from .aws import AwsError, offline_account
+from .aws import AwsAccount, AwsError, offline_account
 from .deployer import with_deployer
 from .diff import ACTIONS, Change, diff, load_plan, render_changes
 from .engine import REPO, ProgramRun, RegisteredResource, load_stack_file, run_program
@@ -427,6 +429,35 @@ class Project:
         raise ValueError(f"no Pulumi.yaml in {start} or above: run eks-gpu plan in a Pulumi project, or give --project")
 
 
+def with_spot_role(account: AwsAccount, config: Mapping[str, Any]) -> list[str]:
+    """What the plan must say about the spot service-linked role: nothing unless a Karpenter pool lists spot.
+    The offline account is fresh, so it has no ``AWSServiceRoleForEC2Spot`` and the program would refuse the
+    pool (:func:`eks_gpu.design.karpenter.spot_role_problems`); like the stand-in deployer CIDR, the plan
+    assumes the role exists (it is made in ``account``) and says so: ``pulumi preview`` reads the real one."""
+    pools = config.get("eks-gpu:gpuNodeGroups")
+    if config.get("eks-gpu:provisioner") != "karpenter" or not isinstance(pools, Mapping):
+        return []
+    spot = [
+        str(key)
+        for key, pool in pools.items()
+        if isinstance(pool, Mapping)
+        and isinstance(pool.get("karpenter"), Mapping)
+        and "spot" in (pool["karpenter"].get("capacityTypes") or ())
+    ]
+    if not spot:
+        return []
+    try:
+        account.invoke("aws:iam/getRole:getRole", {"name": SPOT_ROLE})
+        return []
+    except AwsError:
+        account.create_spot_service_linked_role()
+    return [
+        f"eks-gpu:gpuNodeGroups.{spot[0]}.karpenter.capacityTypes: planned as if the account had the "
+        f"{SPOT_ROLE} service-linked role spot launches need (the offline account is fresh and has none); "
+        f"pulumi preview refuses the stack without it: create it once per account with: {SPOT_ROLE_COMMAND}"
+    ]
+
+
 def build(
     stack_file: Path,
     *,
@@ -452,6 +483,7 @@ def build(
     with offline_account(region) as account:
         account.quotas.update(quotas or {})
         config, stand_in = with_stand_in(account, config)
+        stand_in += with_spot_role(account, config)
         run = run_program(
             config,
             stack=stack,
@@ -648,7 +680,10 @@ def render_tree(plan: Mapping[str, Any]) -> list[str]:
     return out
 
 
-NODE_POOL_HEADERS = ("pool", "allowed types", "capacity order", "limits", "disruption", "expireAfter")
+NODE_POOL_HEADERS = ("pool", "allowed types", "capacity (tried in this order)", "limits", "disruption", "expireAfter")
+CAPACITY_ORDER = ("reserved", "spot", "on-demand")
+"""The order Karpenter tries capacity types in, whatever order a NodePool lists them (aws/karpenter-provider-aws
+``website/content/en/v1.14/concepts/nodepools.md``, "Capacity Type")."""
 
 
 def _node_pool_cells(p: Mapping[str, Any]) -> tuple[str, ...]:
@@ -658,7 +693,7 @@ def _node_pool_cells(p: Mapping[str, Any]) -> tuple[str, ...]:
         p["pool"],
         ",".join(p["instanceTypes"])
         or ("families " + ",".join(p["instanceFamilies"]) if p["instanceFamilies"] else "any"),
-        " > ".join(p["capacityOrder"]),
+        " > ".join(sorted(p["capacityOrder"], key=lambda t: CAPACITY_ORDER.index(t) if t in CAPACITY_ORDER else 3)),
         ",".join(f"{k}={v}" for k, v in p["limits"].items()) or "none",
         disruption + (f", budget {budgets} nodes" if budgets else ""),
         p["expireAfter"] or "default (720h)",
@@ -669,7 +704,11 @@ def render_node_pools(pools: Sequence[Mapping[str, Any]]) -> list[str]:
     """The Karpenter NodePools (none: nothing), beside the node groups."""
     if not pools:
         return []
-    out = ["", "NodePools (Karpenter): nodes start for pending pods only; limits are hard"]
+    out = [
+        "",
+        "NodePools (Karpenter): nodes start for pending pods only; limits are eventually consistent (a fast "
+        "scale-out can overrun them), so cost at max is an estimate at the limit, not a ceiling",
+    ]
     return out + _table(NODE_POOL_HEADERS, (_node_pool_cells(p) for p in pools))
 
 

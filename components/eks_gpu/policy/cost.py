@@ -20,10 +20,12 @@ Karpenter GPU pools (``eks-gpu:provisioner: karpenter``) have no node group: eac
 for pending pods, so a NodePool counts 0 nodes idle and at desired, and at max ``limits.nodes`` nodes
 of the dearest instance type its requirements allow (``node.kubernetes.io/instance-type In [...]``,
 or ``karpenter.k8s.aws/instance-family In [...]``: every type of those families the bundled table
-lists in the region). Karpenter never launches past a NodePool's limits (docs/design-karpenter.md §6),
-so that is an upper bound; a cpu or GPU limit may stop it earlier. Spot and reserved capacity are
-priced at on-demand, the upper bound, as for spot node groups. Karpenter's interruption queue (SQS)
-and the EventBridge rules that feed it are billed per request and per event: listed as usage-based.
+lists in the region). That is an estimate at the limit, not a ceiling: Karpenter checks limits eventually
+consistently and "can result in overrun during rapid scale outs" (aws/karpenter-provider-aws
+``website/content/en/v1.14/concepts/nodepools.md``, "spec.limits"); a cpu or GPU limit may stop it
+earlier. Spot and reserved capacity are priced at on-demand, the upper bound, as for spot node groups.
+Karpenter's interruption queue (SQS) and the EventBridge rules that feed it are billed per request and
+per event: listed as usage-based.
 
 It reads only what the program sends for its resources (type and inputs), so the same function
 serves the offline plan and ``pulumi preview --policy-pack policy``.
@@ -346,7 +348,10 @@ def _node_pool_item(pool: NodePoolView, region: str, prices: PriceTable) -> Line
     types = pool.instance_types
     top = dearest(pool, region, prices)
     nodes = pool.node_limit
-    notes = ["Karpenter: no node until a pod is pending; max = limits.nodes of the dearest allowed type"]
+    notes = [
+        "Karpenter: no node until a pod is pending; max = limits.nodes of the dearest allowed type, an estimate at "
+        "the limit, not a ceiling (limits are eventually consistent: a fast scale-out can overrun them)"
+    ]
     if not types:
         notes.insert(0, "no instance-type requirement the bundled table can resolve: any type, not priced")
     elif top is None:
@@ -362,7 +367,7 @@ def _node_pool_item(pool: NodePoolView, region: str, prices: PriceTable) -> Line
         item=f"GPU pool {pool.pool} nodes (Karpenter NodePool {pool.name}: {shown}, {'/'.join(pool.capacity_types)})",
         unit_usd_per_hour=None if top is None or nodes is None else prices.on_demand(region, top),
         counts={"idle": 0, "desired": 0, "max": 1 if nodes is None else nodes},
-        estimate=bool(spot_or_reserved),
+        estimate=True,
         note="; ".join(notes),
     )
 

@@ -42,6 +42,11 @@ REPELLING_TAINT_EFFECTS = ("NO_SCHEDULE", "NO_EXECUTE")
 """Taint effects (EKS API spelling) that keep pods without the toleration off a node; PREFER_NO_SCHEDULE does not."""
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 """A Karpenter NodePool (``eks-gpu:provisioner: karpenter``): a GPU pool without a managed node group."""
+EC2_NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+"""A Karpenter EC2NodeClass: the launch settings (IMDS, volumes) of a NodePool's instances."""
+NODE_CLASS_IMDS_DEFAULTS = {"httpTokens": "required", "httpPutResponseHopLimit": 1}
+"""What the API server fills in for an unset ``spec.metadataOptions`` field (the ``default`` of each in the
+pinned ``karpenter-crd-1.14.1/templates/karpenter.k8s.aws_ec2nodeclasses.yaml``)."""
 REPELLING_K8S_EFFECTS = ("NoSchedule", "NoExecute")
 """The same effects in Kubernetes spelling, as a NodePool's ``template.spec.taints`` carry them."""
 GPU_REQUIREMENT_PREFIX = "karpenter.k8s.aws/instance-gpu-"
@@ -235,7 +240,38 @@ def _gpu_pool(resource_type: str, props: Props, urn: str, config: Mapping[str, A
 # --- node launch templates ----------------------------------------------------------------------
 
 
+def _node_class(props: Props) -> list[str]:
+    """An EC2NodeClass's IMDS and volumes: IMDSv2 only, hop limit 1 (no pod reaches the node's credentials),
+    every EBS volume it maps encrypted. An unset IMDS field is the CRD's default (:data:`NODE_CLASS_IMDS_DEFAULTS`);
+    without mappings Karpenter maps its own default volumes, which it encrypts (``v1.14/concepts/nodeclasses.md``,
+    "spec.blockDeviceMappings")."""
+    spec = _mapping(props.get("spec"))
+    imds = {**NODE_CLASS_IMDS_DEFAULTS, **_mapping(spec.get("metadataOptions"))}
+    problems = []
+    if imds["httpTokens"] != "required":
+        problems.append(
+            f"The EC2NodeClass sets metadataOptions.httpTokens to {imds['httpTokens']}; set it to 'required' so that "
+            "nodes serve instance metadata over IMDSv2 only."
+        )
+    hops = imds["httpPutResponseHopLimit"]
+    if not isinstance(hops, (int, float)) or isinstance(hops, bool) or hops > 1:
+        problems.append(
+            f"The EC2NodeClass sets metadataOptions.httpPutResponseHopLimit to {hops}; set it to 1 so that pods "
+            "cannot reach the node's instance metadata (and its role's credentials)."
+        )
+    mappings = [_mapping(m) for m in _items(spec.get("blockDeviceMappings"))]
+    problems += [
+        f"The EC2NodeClass's EBS volume {m.get('deviceName') or f'#{i}'} is not encrypted; set its ebs.encrypted to "
+        "true."
+        for i, m in enumerate(mappings)
+        if _mapping(m.get("ebs")).get("encrypted") not in ("true", True)
+    ]
+    return problems
+
+
 def _launch_template(resource_type: str, props: Props, urn: str, config: Mapping[str, Any]) -> list[str]:
+    if resource_type == EC2_NODE_CLASS:
+        return _node_class(props)
     problems = []
     tokens = _mapping(props.get("metadataOptions")).get("httpTokens")
     if tokens != "required":
@@ -459,9 +495,10 @@ GPU_NODE_GROUPS = Policy(
 )
 LAUNCH_TEMPLATES = Policy(
     name="launch-template-imdsv2-encrypted-ebs",
-    description="Node launch templates require IMDSv2 (httpTokens 'required') and encrypt every EBS volume.",
+    description="Node launch templates and Karpenter EC2NodeClasses require IMDSv2 (httpTokens 'required'; an "
+    "EC2NodeClass also hop limit 1) and encrypt every EBS volume.",
     enforcement_level="mandatory",
-    resource_types=frozenset({LAUNCH_TEMPLATE}),
+    resource_types=frozenset({LAUNCH_TEMPLATE, EC2_NODE_CLASS}),
     check=_launch_template,
 )
 SECRETS_ENCRYPTED = Policy(
