@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import email
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -37,6 +38,8 @@ from tests.helpers import (
     program_scope,
     run,
 )
+from tests.test_charts import pod_spec
+from tests.workloads.scheduling import Node, unfit
 
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
@@ -519,3 +522,117 @@ def test_nothing_of_karpenter_exists_without_it(cfg: dict[str, Any]) -> None:
     ran = run(cfg)
     assert not [r.urn for r in ran.resources if "karpenter" in r.urn.lower() or r.type == COMPONENT]
     assert not ran.of_type(QUEUE) and not ran.of_type(RULE)
+
+
+# --- EFA pools -------------------------------------------------------------------------------------
+
+NODE_OVERLAY = "kubernetes:karpenter.sh/v1alpha1:NodeOverlay"
+PLACEMENT_GROUP = "aws:ec2/placementGroup:PlacementGroup"
+EFA_CHART = "aws-efa-k8s-device-plugin"
+INSTANCE_TYPE = "node.kubernetes.io/instance-type"
+AL2023 = "1.35.2-20260304"
+EFA_STACK = config(
+    {
+        "train": gpu_pool(
+            "p5.48xlarge",
+            efa=True,
+            amiReleaseVersion=AL2023,
+            taints=[GPU_TAINT, {"key": "workload", "value": "training", "effect": "NO_EXECUTE"}],
+        ),
+        "rocket": gpu_pool(
+            "p4d.24xlarge", efa=True, amiType="BOTTLEROCKET_x86_64_NVIDIA", amiReleaseVersion="1.58.0-c5c37032"
+        ),
+        "booked": gpu_pool(
+            "p5.48xlarge",
+            efa=True,
+            amiReleaseVersion=AL2023,
+            karpenter={"capacityTypes": ["reserved", "on-demand"], "capacityReservationIds": ["cr-0123456789abcdef0"]},
+        ),
+    },
+    provisioner="karpenter",
+    systemNodeGroup={"minSize": 2, "desiredSize": 2, "maxSize": 3},
+)
+"""EFA pools under Karpenter: AL2023 p5 with a taint of its own, Bottlerocket p4d, and one into a reservation."""
+
+
+@pytest.fixture(scope=program_scope)
+def efa_stack() -> ProgramRun:
+    return run(EFA_STACK)
+
+
+def test_efa_node_classes_select_their_pools_cluster_placement_group_in_one_zone(efa_stack: ProgramRun) -> None:
+    classes, pools = objects(efa_stack, NODE_CLASS), objects(efa_stack, NODE_POOL)
+    groups = {g.name: g for g in efa_stack.of_type(PLACEMENT_GROUP)}
+    # the reserved pool has none: its reservation, not a new group, decides where it launches (as managed pools)
+    assert sorted(groups) == ["eks-gpu-karpenter-rocket-placement", "eks-gpu-karpenter-train-placement"]
+    assert "placementGroupSelector" not in classes["booked"]["spec"]
+    subnets = {s.outputs["id"]: s.outputs["availabilityZone"] for s in efa_stack.of_type("aws:ec2/subnet:Subnet")}
+    for key in ("train", "rocket"):
+        group = groups[f"eks-gpu-karpenter-{key}-placement"]
+        assert group.inputs["strategy"] == "cluster"
+        assert classes[key]["spec"]["placementGroupSelector"] == {"name": group.outputs["name"]}
+    for key in ("train", "rocket", "booked"):
+        zones = [
+            r["values"] for r in pools[key]["spec"]["template"]["spec"]["requirements"] if r["key"].endswith("/zone")
+        ]
+        (selected,) = {subnets[t["id"]] for t in classes[key]["spec"]["subnetSelectorTerms"]}
+        assert zones == [[selected]], key  # one zone, the one of its subnet
+
+
+@pytest.mark.parametrize("kind", [NODE_CLASS, NODE_POOL, NODE_OVERLAY])
+def test_efa_pools_objects_pass_the_pinned_crds(efa_stack: ProgramRun, kind: str) -> None:
+    sent = objects(efa_stack, kind)
+    assert sent
+    for name, obj in sent.items():
+        report = crds.check(obj)
+        assert report.problems == [], (name, [str(p) for p in report.problems])
+        assert report.passed, name
+
+
+def test_al2023_efa_pools_give_karpenter_the_huge_pages_their_nodes_have(
+    efa_stack: ProgramRun, stack: ProgramRun
+) -> None:
+    """Karpenter's instance types have no huge pages, so an overlay adds what the EFA driver allocates: the
+    same ``hugepages-2Mi`` as the pool's published allocatable. Bottlerocket sizes its own (no source says
+    how many: no overlay, as no autoscaler tag on a managed pool). The gate is on only with an overlay."""
+    overlays = objects(efa_stack, NODE_OVERLAY)
+    assert sorted(overlays) == ["booked", "train"]
+    outputs = efa_stack.outputs["gpuNodeGroups"]
+    for key, overlay in overlays.items():
+        assert overlay["spec"] == {
+            "requirements": [{"key": "karpenter.sh/nodepool", "operator": "In", "values": [key]}],
+            "capacity": {"hugepages-2Mi": outputs[key]["allocatable"]["hugepages-2Mi"]},
+        }
+        pool = efa_stack.one(NODE_POOL, f"karpenter-{key}-nodepool")
+        assert efa_stack.one(NODE_OVERLAY, f"karpenter-{key}-overlay").urn in pool.dependencies
+    assert "hugepages-2Mi" not in outputs["rocket"]["allocatable"]
+    gates = one_release(efa_stack, "karpenter-release").inputs["values"]["settings"]["featureGates"]
+    assert gates["nodeOverlay"] is True
+    assert "nodeOverlay" not in one_release(stack, "karpenter-release").inputs["values"]["settings"]["featureGates"]
+    assert not stack.of_type(NODE_OVERLAY) and not stack.of_type(PLACEMENT_GROUP)
+
+
+def test_efa_node_classes_user_data_is_the_managed_efa_pools(efa_stack: ProgramRun) -> None:
+    """No huge-pages setting on either: the AL2023 AMI's EFA driver allocates them; the FastImagePull NodeConfig
+    only, once."""
+    managed = base64.b64decode(
+        launch_template(run(config({"train": gpu_pool("p5.48xlarge", efa=True)})), "train")["userData"]
+    )
+    (part,) = [p for p in email.message_from_string(managed.decode()).walk() if p.get_content_type() == NODEADM]
+    assert yaml.safe_load(objects(efa_stack, NODE_CLASS)["train"]["spec"]["userData"]) == yaml.safe_load(
+        str(part.get_payload())
+    )
+
+
+def test_the_efa_device_plugin_runs_on_every_efa_node_pools_nodes(efa_stack: ProgramRun, stack: ProgramRun) -> None:
+    (plugin,) = [r for r in efa_stack.of_type(RELEASE) if r.inputs["chart"] == EFA_CHART]
+    (spec,) = [pod_spec(o) for o in render(plugin) if o["kind"] == "DaemonSet"]
+    for key, pool in objects(efa_stack, NODE_POOL).items():
+        template = pool["spec"]["template"]
+        # Karpenter labels the node with its type, which the chart's affinity lists (the types with EFA)
+        (types,) = [r["values"] for r in template["spec"]["requirements"] if r["key"] == INSTANCE_TYPE]
+        for itype in types:
+            labels = {**template["metadata"]["labels"], INSTANCE_TYPE: itype}
+            node = Node(labels, template["spec"].get("taints", []), {"pods": Decimal(1)})
+            assert unfit(spec, {}, node) == [], (key, itype)
+    assert not [r for r in stack.of_type(RELEASE) if r.inputs["chart"] == EFA_CHART]  # no EFA pool, no plugin

@@ -3,9 +3,10 @@ Karpenter's GPU nodes as on managed ones.
 
 Every corpus workload, placed on every NodePool of ``Pulumi.karpenter.yaml`` and of a second Karpenter
 stack (a Bottlerocket pool with a taint of its own, a 4-GPU pool of two shapes, an arm64 pool; NVIDIA's
-exporter on) from the stack outputs as a user would, is admitted and connected (the same checks as
-``test_workloads.py``) and fits a node Karpenter may launch for one of the pool's allowed types, after
-Karpenter's overhead model, the daemon overhead and the NodePool's limits (``tests/workloads/karpenter.py``).
+exporter on) and of a third with an EFA pool (the EFA job too), from the stack outputs as a user would, is
+admitted and connected (the same checks as ``test_workloads.py``) and fits a node Karpenter may launch for
+one of the pool's allowed types, after Karpenter's overhead model, the daemon overhead and the NodePool's
+limits (``tests/workloads/karpenter.py``).
 A workload no allowed type can take is reported with the pool, the workload and each type's reason. Then
 for each allowed type's node: the device plugin, the node monitoring agent's DCGM engine and dcgm-exporter
 select it (or not) by the values sent, by the same rules and with the same result as the node of a managed
@@ -48,18 +49,29 @@ MIXED = {
     "arm": karpenter_pool("g5g.xlarge", "g5g.2xlarge", amiType="AL2023_ARM_64_NVIDIA"),
 }
 """Bottlerocket (device plugin built in) with a NoExecute taint of its own; four L4s in two shapes; arm64."""
+EFA_POOLS = {
+    "training": karpenter_pool(
+        "p5.48xlarge",
+        efa=True,
+        maxSize=2,
+        labels={"workload": "training"},
+        taints=[GPU_TAINT, {"key": "workload", "value": "training", "effect": "NO_SCHEDULE"}],
+    )
+}
+"""Pulumi.prod.yaml's EFA pool (p5.48xlarge, 32 EFA interfaces) under Karpenter."""
 CONFIGS = {
     "karpenter": load_stack_file(ROOT / "Pulumi.karpenter.yaml"),
     "karpenter-mixed": karpenter_config(MIXED, gpuMetrics={"exporter": "dcgm-exporter"}),
+    "karpenter-efa": karpenter_config(EFA_POOLS),
 }
 CASES = [
     (label, pool, w.name)
     for label, cfg in CONFIGS.items()
-    for pool in cfg["eks-gpu:gpuNodeGroups"]
+    for pool, spec in cfg["eks-gpu:gpuNodeGroups"].items()
     for w in WORKLOADS
-    if not w.efa
+    if spec.get("efa") or not w.efa
 ]
-"""Every workload on every NodePool; no EFA job: EFA pools are refused under Karpenter (docs/karpenter.md)."""
+"""Every workload on every NodePool, the EFA job on the EFA pools (as ``test_workloads.py``)."""
 BY_NAME = {w.name: w for w in WORKLOADS}
 EFA_CHART = "aws-efa-k8s-device-plugin"
 PLUGIN_CHART = "nvidia-device-plugin"
@@ -78,7 +90,7 @@ def stacks() -> dict[str, KarpenterStack]:
         stack="karpenter",
         account_setup=AwsAccount.create_spot_service_linked_role,
     )
-    runs = {"karpenter": shipped, "karpenter-mixed": run(CONFIGS["karpenter-mixed"])}
+    runs = {"karpenter": shipped, **{label: run(CONFIGS[label]) for label in ("karpenter-mixed", "karpenter-efa")}}
     return {label: KarpenterStack(Stack(label, r), daemon_specs(r)) for label, r in runs.items()}
 
 
@@ -104,7 +116,7 @@ def test_the_cases_cover_every_node_pool_and_no_pool_has_a_node_group(stacks: di
     for label, ks in stacks.items():
         configured = CONFIGS[label]["eks-gpu:gpuNodeGroups"]
         assert set(ks.karpenter_pools) == set(ks.pools) == set(configured), label
-        assert not [p for p in configured.values() if p.get("efa")]
+        assert {k for k, p in ks.pools.items() if p.efa} == {k for k, p in configured.items() if p.get("efa")}
         assert {
             r.inputs["labels"]["eks-gpu/node-group"] for r in ks.stack.run.of_type("aws:eks/nodeGroup:NodeGroup")
         } == {"system"}
@@ -113,7 +125,9 @@ def test_the_cases_cover_every_node_pool_and_no_pool_has_a_node_group(stacks: di
         ("karpenter-mixed", "rocket"),
         ("karpenter-mixed", "big"),
         ("karpenter-mixed", "arm"),
+        ("karpenter-efa", "training"),
     }
+    assert {(label, pool) for label, pool, name in CASES if name == "efa"} == {("karpenter-efa", "training")}
 
 
 @pytest.mark.parametrize("check", sorted(CHECKS))
@@ -148,13 +162,16 @@ def test_the_outputs_select_and_tolerate_every_node_karpenter_launches(stacks: d
 
 def test_the_published_allocatable_is_the_smallest_launchable_node(stacks: dict[str, KarpenterStack]) -> None:
     """``gpuNodeGroups.<pool>.allocatable`` is what the smallest allowed type offers: a pod sized by it fits
-    whichever type Karpenter picks."""
+    whichever type Karpenter picks. Except memory on an EFA pool: the kubelet takes the driver's huge pages out
+    of it, which Karpenter's instance types do not (``types.go`` ``memory``; an overlay may not change memory),
+    so Karpenter expects that much more: the published value is the node's, and still fits."""
     for ks in stacks.values():
         for key, kp in ks.karpenter_pools.items():
             published = {k: quantity(v) for k, v in ks.pools[key].outputs["allocatable"].items()}
             for name, value in published.items():
                 offered = [n.node.allocatable[name] for n in kp.launchable]
-                assert value == min(offered), (key, name, value, offered)
+                held = published.get("hugepages-2Mi", Decimal(0)) if name == "memory" else Decimal(0)
+                assert value == min(offered) - held, (key, name, value, offered)
 
 
 def gpu_limit_raised(c: verdict.Case, gpus: int) -> verdict.Case:
@@ -289,7 +306,8 @@ def test_gpu_software_lands_on_every_karpenter_gpu_node_by_the_managed_rules(
     result = ks.stack.run
     placement = karpenter_placement(ks)
     releases = set(exporters(result))
-    assert not [r for r in result.of_type(RELEASE) if r.inputs["chart"] == EFA_CHART]  # no EFA pool, no EFA plugin
+    efa_plugin = [r for r in result.of_type(RELEASE) if r.inputs["chart"] == EFA_CHART]
+    assert bool(efa_plugin) == any(p.efa for p in ks.pools.values())  # the EFA plugin with an EFA pool only
     for key, kp in ks.karpenter_pools.items():
         bottlerocket = kp.ami_type.bottlerocket
         for n in kp.launchable:
@@ -297,6 +315,8 @@ def test_gpu_software_lands_on_every_karpenter_gpu_node_by_the_managed_rules(
             (arch,) = aws_data.catalogue()[n.instance_type]["ProcessorInfo"]["SupportedArchitectures"]
             # the device plugin exactly on the AL2023 nodes, tolerating their taints
             assert (PLUGIN_CHART in found) == (not bottlerocket), where
+            # the EFA device plugin exactly on the EFA pools' nodes, tolerating their taints
+            assert (EFA_CHART in found) == ks.pools[key].efa, where
             # the agent's engine where its chart's affinity puts it
             agent = f"{AGENT} dcgm-server" in found
             assert agent == runs_dcgm_server(n.instance_type, arch), where

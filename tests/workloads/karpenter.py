@@ -14,7 +14,12 @@ would launch:
 * taints: the template's;
 * allocatable: :func:`eks_gpu.design.allocatable.node_allocatable` in Karpenter mode for that one type
   (maxPods the ENI limit, uncapped), from moto's catalogue, the EC2NodeClass's AMI family (its alias) and
-  its root volume (``rootVolume: true``, what Karpenter's ``ephemeralStorage`` reads), less the requests
+  its root volume (``rootVolume: true``, what Karpenter's ``ephemeralStorage`` reads); plus
+  ``vpc.amazonaws.com/efa``, which Karpenter gives every type with EFA (aws/karpenter-provider-aws
+  ``pkg/providers/instancetype/types.go`` ``computeCapacity``, ``efas``: ``EfaInfo.MaximumEfaInterfaces``),
+  and the capacity of the run's NodeOverlays that select the NodePool (``karpenter.sh/nodepool``; Karpenter
+  adds an overlay's extended resources to its simulation, ``v1.14/concepts/nodeoverlays.md``): the huge
+  pages of an EFA pool, which no instance type of Karpenter's has otherwise; less the requests
   of the DaemonSets that land on the node, one pod each (Karpenter's daemon overhead: kubernetes-sigs/karpenter
   ``pkg/controllers/provisioning/scheduling/scheduler.go`` ``getDaemonOverhead``, ``resources.RequestsForPods``;
   here only the DaemonSets of the run's Helm releases: the EKS add-ons' requests are not known offline).
@@ -31,12 +36,12 @@ requirements" (kubernetes-sigs/karpenter ``pkg/controllers/provisioning/scheduli
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from eks_gpu.config import AmiType
+from eks_gpu.config import EFA_LABEL, AmiType
 from eks_gpu.design.allocatable import node_allocatable
 
 from tests import aws_data
@@ -49,6 +54,8 @@ from .stack import Pool, Stack
 
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+NODE_OVERLAY = "kubernetes:karpenter.sh/v1alpha1:NodeOverlay"
+EFA = "vpc.amazonaws.com/efa"
 INSTANCE_TYPE = "node.kubernetes.io/instance-type"
 ARCH = "kubernetes.io/arch"
 ZONE = "topology.kubernetes.io/zone"
@@ -91,6 +98,8 @@ class KarpenterPool:
     node_pool: Mapping[str, Any]
     node_class: Mapping[str, Any]
     region: str
+    overlay_capacity: Mapping[str, str] = field(default_factory=dict)
+    """What the NodeOverlays selecting this NodePool add to every type's capacity (default none)."""
 
     @property
     def template(self) -> Mapping[str, Any]:
@@ -176,7 +185,9 @@ class KarpenterPool:
         """What the kubelet of a node of ``itype`` reports, by the program's model in Karpenter mode."""
         info = facts(itype)
         model = node_allocatable([info], self.ami_type, self.disk_size_gib, gpus=info.gpu_count, karpenter=True)
-        return {name: quantity(v) for name, v in model.quantities().items()}
+        efa = aws_data.catalogue()[itype]["NetworkInfo"].get("EfaInfo", {}).get("MaximumEfaInterfaces", 0)
+        extra = {EFA: str(efa), **self.overlay_capacity}
+        return {name: quantity(v) for name, v in {**model.quantities(), **extra}.items()}
 
     @cached_property
     def launchable(self) -> list[Launched]:
@@ -226,21 +237,41 @@ class KarpenterStack:
     def karpenter_pools(self) -> dict[str, KarpenterPool]:
         run = self.stack.run
         classes = {integral(c.inputs)["metadata"]["name"]: integral(c.inputs) for c in run.of_type(NODE_CLASS)}
+        overlays: dict[str, dict[str, str]] = {}
+        for o in run.of_type(NODE_OVERLAY):
+            spec = integral(o.inputs)["spec"]
+            # the program's overlays select by NodePool only: a check here, not a matcher of every requirement
+            (req,) = spec["requirements"]
+            assert (req["key"], req["operator"]) == (NODE_POOL_LABEL, "In"), req
+            for pool in req["values"]:
+                overlays.setdefault(pool, {}).update(spec.get("capacity", {}))
         out = {}
         for np in run.of_type(NODE_POOL):
             inputs = integral(np.inputs)
             name = inputs["metadata"]["name"]
             node_class = classes[inputs["spec"]["template"]["spec"]["nodeClassRef"]["name"]]
-            out[name] = KarpenterPool(name, inputs, node_class, run.config["aws:region"])
+            out[name] = KarpenterPool(name, inputs, node_class, run.config["aws:region"], overlays.get(name, {}))
         return out
 
     @cached_property
     def pools(self) -> dict[str, Pool]:
         """Stack outputs of each Karpenter pool as a :class:`Pool` (the admission and network checks read
-        only its outputs): no node group, no Auto Scaling group tags, no EFA (refused under Karpenter)."""
+        its outputs, and the instance type a whole-node job is sized for): no node group, so its
+        ``node_group`` carries only the NodePool's instance types; no Auto Scaling group tags; EFA where the
+        NodePool's nodes carry the EFA label."""
         outputs = self.stack.run.outputs["gpuNodeGroups"]
         region = self.stack.run.config["aws:region"]
-        return {key: Pool(key, outputs[key], {}, {}, efa=False, region=region) for key in self.karpenter_pools}
+        return {
+            key: Pool(
+                key,
+                outputs[key],
+                {"instanceTypes": kp.requirements[INSTANCE_TYPE]},
+                {},
+                efa=kp.labels.get(EFA_LABEL) == "true",
+                region=region,
+            )
+            for key, kp in self.karpenter_pools.items()
+        }
 
     def nodes(self, key: str) -> list[Launched]:
         """The pool's launchable nodes, their allocatable less the daemon overhead on each."""

@@ -11,7 +11,17 @@ getting-started-with-karpenter/cloudformation.yaml``, explained in ``v1.14/refer
 - the interruption queue (SQS, 300 s, SQS-managed SSE), its policy and the five EventBridge rules feeding it;
 - the ``karpenter-crd`` chart, then ``karpenter`` without its ``crds/`` (Helm installs those only once and
   never upgrades them: ``v1.14/upgrading/upgrade-guide.md``, "CRD Upgrades");
-- per pool an ``EC2NodeClass`` and a ``NodePool`` named after the pool key.
+- per pool an ``EC2NodeClass`` and a ``NodePool`` named after the pool key; for an EFA pool (``efa: true``)
+  also its cluster placement group and, on AL2023, a ``NodeOverlay`` (:func:`node_overlay_spec`).
+
+EFA (docs/design-karpenter.md §4): a NodeClaim that requests ``vpc.amazonaws.com/efa`` gets a launch template
+with every EFA interface of its type (aws/karpenter-provider-aws ``pkg/providers/amifamily/resolver.go``,
+``efaCount``), which Karpenter counts as capacity (``pkg/providers/instancetype/types.go``, ``efas``:
+``EfaInfo.MaximumEfaInterfaces``); the EC2NodeClass selects the pool's placement group
+(``placementGroupSelector``); the NodePool is pinned to the pool's one zone by its zone requirement; EFA's
+traffic between the pool's nodes is allowed by the one security group they get, EKS's cluster security group,
+which EKS creates with inbound all traffic from itself and outbound all traffic (EKS User Guide,
+"sec-group-reqs"); the EFA device plugin tolerates the pool's taints (``build/stack.py``).
 
 Subnets and the security group are selected **by id**, not by ``karpenter.sh/discovery`` tags: the ids are
 this stack's (its private subnets of the pool's AZs, EKS's cluster security group, the one managed node
@@ -43,6 +53,8 @@ from eks_gpu.build.nodegroups import FAST_IMAGE_PULL
 from eks_gpu.build.tagging import tags_for
 from eks_gpu.config import POOL_LABEL, Architecture
 from eks_gpu.design import SYSTEM_KEY, NodeGroupDesign
+from eks_gpu.design.allocatable import HUGEPAGES_RESOURCE
+from eks_gpu.design.autoscaler import efa_hugepages
 from eks_gpu.design.model import KarpenterDesign
 from eks_gpu.design.tags import CLUSTER_TAG, NODE_GROUP_TAG
 
@@ -87,7 +99,11 @@ DELETE_TIMEOUT = "60m"
 """How long ``pulumi destroy`` (or removing a pool) waits for a NodePool or EC2NodeClass to go. Karpenter's
 finalizers hold them until every node of the pool is drained and terminated, and a pool has no
 ``terminationGracePeriod`` by default, so a pod a PodDisruptionBudget or ``karpenter.sh/do-not-disrupt``
-protects holds its node, and Pulumi's default delete wait is too short for a GPU job to finish. docs/karpenter.md, "Destroying", says to drain the pools first."""
+protects holds its node, and Pulumi's default delete wait is too short for a GPU job to finish. docs/karpenter.md,
+"Destroying", says to drain the pools first."""
+NODE_OVERLAY_GATE = "nodeOverlay"
+"""The feature gate of ``NodeOverlay`` objects (``settings.featureGates.nodeOverlay``, alpha and off in the
+pinned chart's ``values.yaml``): turned on only in a stack with an overlay (:func:`node_overlay_spec`)."""
 FEATURE_GATES = {"nodeRepair": True}
 """Karpenter's node auto-repair (``settings.featureGates.nodeRepair``, alpha and off by default in the pinned
 chart's ``values.yaml``): a node whose kubelet is not Ready for 30 minutes, or whose node monitoring agent
@@ -310,9 +326,10 @@ def event_pattern(source: str, detail_type: str) -> str:
 
 
 def chart_values(
-    design: KarpenterDesign, cluster_name: str, queue_name: pulumi.Input[str], region: str
+    design: KarpenterDesign, cluster_name: str, queue_name: pulumi.Input[str], region: str, overlays: bool = False
 ) -> dict[str, Any]:
-    """The ``karpenter`` chart's values: the cluster and queue, node repair (:data:`FEATURE_GATES`), the Pod
+    """The ``karpenter`` chart's values: the cluster and queue, node repair (:data:`FEATURE_GATES`) and, with
+    ``overlays`` (a pool has a NodeOverlay; default False), :data:`NODE_OVERLAY_GATE`, the Pod
     Identity service account (no IRSA annotation), replicas on the system nodes, Guaranteed requests, and the
     stack's region as ``AWS_REGION`` (the chart's ``controller.env``; the SDK would otherwise take it from the
     Pod Identity webhook or IMDS, as ``build/autoscaler.py`` avoids too). The chart's affinity (never on its
@@ -322,7 +339,7 @@ def chart_values(
         "settings": {
             "clusterName": cluster_name,
             "interruptionQueue": queue_name,
-            "featureGates": dict(FEATURE_GATES),
+            "featureGates": {**FEATURE_GATES, **({NODE_OVERLAY_GATE: True} if overlays else {})},
         },
         "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
         "replicas": design.replicas,
@@ -381,10 +398,13 @@ def node_class_spec(
     subnet_ids: Sequence[pulumi.Input[str]],
     security_group_id: pulumi.Input[str],
     tags: Mapping[str, str],
+    placement_group: pulumi.Input[str] | None = None,
 ) -> dict[str, Any]:
     """The pool's ``EC2NodeClass`` spec (``pool.karpenter`` must be set). ``tags`` are the stack's
     (``eks-gpu:tags``, ``Environment``): kept on the instances for cost allocation, though Karpenter hashes the
-    node class's spec, so a tags-only edit drifts (replaces) every node of the pool (docs/karpenter.md)."""
+    node class's spec, so a tags-only edit drifts (replaces) every node of the pool (docs/karpenter.md).
+    ``placement_group``: the name of an EFA pool's cluster placement group, every node launched into it
+    (``placementGroupSelector``); default None, no group."""
     kp = pool.karpenter
     assert kp is not None
     spec: dict[str, Any] = {
@@ -402,7 +422,27 @@ def node_class_spec(
         spec["userData"] = data
     if kp.capacity_reservation_ids:
         spec["capacityReservationSelectorTerms"] = [{"id": cr} for cr in kp.capacity_reservation_ids]
+    if placement_group is not None:
+        spec["placementGroupSelector"] = {"name": placement_group}
     return spec
+
+
+def node_overlay_spec(pool: NodeGroupDesign) -> dict[str, Any] | None:
+    """A ``NodeOverlay`` spec giving the pool's instance types the ``hugepages-2Mi`` their nodes will have, or
+    None: pools without EFA, and Bottlerocket (:func:`eks_gpu.design.autoscaler.efa_hugepages`, the value the
+    Cluster Autoscaler's template node gets for a managed EFA pool). Karpenter's instance types have no huge
+    pages (``types.go`` ``computeCapacity``) and its scheduler places a pod only where every resource it
+    requests fits (kubernetes-sigs/karpenter ``pkg/utils/resources/resources.go`` ``Fits``), so without it an
+    EFA job asking for huge pages would stay Pending (aws/karpenter-provider-aws#3315). An overlay adds
+    extended capacity to Karpenter's simulation only (``v1.14/concepts/nodeoverlays.md``), matched here by the
+    ``karpenter.sh/nodepool`` requirement; the kubelet still reports what the EFA driver allocated."""
+    hugepages = efa_hugepages(pool)
+    if hugepages is None:
+        return None
+    return {
+        "requirements": [{"key": "karpenter.sh/nodepool", "operator": "In", "values": [pool.key]}],
+        "capacity": {HUGEPAGES_RESOURCE: hugepages},
+    }
 
 
 def node_pool_spec(pool: NodeGroupDesign, node_class: str) -> dict[str, Any]:
@@ -478,6 +518,10 @@ class Karpenter(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
     node_classes: dict[str, k8s.apiextensions.CustomResource]
     node_pools: dict[str, k8s.apiextensions.CustomResource]
+    node_overlays: dict[str, k8s.apiextensions.CustomResource]
+    """Pool key -> its NodeOverlay (AL2023 EFA pools)."""
+    placement_groups: dict[str, aws.ec2.PlacementGroup]
+    """Pool key -> its cluster placement group (EFA pools without reservations)."""
     node_pool_names: dict[str, pulumi.Output[str]]
     """Pool key -> its NodePool's name (the stack output ``nodeGroupName``)."""
 
@@ -595,7 +639,13 @@ class Karpenter(pulumi.ComponentResource):
             version=args.design.chart_version,
             repository=None,
             namespace=NAMESPACE,
-            values=chart_values(args.design, c, self.queue.name, args.region),
+            values=chart_values(
+                args.design,
+                c,
+                self.queue.name,
+                args.region,
+                overlays=any(node_overlay_spec(p) is not None for p in args.pools.values()),
+            ),
             provider=args.provider,
             parent=self,
             skip_crds=True,
@@ -611,10 +661,19 @@ class Karpenter(pulumi.ComponentResource):
             ],
         )
         self.node_classes, self.node_pools, self.node_pool_names = {}, {}, {}
+        self.node_overlays, self.placement_groups = {}, {}
         # Nodes join by the access entry with the role's policies, through the NAT routes; the controller
         # terminates them when a NodePool goes, so the objects go before the release, role and routes.
         needs = [self.crd_release, self.release, access_entry, *self.node_role.attachments, *args.node_depends_on]
         for key, pool in args.pools.items():
+            placement = None
+            if pool.efa is not None and pool.efa.placement_group:
+                # the managed EFA pools' kind of group (build/nodegroups.py); Karpenter may launch into it:
+                # RunInstances on placement-group resources, DescribePlacementGroups (controller_statements)
+                placement = aws.ec2.PlacementGroup(
+                    f"{name}-{key}-placement", strategy="cluster", tags=tags(f"{key}-efa"), opts=child
+                )
+                self.placement_groups[key] = placement
             node_class = k8s.apiextensions.CustomResource(
                 f"{name}-{key}-nodeclass",
                 api_version="karpenter.k8s.aws/v1",
@@ -627,6 +686,7 @@ class Karpenter(pulumi.ComponentResource):
                     subnet_ids=args.subnet_ids[key],
                     security_group_id=args.cluster_security_group_id,
                     tags=args.stack_tags,
+                    placement_group=placement.name if placement is not None else None,
                 ),
                 opts=pulumi.ResourceOptions(
                     parent=self,
@@ -635,6 +695,18 @@ class Karpenter(pulumi.ComponentResource):
                     custom_timeouts=pulumi.CustomTimeouts(delete=DELETE_TIMEOUT),
                 ),
             )
+            overlay_spec = node_overlay_spec(pool)
+            overlay = None
+            if overlay_spec is not None:
+                overlay = k8s.apiextensions.CustomResource(
+                    f"{name}-{key}-overlay",
+                    api_version="karpenter.sh/v1alpha1",
+                    kind="NodeOverlay",
+                    metadata={"name": key},
+                    spec=overlay_spec,
+                    opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=needs),
+                )
+                self.node_overlays[key] = overlay
             node_pool = k8s.apiextensions.CustomResource(
                 f"{name}-{key}-nodepool",
                 api_version="karpenter.sh/v1",
@@ -644,7 +716,8 @@ class Karpenter(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     provider=args.provider,
-                    depends_on=[*needs, node_class],
+                    # the overlay first: a pod pending before it would find no type with huge pages
+                    depends_on=[*needs, node_class, *filter(None, [overlay])],
                     custom_timeouts=pulumi.CustomTimeouts(delete=DELETE_TIMEOUT),
                 ),
             )

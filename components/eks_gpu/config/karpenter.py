@@ -125,15 +125,6 @@ def _pool_problems(key: str, pool: Mapping[str, Any], stack_releases: Any) -> li
     for node_group_key, why in _NODE_GROUP_KEYS.items():
         if node_group_key in pool:
             problems.append(Problem(key_path(*prefix, node_group_key), why))
-    if pool.get("efa") is True:
-        problems.append(
-            Problem(
-                key_path(*prefix, "efa"),
-                "EFA pools are not offered under Karpenter yet: Karpenter 1.14 supports EFA, but the program's "
-                "wiring for it (the cluster placement group in the EC2NodeClass, the EFA security group, one "
-                "zone) is not built; keep EFA pools on provisioner: clusterAutoscaler",
-            )
-        )
     family = "bottlerocket" if str(pool.get("amiType", "")).startswith("BOTTLEROCKET") else "al2023"
     stack_release = stack_releases.get(family) if isinstance(stack_releases, Mapping) else None
     if pool.get("amiReleaseVersion") is None and stack_release is None:

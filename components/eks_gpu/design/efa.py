@@ -61,8 +61,11 @@ def efa_design(
         # instances are: a reservation serves launches into a cluster placement group only if it was
         # made in that group (EC2 User Guide, "Capacity Reservations in cluster placement groups"), and
         # this group is new, so forcing it would make the reserved launches fail (terraform-aws-eks PR
-        # #3730). Such a pool gets no placement group.
-        placement_group=pool.capacity_type != CapacityType.CAPACITY_BLOCK and pool.capacity_reservation is None,
+        # #3730). Such a pool gets no placement group; under Karpenter, a pool naming reservations
+        # (karpenter.capacityReservationIds) neither, as its EC2NodeClass's group would hold every launch.
+        placement_group=pool.capacity_type != CapacityType.CAPACITY_BLOCK
+        and pool.capacity_reservation is None
+        and not (pool.karpenter is not None and pool.karpenter.capacity_reservation_ids),
     )
 
 
