@@ -35,6 +35,7 @@ from tests.helpers import (
     iam_document,
     integral,
     launch_template,
+    pod_identity_trust,
     program_scope,
     run,
 )
@@ -284,25 +285,9 @@ def controller_policy(stack: ProgramRun) -> dict[str, Any]:
 
 def test_the_controller_role_is_for_karpenters_service_account_of_this_cluster_only(stack: ProgramRun) -> None:
     role = stack.one(ROLE, "karpenter-iam-role")
-    # EKS User Guide, "pod-id-role": principal pods.eks.amazonaws.com, sts:AssumeRole and sts:TagSession; the
-    # session tags EKS sends ("pod-id-abac") required as aws:RequestTag/<key>, written out here
-    assert iam_document(role.inputs["assumeRolePolicy"]) == {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": ["sts:AssumeRole", "sts:TagSession"],
-                "Principal": {"Service": "pods.eks.amazonaws.com"},
-                "Condition": {
-                    "StringEquals": {
-                        "aws:RequestTag/eks-cluster-arn": DEV_CLUSTER_ARN,
-                        "aws:RequestTag/kubernetes-namespace": "kube-system",
-                        "aws:RequestTag/kubernetes-service-account": "karpenter",
-                    }
-                },
-            }
-        ],
-    }
+    # the trust the EKS User Guide documents, written out in tests/helpers.py (not the program's function)
+    expected = pod_identity_trust(DEV_CLUSTER_ARN, "kube-system", "karpenter")
+    assert iam_document(role.inputs["assumeRolePolicy"]) == expected
     association = stack.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", "karpenter-identity")
     assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == ("kube-system", "karpenter")
     assert association.inputs["roleArn"] == role.outputs["arn"]

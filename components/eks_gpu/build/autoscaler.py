@@ -26,7 +26,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from eks_gpu.build.helm import release
-from eks_gpu.build.iam import POD_IDENTITY, POD_IDENTITY_ACTIONS, ServiceRole, ServiceRoleArgs, pod_identity_trust
+from eks_gpu.build.iam import ServiceRole, pod_identity_role
 from eks_gpu.config import POOL_LABEL
 from eks_gpu.design import SYSTEM_KEY, AutoscalerDesign
 from eks_gpu.design.autoscaler import OWN_NAME, SCOPE_TAG, TAG_PREFIX, discovery_tags
@@ -208,31 +208,19 @@ class ClusterAutoscaler(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ClusterAutoscalerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-gpu:autoscaler:ClusterAutoscaler", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         agent = args.pod_identity_agent
         policy = aws.iam.get_policy_document(statements=policy_statements(args.cluster_name, args.scoped))
-        self.role = ServiceRole(
-            f"{name}-iam",
-            ServiceRoleArgs(
-                service=POD_IDENTITY,
-                trust_actions=POD_IDENTITY_ACTIONS,
-                trust_conditions=pod_identity_trust(args.cluster_arn, NAMESPACE, args.service_account),
-                managed_policies=(),
-                partition=args.partition,
-                tags=args.tags,
-                inline_policies={"cluster-autoscaler": policy.json},
-            ),
-            opts=child,
-        )
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-identity",
-            cluster_name=args.cluster,
+        self.role, association = pod_identity_role(
+            self,
+            name,
+            cluster=args.cluster,
+            cluster_arn=args.cluster_arn,
             namespace=NAMESPACE,
             service_account=args.service_account,
-            role_arn=self.role.role.arn,
-            tags=dict(args.tags),
-            # It hands out the role's credentials: before the policy lands the first calls are denied.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self.role.attachments),
+            partition=args.partition,
+            tags=args.tags,
+            policy_name="cluster-autoscaler",
+            policy=policy.json,
         )
         self.release = release(
             name,

@@ -110,3 +110,45 @@ def pod_identity_trust(
         "aws:RequestTag/kubernetes-namespace": namespace,
         "aws:RequestTag/kubernetes-service-account": service_account,
     }
+
+
+def pod_identity_role(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    cluster: pulumi.Input[str],
+    cluster_arn: pulumi.Input[str],
+    namespace: str,
+    service_account: str,
+    partition: str,
+    tags: Mapping[str, str],
+    policy_name: str,
+    policy: pulumi.Input[str],
+) -> tuple[ServiceRole, aws.eks.PodIdentityAssociation]:
+    """A role for one service account of this cluster, handed out by EKS Pod Identity: the role
+    ``{name}-iam`` (trust: :func:`pod_identity_trust`; one inline policy) and its association
+    ``{name}-identity``, both children of ``parent``. The association waits for the policy: it hands out
+    the role's credentials, and before the policy lands the first calls would be denied."""
+    role = ServiceRole(
+        f"{name}-iam",
+        ServiceRoleArgs(
+            service=POD_IDENTITY,
+            trust_actions=POD_IDENTITY_ACTIONS,
+            trust_conditions=pod_identity_trust(cluster_arn, namespace, service_account),
+            managed_policies=(),
+            partition=partition,
+            tags=tags,
+            inline_policies={policy_name: policy},
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    association = aws.eks.PodIdentityAssociation(
+        f"{name}-identity",
+        cluster_name=cluster,
+        namespace=namespace,
+        service_account=service_account,
+        role_arn=role.role.arn,
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=role.attachments),
+    )
+    return role, association

@@ -43,11 +43,9 @@ import pulumi_kubernetes as k8s
 from eks_gpu.build.helm import release
 from eks_gpu.build.iam import (
     NODE_POLICIES,
-    POD_IDENTITY,
-    POD_IDENTITY_ACTIONS,
     ServiceRole,
     ServiceRoleArgs,
-    pod_identity_trust,
+    pod_identity_role,
 )
 from eks_gpu.build.karpenter_iam import (
     INTERRUPTION_EVENTS,
@@ -58,7 +56,7 @@ from eks_gpu.build.karpenter_iam import (
     event_pattern,
     queue_statements,
 )
-from eks_gpu.build.nodegroups import FAST_IMAGE_PULL
+from eks_gpu.build.nodegroups import FAST_IMAGE_PULL_NODE_CONFIG
 from eks_gpu.build.tagging import tags_for
 from eks_gpu.config import POOL_LABEL, Architecture
 from eks_gpu.design import SYSTEM_KEY, NodeGroupDesign
@@ -164,16 +162,7 @@ def user_data(pool: NodeGroupDesign) -> str | None:
     "AL2023": "a NodeConfig YAML / JSON string" is accepted and merged); feature gates are not among them."""
     if not pool.fast_image_pull or pool.ami_type.bottlerocket:
         return None
-    return "\n".join(
-        [
-            "apiVersion: node.eks.aws/v1alpha1",
-            "kind: NodeConfig",
-            "spec:",
-            "  featureGates:",
-            f"    {FAST_IMAGE_PULL}: true",
-            "",
-        ]
-    )
+    return FAST_IMAGE_PULL_NODE_CONFIG
 
 
 def node_class_spec(
@@ -387,27 +376,17 @@ class Karpenter(pulumi.ComponentResource):
             )
         )
         policy = aws.iam.get_policy_document_output(statements=scope)
-        self.role = ServiceRole(
-            f"{name}-iam",
-            ServiceRoleArgs(
-                service=POD_IDENTITY,
-                trust_actions=POD_IDENTITY_ACTIONS,
-                trust_conditions=pod_identity_trust(args.cluster_arn, NAMESPACE, SERVICE_ACCOUNT),
-                managed_policies=(),
-                partition=args.partition,
-                tags=tags("karpenter"),
-                inline_policies={"karpenter": policy.json},
-            ),
-            opts=child,
-        )
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-identity",
-            cluster_name=args.cluster,
+        self.role, association = pod_identity_role(
+            self,
+            name,
+            cluster=args.cluster,
+            cluster_arn=args.cluster_arn,
             namespace=NAMESPACE,
             service_account=SERVICE_ACCOUNT,
-            role_arn=self.role.role.arn,
+            partition=args.partition,
             tags=tags("karpenter"),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self.role.attachments),
+            policy_name="karpenter",
+            policy=policy.json,
         )
         self.crd_release = release(
             f"{name}-crd",

@@ -119,6 +119,20 @@ FAST_IMAGE_PULL = "FastImagePull"
 a vCPU and memory threshold)."""
 
 
+FAST_IMAGE_PULL_NODE_CONFIG = "\n".join(
+    [
+        "apiVersion: node.eks.aws/v1alpha1",
+        "kind: NodeConfig",
+        "spec:",
+        "  featureGates:",
+        f"    {FAST_IMAGE_PULL}: true",
+        "",
+    ]
+)
+"""The nodeadm ``NodeConfig`` that turns ``FastImagePull`` on: a managed group's launch template and a
+Karpenter EC2NodeClass (:mod:`eks_gpu.build.karpenter`) carry the same one."""
+
+
 def user_data(design: NodeGroupDesign) -> str | None:
     """AL2023 user data: a ``NodeConfig`` that turns on ``FastImagePull``, as a MIME part EKS merges with
     its own (cluster details stay EKS's); None when there is nothing to add. Base64, as EC2 takes it."""
@@ -133,12 +147,7 @@ def user_data(design: NodeGroupDesign) -> str | None:
             "Content-Type: application/node.eks.aws",
             "",
             "---",
-            "apiVersion: node.eks.aws/v1alpha1",
-            "kind: NodeConfig",
-            "spec:",
-            "  featureGates:",
-            f"    {FAST_IMAGE_PULL}: true",
-            "",
+            FAST_IMAGE_PULL_NODE_CONFIG,
             f"--{NODECONFIG_BOUNDARY}--",
             "",
         ]
