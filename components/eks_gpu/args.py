@@ -113,6 +113,21 @@ class KarpenterPoolArgs(TypedDict, total=False):
     """How long a draining node waits for its pods before they are killed, even pods that a PodDisruptionBudget or
     ``karpenter.sh/do-not-disrupt`` protect (``24h``). Default none: it waits for ever."""
 
+    instance_families: list[str]
+    """Instance families (``g6``, ``gr6``, ``p5``) instead of the pool's ``instanceTypes``: the pool gets every type
+    of those families the region offers that has NVIDIA GPUs of one model and count (narrowed by ``gpuName`` and
+    ``gpuCount``), read from AWS at each preview and listed in the NodePool, so the plan shows exactly what
+    Karpenter may launch. At most 20; exclusive with ``instanceTypes``. Default none."""
+
+    gpu_name: str
+    """Only types whose GPU is this model, as Karpenter's ``karpenter.k8s.aws/instance-gpu-name`` label spells it
+    (lower case, spaces as dashes: ``l4``, ``l40s``, ``a10g``, ``h100``). Only with ``instanceFamilies``. Default:
+    any model (the families' types must then share one)."""
+
+    gpu_count: int
+    """Only types with this many GPUs per node (``karpenter.k8s.aws/instance-gpu-count``), 1-16. Only with
+    ``instanceFamilies``. Default: any count (the families' types must then share one)."""
+
 
 class GpuPoolArgs(TypedDict, total=False):
     """One GPU managed node group, keyed by a stable name in ``eks-gpu:gpuNodeGroups``."""
@@ -127,7 +142,8 @@ class GpuPoolArgs(TypedDict, total=False):
     """Most nodes, >= 1 and >= desiredSize. Default 1."""
 
     instance_types: list[str]
-    """EC2 instance types, non-empty, all with NVIDIA GPUs of one model and count, one architecture."""
+    """EC2 instance types, all with NVIDIA GPUs of one model and count, one architecture. Required, except for a
+    Karpenter pool that names ``karpenter.instanceFamilies`` instead."""
 
     ami_type: str
     """An NVIDIA AMI type of the pool's architecture. Default: AL2023 NVIDIA of that architecture. One of

@@ -138,6 +138,23 @@ def _pool_problems(key: str, pool: Mapping[str, Any], stack_releases: Any) -> li
         )
     own = pool.get(KARPENTER)
     own = own if isinstance(own, Mapping) else {}
+    if "instanceFamilies" in own and "instanceTypes" in pool:
+        problems.append(
+            Problem(
+                key_path(*prefix, KARPENTER, "instanceFamilies"),
+                "and instanceTypes both choose the pool's types; give one: the types, or the families to take "
+                "every fitting type of",
+            )
+        )
+    for narrowing in ("gpuName", "gpuCount"):
+        if narrowing in own and "instanceFamilies" not in own:
+            problems.append(
+                Problem(
+                    key_path(*prefix, KARPENTER, narrowing),
+                    "narrows karpenter.instanceFamilies and applies only with it (listed instanceTypes fix the GPU "
+                    "model and count already)",
+                )
+            )
     types = own.get("capacityTypes", ["on-demand"])
     ids = own.get("capacityReservationIds", [])
     reserved = isinstance(types, list) and "reserved" in types

@@ -181,6 +181,10 @@ KARPENTER_CAPACITY_TYPES = ("reserved", "spot", "on-demand")
 """Karpenter's ``karpenter.sh/capacity-type`` values (karpenter-provider-aws ``v1.14/concepts/scheduling.md``)."""
 CONSOLIDATION_POLICIES = ("WhenEmpty", "WhenEmptyOrUnderutilized")
 """NodePool ``disruption.consolidationPolicy`` values offered (the CRD also has ``Balanced``, new in 1.14)."""
+INSTANCE_FAMILY = r"^[a-z][a-z0-9]*(-[a-z0-9]+)?$"
+"""An EC2 instance family, the part of a type's name before the dot (``g6``, ``p4d``, ``p6-b200``): Karpenter's
+``karpenter.k8s.aws/instance-family`` label."""
+MAX_FAMILIES = 20
 KARPENTER_DURATION = re.compile(r"^([0-9]+(s|m|h))+$")
 """A NodePool duration (``10m``, ``1h30m``): the CRD's pattern for ``terminationGracePeriod``
 (``karpenter-crd-1.14.1/templates/karpenter.sh_nodepools.yaml``)."""
@@ -206,6 +210,12 @@ def _capacity_types(value: tuple[str, ...]) -> tuple[str, ...]:
             f"lists [{', '.join(value)}], but the order is not Karpenter's to take: it always tries reserved, then "
             f"spot, then on-demand, whatever the order listed; write [{', '.join(ordered)}]",
         )
+    return value
+
+
+def _families(value: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(value)) != len(value):
+        raise fail("instance_families", "lists an instance family twice")
     return value
 
 
@@ -251,6 +261,23 @@ class KarpenterPool(Model):
     """How long a draining node waits for its pods before they are killed, even pods that a
     PodDisruptionBudget or ``karpenter.sh/do-not-disrupt`` protect (``24h``). Default none: it waits
     for ever."""
+    instance_families: Annotated[
+        tuple[Annotated[str, Field(pattern=INSTANCE_FAMILY)], ...],
+        Field(max_length=MAX_FAMILIES),
+        AfterValidator(_families),
+    ] = ()
+    """Instance families (``g6``, ``gr6``, ``p5``) instead of the pool's ``instanceTypes``: the pool gets
+    every type of those families the region offers that has NVIDIA GPUs of one model and count (narrowed
+    by ``gpuName`` and ``gpuCount``), read from AWS at each preview and listed in the NodePool, so the
+    plan shows exactly what Karpenter may launch. At most 20; exclusive with ``instanceTypes``. Default
+    none."""
+    gpu_name: Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")] | None = None
+    """Only types whose GPU is this model, as Karpenter's ``karpenter.k8s.aws/instance-gpu-name`` label
+    spells it (lower case, spaces as dashes: ``l4``, ``l40s``, ``a10g``, ``h100``). Only with
+    ``instanceFamilies``. Default: any model (the families' types must then share one)."""
+    gpu_count: Annotated[int, Field(ge=1, le=16)] | None = None
+    """Only types with this many GPUs per node (``karpenter.k8s.aws/instance-gpu-count``), 1-16. Only
+    with ``instanceFamilies``. Default: any count (the families' types must then share one)."""
 
 
 class Sizes(Model):
@@ -267,8 +294,9 @@ class Sizes(Model):
 class GpuPool(Sizes):
     """One GPU managed node group, keyed by a stable name in ``eks-gpu:gpuNodeGroups``."""
 
-    instance_types: InstanceTypes
-    """EC2 instance types, non-empty, all with NVIDIA GPUs of one model and count, one architecture."""
+    instance_types: Annotated[InstanceTypes, Field(min_length=0)] = ()
+    """EC2 instance types, all with NVIDIA GPUs of one model and count, one architecture. Required,
+    except for a Karpenter pool that names ``karpenter.instanceFamilies`` instead."""
     ami_type: Annotated[AmiType | None, enum_field(AmiType, GPU_AMI_HINTS, GPU_AMI_TYPES)] = None
     """An NVIDIA AMI type of the pool's architecture. Default: AL2023 NVIDIA of that architecture."""
     capacity_type: Annotated[CapacityType, enum_field(CapacityType)] = CapacityType.ON_DEMAND

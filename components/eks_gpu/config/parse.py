@@ -138,7 +138,7 @@ def parse_config(raw: Mapping[str, Any], stack: str, today: date) -> ParsedConfi
     for key, raw_pool in raw_pools.items() if isinstance(raw_pools, Mapping) else ():
         problems.extend(_check_sizes(("gpuNodeGroups", str(key)), raw_pool, GpuPool))
     for key, pool in pools.items():
-        problems.extend(_check_pool(key, pool))
+        problems.extend(_check_pool(key, pool, karpenter=data.get("provisioner") == KARPENTER))
     raw_system = data.get("systemNodeGroup", {})
     problems.extend(_check_sizes(("systemNodeGroup",), raw_system, SystemNodeGroup))
     if isinstance(raw_system, Mapping) and _int(raw_system.get("minSize", 1)) == 0:
@@ -353,9 +353,12 @@ def _check_volume(prefix: tuple[str, ...], pool: GpuPool) -> list[Problem]:
     return problems
 
 
-def _check_pool(key: str, pool: GpuPool) -> list[Problem]:
+def _check_pool(key: str, pool: GpuPool, karpenter: bool) -> list[Problem]:
     prefix = ("gpuNodeGroups", key)
     problems = []
+    if not pool.instance_types and not (pool.karpenter and pool.karpenter.instance_families):
+        also = " (or karpenter.instanceFamilies, the families Karpenter may choose types from)" if karpenter else ""
+        problems.append(Problem(key_path(*prefix, "instanceTypes"), f"is required{also}"))
     seen: set[str] = set()
     for i, taint in enumerate(pool.taints):
         if taint.key in seen:

@@ -7,12 +7,13 @@ reservations, the pinned AMI alias, the limits, disruption; for the stack a :cla
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 
 from eks_gpu.config import AmiType, GpuPool, StackConfig
 from eks_gpu.config.models import AL2023_RELEASE, KarpenterPool, is_bottlerocket_release
 from eks_gpu.config.problems import Problem, key_path
-from eks_gpu.design.lookup import SPOT_ROLE, AwsFacts, InstanceFacts
+from eks_gpu.design.lookup import SPOT_ROLE, AwsFacts, InstanceFacts, family_of, pool_instance_types
 from eks_gpu.design.model import KarpenterDesign, KarpenterPoolDesign
 from eks_gpu.facts.karpenter import CHART_VERSION
 
@@ -35,6 +36,99 @@ def ami_alias(release: str, ami_type: AmiType) -> str:
     if match is None:
         raise ValueError(f"{release} is not an AL2023 release")
     return f"al2023@v{match['date']}"
+
+
+def gpu_label_name(model: str) -> str:
+    """A GPU model as Karpenter's ``karpenter.k8s.aws/instance-gpu-name`` label spells it: lower case,
+    spaces to dashes (``lowerKabobCase`` in aws/karpenter-provider-aws ``pkg/providers/instancetype/types.go``):
+    ``L40S`` -> ``l40s``, ``RTX PRO 4500`` -> ``rtx-pro-4500``."""
+    return model.lower().replace(" ", "-")
+
+
+def family_instances(
+    prefix: tuple[str, ...], pool: GpuPool, facts: AwsFacts, problems: list[Problem]
+) -> list[InstanceFacts]:
+    """The types a ``karpenter.instanceFamilies`` pool gets: those of its families offered in an available
+    AZ with NVIDIA GPUs, of the pool's AMI architecture (when ``amiType`` is set), with EFA for an EFA pool,
+    narrowed by ``gpuName`` and ``gpuCount``; they must share one GPU model and count and one architecture
+    (what the pool's labels and outputs say, what workloads select by). Problems name the keys."""
+    own = pool.karpenter or KarpenterPool()
+    key = (*prefix, "karpenter")
+    known = sorted({family_of(t) for t in facts.region_types})
+    for i, name in enumerate(own.instance_families):
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            meant = f"; did you mean {close[0]}?" if close else ""
+            problems.append(
+                Problem(
+                    key_path(*key, "instanceFamilies", i),
+                    f"'{name}' is no instance family {facts.region} offers{meant}",
+                )
+            )
+    listed = sorted(
+        (facts.instances[t] for t in pool_instance_types(pool, facts.region_types) if t in facts.instances),
+        key=lambda i: (i.vcpus, i.instance_type),
+    )
+    nvidia = [i for i in listed if i.gpu_count and (i.gpu_manufacturer or "").upper() == "NVIDIA" and i.architectures]
+    where = f"{', '.join(own.instance_families)} in {facts.region}"
+    if not nvidia:
+        if all(name in known for name in own.instance_families):
+            problems.append(
+                Problem(
+                    key_path(*key, "instanceFamilies"), f"{where} offer no type with NVIDIA GPUs; a GPU pool needs them"
+                )
+            )
+        return []
+    chosen = nvidia
+    if pool.ami_type is not None:
+        chosen = [i for i in chosen if pool.ami_type.architecture in i.architectures]
+    if pool.efa:
+        chosen = [i for i in chosen if i.efa_supported]
+    if own.gpu_name is not None:
+        chosen = [i for i in chosen if gpu_label_name(i.gpu_model or "") == own.gpu_name]
+    if own.gpu_count is not None:
+        chosen = [i for i in chosen if i.gpu_count == own.gpu_count]
+    shapes = _shapes(chosen)
+    if not chosen:
+        narrowed = [
+            name
+            for name, on in (
+                ("amiType", pool.ami_type is not None),
+                ("efa", pool.efa),
+                ("karpenter.gpuName", own.gpu_name is not None),
+                ("karpenter.gpuCount", own.gpu_count is not None),
+            )
+            if on
+        ]
+        problems.append(
+            Problem(
+                key_path(*key, "instanceFamilies"),
+                f"{where}: no type left after {', '.join(narrowed)}; their NVIDIA types are {_shown(_shapes(nvidia))}",
+            )
+        )
+    elif len(shapes) > 1:
+        problems.append(
+            Problem(
+                key_path(*key, "instanceFamilies"),
+                f"{where} give types of several GPU shapes ({_shown(shapes)}): a pool's nodes carry one GPU model "
+                "and count, which workloads select and request by (a job sized for one model's memory must not "
+                "land on another); narrow them with karpenter.gpuName and karpenter.gpuCount, or split the pool",
+            )
+        )
+    return chosen
+
+
+def _shapes(instances: Sequence[InstanceFacts]) -> dict[str, list[str]]:
+    """``"1x l4 x86_64"`` -> its types: what a pool's types must share."""
+    out: dict[str, list[str]] = {}
+    for i in instances:
+        arch = "/".join(a.value for a in i.architectures)
+        out.setdefault(f"{i.gpu_count}x {gpu_label_name(i.gpu_model or '')} {arch}", []).append(i.instance_type)
+    return out
+
+
+def _shown(shapes: Mapping[str, Sequence[str]]) -> str:
+    return "; ".join(f"{shape}: {', '.join(types)}" for shape, types in shapes.items())
 
 
 def design_pool(

@@ -279,7 +279,9 @@ def _lists_spot(parsed: ParsedConfig) -> bool:
     )
 
 
-def _ami_types(parsed: ParsedConfig, instances: Mapping[str, InstanceFacts]) -> list[AmiType]:
+def _ami_types(
+    parsed: ParsedConfig, instances: Mapping[str, InstanceFacts], region_types: frozenset[str]
+) -> list[AmiType]:
     """The AMI types the node groups run: the configured one, else the default for each architecture
     of the group's instance types (the design picks among them)."""
     found: set[AmiType] = set()
@@ -289,7 +291,7 @@ def _ami_types(parsed: ParsedConfig, instances: Mapping[str, InstanceFacts]) -> 
             found.add(cfg.ami_type)
             continue
         defaults = DEFAULT_GPU_AMI if isinstance(cfg, GpuPool) else DEFAULT_SYSTEM_AMI
-        for t in cfg.instance_types:
+        for t in pool_instance_types(cfg, region_types) if isinstance(cfg, GpuPool) else cfg.instance_types:
             found.update(defaults[a] for a in (instances[t].architectures if t in instances else ()))
     return sorted(found)
 
@@ -302,6 +304,25 @@ def _markets(parsed: ParsedConfig, pool: GpuPool) -> tuple[CapacityType, ...]:
     return karpenter_markets((pool.karpenter or KarpenterPool()).capacity_types)
 
 
+def family_of(instance_type: str) -> str:
+    """An instance type's family, the part before the dot (``g6`` of ``g6.xlarge``, ``p6-b200`` of
+    ``p6-b200.48xlarge``): Karpenter's ``karpenter.k8s.aws/instance-family`` label
+    (aws/karpenter-provider-aws ``pkg/providers/instancetype/types.go``, ``computeRequirements``)."""
+    return instance_type.split(".", 1)[0]
+
+
+def pool_instance_types(pool: GpuPool, region_types: Iterable[str]) -> tuple[str, ...]:
+    """The types a pool names: its ``instanceTypes``, else every type of its ``karpenter.instanceFamilies``
+    among ``region_types`` (the types the region offers), sorted."""
+    families = pool.karpenter.instance_families if pool.karpenter and not pool.instance_types else ()
+    return tuple(sorted(t for t in region_types if family_of(t) in families)) if families else pool.instance_types
+
+
+def _region_types() -> frozenset[str]:
+    """Every instance type the region offers (``DescribeInstanceTypeOfferings``, location type ``region``)."""
+    return frozenset(aws.ec2.get_instance_type_offerings(location_type="region").instance_types)
+
+
 def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
     """Ask AWS about every instance type and subnet the parsed config names."""
     partition = aws.get_partition().partition
@@ -312,8 +333,11 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
     available = tuple(sorted(zones.names))
     zone_ids = dict(zip(zones.names, zones.zone_ids, strict=True))
 
+    region_types: frozenset[str] = frozenset()
+    if parsed.karpenter and any(p.karpenter and p.karpenter.instance_families for p in parsed.pools.values()):
+        region_types = _region_types()
     types = sorted(
-        {t for pool in parsed.pools.values() for t in pool.instance_types}
+        {t for pool in parsed.pools.values() for t in pool_instance_types(pool, region_types)}
         | set(parsed.system.instance_types if parsed.system else ())
     )
     offerings: dict[str, set[str]] = {}
@@ -326,10 +350,9 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
             if location in available:
                 offerings.setdefault(itype, set()).add(location)
     instances = {t: instance_facts(t) for t in sorted(offerings)}
-    region_types: frozenset[str] = frozenset()
     existing: set[str] = set()
     if set(types) - set(offerings):
-        region_types = frozenset(aws.ec2.get_instance_type_offerings(location_type="region").instance_types)
+        region_types = region_types or _region_types()
         for t in sorted(set(types) - set(offerings)):
             if t in region_types or _describes(t):
                 existing.add(t)
@@ -342,7 +365,12 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
             subnets[sid] = SubnetFacts(sid, subnet.availability_zone, subnet.vpc_id, _default_route(sid, subnet.vpc_id))
 
     # a Karpenter pool may launch as any market its karpenter.capacityTypes lists (reserved needs none)
-    used = [(t, c) for pool in parsed.pools.values() for c in _markets(parsed, pool) for t in pool.instance_types]
+    used = [
+        (t, c)
+        for pool in parsed.pools.values()
+        for c in _markets(parsed, pool)
+        for t in pool_instance_types(pool, region_types)
+    ]
     used += [(t, CapacityType.ON_DEMAND) for t in (parsed.system.instance_types if parsed.system else ())]
     quotas, quota_errors = read_quotas(quota_codes((t, c) for t, c in used if t in offerings))
 
@@ -357,7 +385,7 @@ def lookup(parsed: ParsedConfig, region: str) -> AwsFacts:
         # an existing cluster's unreadable add-ons are refused by eks_gpu.design.existing.adopt; the
         # stack's own cluster's only keep pins from going backwards, so a denied read is not fatal here
         running, _ = read_running_addons(installed_addons(parsed.config), parsed.config.cluster_name)
-        latest, release_errors = read_latest_releases(_ami_types(parsed, instances), kubernetes)
+        latest, release_errors = read_latest_releases(_ami_types(parsed, instances, region_types), kubernetes)
     spot_role, spot_role_error = read_spot_role() if _lists_spot(parsed) else (None, None)
 
     return AwsFacts(

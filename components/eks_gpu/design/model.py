@@ -128,7 +128,8 @@ class NodeGroupDesign:
     """Every label of the nodes: the user's and the program's."""
     taints: tuple[Taint, ...]
     availability_zones: tuple[str, ...]
-    """The AZs of the VPC that offer every instance type of the group."""
+    """The AZs of the VPC that offer every instance type of the group; for a Karpenter pool (not EFA)
+    those that offer any of them (Karpenter launches each type only where it is offered)."""
     gpu: GpuSpec | None
     capacity_reservation_id: str | None = None
     """The Capacity Block's reservation (``CAPACITY_BLOCK`` pools)."""

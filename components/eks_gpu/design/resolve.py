@@ -34,7 +34,7 @@ from eks_gpu.design.allocatable import node_allocatable
 from eks_gpu.design.autoscaler import design_autoscaler
 from eks_gpu.design.efa import efa_az, efa_design
 from eks_gpu.design.existing import ClusterFacts, adopt, existing_design, renamed, subnet_key
-from eks_gpu.design.karpenter import design_karpenter, design_pool, spot_role_problems
+from eks_gpu.design.karpenter import design_karpenter, design_pool, family_instances, spot_role_problems
 from eks_gpu.design.kubernetes import design_kubernetes
 from eks_gpu.design.lookup import AwsFacts, InstanceFacts, lookup
 from eks_gpu.design.model import (
@@ -433,7 +433,7 @@ class _Group:
             labels[EFA_LABEL] = "true"
         return NodeGroupDesign(
             key=self.key,
-            instance_types=cfg.instance_types,
+            instance_types=tuple(i.instance_type for i in self.instances),
             ami_type=self.ami_type,
             capacity_type=cfg.capacity_type if isinstance(cfg, GpuPool) else CapacityType.ON_DEMAND,
             min_size=cfg.min_size,
@@ -499,6 +499,12 @@ def _group(
     gpu_pool = isinstance(cfg, GpuPool)
     before = len(problems)
     found: list[InstanceFacts] = []
+    if isinstance(cfg, GpuPool) and not cfg.instance_types:
+        # a Karpenter pool of karpenter.instanceFamilies (else instanceTypes is reported missing)
+        families = karpenter and cfg.karpenter is not None and cfg.karpenter.instance_families
+        found = family_instances(prefix, cfg, facts, problems) if families else []
+        if not found or len(problems) > before:
+            return None
     for i, itype in enumerate(cfg.instance_types):
         info = facts.instances.get(itype)
         if info is None and itype in facts.existing_types:
@@ -589,10 +595,20 @@ def _group(
         instances=tuple(found),
         ami_type=ami,
         gpu=gpu,
-        offered=frozenset.intersection(*(facts.offerings[i.instance_type] for i in found)),
+        offered=_offered(found, facts, union=karpenter and gpu_pool and not (isinstance(cfg, GpuPool) and cfg.efa)),
         efa=efa_design(prefix, cfg, found, problems) if isinstance(cfg, GpuPool) else None,
         karpenter=karpenter and gpu_pool,
     )
+
+
+def _offered(found: list[InstanceFacts], facts: AwsFacts, union: bool) -> frozenset[str]:
+    """The AZs a pool may use: those offering every one of its types (a managed node group launches any
+    of them in any of its subnets; an EFA pool's placement group holds one zone), or with ``union``
+    those offering any (a Karpenter NodePool: Karpenter launches a type only in a zone that offers it,
+    aws/karpenter-provider-aws ``pkg/providers/instancetype/offering/provider.go`` ``createOfferings``: an
+    offering of a type in a zone is available only if the type is offered there and a subnet is)."""
+    zones = [facts.offerings[i.instance_type] for i in found]
+    return frozenset.union(*zones) if union else frozenset.intersection(*zones)
 
 
 def _nowhere(group: _Group, facts: AwsFacts, vpc_azs: tuple[str, ...]) -> str:

@@ -1,0 +1,171 @@
+"""Issue 24: Karpenter pools chosen by instance family and GPU (``karpenter.instanceFamilies``, ``gpuName``,
+``gpuCount``). The types a pool gets are computed here from moto's catalogue and AZ offerings (AWS's own
+data, tests/aws_data.py), never typed in; the program reads the same data through the offline engine's
+invokes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests import aws_data, crds
+from tests.helpers import REGION, problems_of, run
+from tests.test_karpenter_config import karpenter_config, karpenter_pool
+
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+TYPE_KEY = "node.kubernetes.io/instance-type"
+ZONE_KEY = "topology.kubernetes.io/zone"
+KEY = "eks-gpu:gpuNodeGroups.inference.karpenter"
+
+
+def family_pool(**karpenter: Any) -> dict[str, Any]:
+    """A Karpenter pool naming families (no ``instanceTypes``)."""
+    pool = karpenter_pool(**({"efa": karpenter.pop("efa")} if "efa" in karpenter else {}))
+    pool.pop("instanceTypes")
+    pool["karpenter"] = karpenter
+    return pool
+
+
+def expected_types(
+    region: str, families: set[str], count: int | None = None, name: str | None = None, arch: str = "x86_64"
+) -> set[str]:
+    """Every type of ``families`` offered in an AZ of ``region`` with NVIDIA GPUs of ``count`` and ``name``
+    (Karpenter's label spelling: lower case, spaces as dashes)."""
+    out = set()
+    for itype in aws_data.offerings(region):
+        record = aws_data.catalogue()[itype]
+        gpus = record.get("GpuInfo", {}).get("Gpus", [])
+        if itype.split(".")[0] not in families or len(gpus) != 1 or gpus[0]["Manufacturer"] != "NVIDIA":
+            continue
+        if gpus[0]["Count"] == 0 or arch not in record["ProcessorInfo"]["SupportedArchitectures"]:
+            continue
+        if (count is None or gpus[0]["Count"] == count) and (
+            name is None or gpus[0]["Name"].lower().replace(" ", "-") == name
+        ):
+            out.add(itype)
+    return out
+
+
+def node_pool(cfg: dict[str, Any]) -> dict[str, Any]:
+    (pool,) = run(cfg).of_type(NODE_POOL)
+    return dict(pool.inputs)
+
+
+def requirement(pool: dict[str, Any], key: str) -> list[str]:
+    (values,) = [r["values"] for r in pool["spec"]["template"]["spec"]["requirements"] if r["key"] == key]
+    return list(values)
+
+
+@pytest.mark.parametrize("region", ["us-east-1", REGION])
+def test_families_become_the_regions_types_of_one_gpu_shape(region: str) -> None:
+    cfg = karpenter_config({"inference": family_pool(instanceFamilies=["g6", "gr6"], gpuCount=1)})
+    cfg["aws:region"] = region
+    pool = node_pool(cfg)
+    types = requirement(pool, TYPE_KEY)
+    assert set(types) == expected_types(region, {"g6", "gr6"}, count=1)
+    assert len(types) >= 5  # not vacuous: g6 alone has five one-GPU sizes
+    vcpus = [aws_data.catalogue()[t]["VCpuInfo"]["DefaultVCpus"] for t in types]
+    assert vcpus == sorted(vcpus)  # smallest first, as a reviewer reads them
+    assert crds.validate(pool) == []
+
+
+def test_a_gpu_name_narrows_families_that_mix_models() -> None:
+    cfg = karpenter_config({"inference": family_pool(instanceFamilies=["g6", "g6e"], gpuName="l40s", gpuCount=1)})
+    types = requirement(node_pool(cfg), TYPE_KEY)
+    assert set(types) == expected_types(REGION, {"g6", "g6e"}, count=1, name="l40s")
+    assert {t.split(".")[0] for t in types} == {"g6e"}
+
+
+def test_the_outputs_and_limits_of_a_family_pool_are_its_types() -> None:
+    ran = run(karpenter_config({"inference": family_pool(instanceFamilies=["g6"], gpuCount=1)}))
+    types = expected_types(REGION, {"g6"}, count=1)
+    out = ran.outputs["gpuNodeGroups"]["inference"]
+    assert (out["gpusPerNode"], out["gpuModel"]) == (1, "L4")
+    (pool,) = ran.of_type(NODE_POOL)
+    most_vcpus = max(aws_data.catalogue()[t]["VCpuInfo"]["DefaultVCpus"] for t in types)
+    assert pool.inputs["spec"]["limits"] == {"nodes": "2", "nvidia.com/gpu": "2", "cpu": str(2 * most_vcpus)}
+
+
+def test_an_efa_pool_keeps_only_types_with_efa() -> None:
+    cfg = karpenter_config({"inference": family_pool(instanceFamilies=["g6"], gpuCount=1, efa=True)})
+    types = requirement(node_pool(cfg), TYPE_KEY)
+    with_efa = {
+        t for t in expected_types(REGION, {"g6"}, count=1) if aws_data.catalogue()[t]["NetworkInfo"]["EfaSupported"]
+    }
+    assert set(types) == with_efa
+    assert with_efa < expected_types(REGION, {"g6"}, count=1)  # the small sizes have no EFA: something was dropped
+
+
+def test_a_pools_zones_are_those_offering_any_of_its_types() -> None:
+    """Karpenter launches a type only in a zone that offers it (aws/karpenter-provider-aws
+    ``pkg/providers/instancetype/offering/provider.go``, ``createOfferings``), so a pool is not confined to the
+    zones offering every one of its types, as a managed node group is."""
+    region = "us-east-1"
+    offers = aws_data.offerings(region)
+    types = expected_types(region, {"g6", "gr6", "g6e"}, count=1, name="l4")
+    union = set().union(*(offers[t] for t in types))
+    every = set.intersection(*(set(offers[t]) for t in types))
+    assert every < union  # the catalogue has such a pool: gr6 is not offered in every zone g6 is
+    azs = sorted(union - every)[:1] + sorted(every)[:1]
+    cfg = karpenter_config({"inference": family_pool(instanceFamilies=["g6", "gr6"], gpuName="l4", gpuCount=1)})
+    cfg["aws:region"] = region
+    cfg["eks-gpu:vpc"] = {"cidr": "10.0.0.0/16", "availabilityZones": azs, "natGateways": "single"}
+    assert requirement(node_pool(cfg), ZONE_KEY) == sorted(azs)
+
+
+# --- refusals --------------------------------------------------------------------------------------
+
+
+def shapes(region: str, families: set[str]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for t in expected_types(region, families):
+        out.setdefault(aws_data.gpus(t)[0], []).append(t)
+    return out
+
+
+def test_families_of_several_gpu_counts_are_refused_with_each_shape() -> None:
+    found = problems_of(karpenter_config({"inference": family_pool(instanceFamilies=["g6"])}))
+    assert list(found) == [f"{KEY}.instanceFamilies"]
+    message = found[f"{KEY}.instanceFamilies"]
+    by_count = shapes(REGION, {"g6"})
+    assert len(by_count) > 1
+    for count, types in by_count.items():
+        assert f"{count}x l4" in message
+        assert all(t in message for t in types)
+    assert "karpenter.gpuCount" in message
+
+
+def test_families_of_several_gpu_models_are_refused() -> None:
+    found = problems_of(karpenter_config({"inference": family_pool(instanceFamilies=["g6", "g6e"], gpuCount=1)}))
+    message = found[f"{KEY}.instanceFamilies"]
+    assert "1x l4 " in message and "1x l40s " in message and "gpuName" in message
+
+
+def test_every_family_mistake_at_once_with_its_key() -> None:
+    pools = {
+        "typo": family_pool(instanceFamilies=["g4dnn"]),
+        "nothing": family_pool(instanceFamilies=["g6"], gpuCount=3),
+        "inferentia": family_pool(instanceFamilies=["inf2"]),
+        "both": karpenter_pool(karpenter={"instanceFamilies": ["g6"], "gpuCount": 1}),
+        "loose": karpenter_pool(karpenter={"gpuName": "l4"}),
+        "none": {k: v for k, v in karpenter_pool().items() if k != "instanceTypes"},
+    }
+    found = problems_of(karpenter_config(pools))
+    at = "eks-gpu:gpuNodeGroups"
+    assert found[f"{at}.typo.karpenter.instanceFamilies[0]"].endswith("did you mean g4dn?")
+    assert "no type left after karpenter.gpuCount" in found[f"{at}.nothing.karpenter.instanceFamilies"]
+    assert "no type with NVIDIA GPUs" in found[f"{at}.inferentia.karpenter.instanceFamilies"]
+    assert "give one" in found[f"{at}.both.karpenter.instanceFamilies"]
+    assert "applies only with it" in found[f"{at}.loose.karpenter.gpuName"]
+    assert found[f"{at}.none.instanceTypes"].startswith("is required (or karpenter.instanceFamilies")
+
+
+def test_families_are_karpenters_only() -> None:
+    from tests.helpers import config, gpu_pool
+
+    found = problems_of(config({"inference": gpu_pool(karpenter={"instanceFamilies": ["g6"]})}))
+    assert found["eks-gpu:gpuNodeGroups.inference.karpenter"] == "applies only with eks-gpu:provisioner: karpenter"
+    pool = gpu_pool()
+    pool.pop("instanceTypes")
+    assert problems_of(config({"inference": pool}))["eks-gpu:gpuNodeGroups.inference.instanceTypes"] == "is required"
