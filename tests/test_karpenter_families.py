@@ -5,12 +5,16 @@ invokes."""
 
 from __future__ import annotations
 
+import itertools
+from datetime import date
 from typing import Any
 
 import pytest
+from eks_gpu.policy.cost import line_items
+from eks_gpu.policy.pricing import price_table
 
 from tests import aws_data, crds
-from tests.helpers import REGION, problems_of, run
+from tests.helpers import REGION, config, gpu_pool, problems_of, run
 from tests.test_karpenter_config import karpenter_config, karpenter_pool
 
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
@@ -162,10 +166,36 @@ def test_every_family_mistake_at_once_with_its_key() -> None:
 
 
 def test_families_are_karpenters_only() -> None:
-    from tests.helpers import config, gpu_pool
-
     found = problems_of(config({"inference": gpu_pool(karpenter={"instanceFamilies": ["g6"]})}))
     assert found["eks-gpu:gpuNodeGroups.inference.karpenter"] == "applies only with eks-gpu:provisioner: karpenter"
     pool = gpu_pool()
     pool.pop("instanceTypes")
     assert problems_of(config({"inference": pool}))["eks-gpu:gpuNodeGroups.inference.instanceTypes"] == "is required"
+
+
+# --- cost at max: the dearest fleet within every limit -------------------------------------------
+
+
+def test_cost_at_max_is_the_dearest_fleet_the_limits_allow() -> None:
+    """docs/design-karpenter.md §6: Karpenter may fill a NodePool with any mix of its types within
+    ``limits`` (nodes, ``nvidia.com/gpu``, ``cpu``: a type whose node would overrun one is dropped). The
+    plan prices ``limits.nodes`` of the dearest type; a brute force over every mix within the limits the
+    program sent finds nothing dearer (and reaches it: the limits never stop that fleet)."""
+    region = "us-east-1"
+    cfg = karpenter_config({"inference": family_pool(instanceFamilies=["g6", "gr6"], gpuCount=1) | {"maxSize": 3}})
+    cfg["aws:region"] = region
+    pool = node_pool(cfg)
+    limits = pool["spec"]["limits"]
+    prices = price_table()
+    types = requirement(pool, TYPE_KEY)
+    best = 0.0
+    for n in range(int(limits["nodes"]) + 1):
+        for fleet in itertools.combinations_with_replacement(types, n):
+            gpus = sum(aws_data.gpus(t)[0] for t in fleet)
+            cpus = sum(aws_data.catalogue()[t]["VCpuInfo"]["DefaultVCpus"] for t in fleet)
+            if gpus <= int(limits["nvidia.com/gpu"]) and cpus <= int(limits["cpu"]):
+                best = max(best, sum(prices.on_demand(region, t) or 0.0 for t in fleet))
+    (item,) = [i for i in line_items([(NODE_POOL, pool)], region, prices, date(2026, 12, 5)) if "NodePool" in i.item]
+    assert item.unit_usd_per_hour is not None
+    assert item.unit_usd_per_hour * item.counts["max"] == pytest.approx(best)
+    assert best > 3 * min(prices.on_demand(region, t) or 0.0 for t in types)  # the dearest, not any type
