@@ -19,15 +19,16 @@ import pytest
 import yaml
 from eks_gpu.build.karpenter import BOTTLEROCKET_OS_VOLUME_GIB
 from eks_gpu.config import POOL_LABEL
-from eks_gpu.offline import AwsAccount, ProgramRun, RegisteredResource, load_stack_file, run_program
+from eks_gpu.offline import AwsAccount, ProgramRun, RegisteredResource, load_stack_file, offline_account, run_program
 from eks_gpu.offline.deployer import with_deployer
 
-from tests import crds
+from tests import aws_data, crds
 from tests.charts import chart_dir, render
 from tests.helpers import (
     CLUSTER,
     DEV_CLUSTER_ARN,
     NODE_GROUP,
+    REGION,
     ROOT,
     config,
     every_feature,
@@ -621,3 +622,50 @@ def test_the_efa_device_plugin_runs_on_every_efa_node_pools_nodes(efa_stack: Pro
             node = Node(labels, template["spec"].get("taints", []), {"pods": Decimal(1)})
             assert unfit(spec, {}, node) == [], (key, itype)
     assert not [r for r in stack.of_type(RELEASE) if r.inputs["chart"] == EFA_CHART]  # no EFA pool, no plugin
+
+
+# --- discovery tags ------------------------------------------------------------------------------
+
+DISCOVERY = "karpenter.sh/discovery"
+SUBNET = "aws:ec2/subnet:Subnet"
+EC2_TAG = "aws:ec2/tag:Tag"
+
+
+def test_private_subnets_and_the_cluster_security_group_carry_the_discovery_tag(stack: ProgramRun) -> None:
+    """Karpenter's migration guide tags the node subnets and security group ``karpenter.sh/discovery:
+    <cluster>`` (v1.14 ``getting-started/migrating-from-cas``): a team's own EC2NodeClass selects them so. The
+    program's node classes select the same subnets and group by id."""
+    subnets = stack.of_type(SUBNET)
+    private = [s for s in subnets if "-private-" in s.name]
+    assert private and len(private) < len(subnets)
+    assert all(s.inputs["tags"][DISCOVERY] == CLUSTER_NAME for s in private)
+    assert all(DISCOVERY not in s.inputs["tags"] for s in subnets if s not in private)
+    (tag,) = stack.of_type(EC2_TAG)
+    assert (tag.inputs["key"], tag.inputs["value"]) == (DISCOVERY, CLUSTER_NAME)
+    for node_class in objects(stack, NODE_CLASS).values():
+        assert node_class["spec"]["securityGroupSelectorTerms"] == [{"id": tag.inputs["resourceId"]}]
+        assert {t["id"] for t in node_class["spec"]["subnetSelectorTerms"]} <= {s.outputs["id"] for s in private}
+
+
+def test_a_cluster_autoscaler_stack_tags_nothing_for_karpenter() -> None:
+    ran = run(config())
+    assert ran.of_type(EC2_TAG) == []
+    assert all(DISCOVERY not in s.inputs["tags"] for s in ran.of_type(SUBNET))
+
+
+def test_an_existing_vpcs_private_subnets_get_the_tag_as_tag_resources() -> None:
+    with offline_account(REGION) as account:
+        azs = sorted(aws_data.offerings(REGION)["g6.xlarge"])[:2]
+        vpc = account.create_existing_vpc(
+            "10.50.0.0/16",
+            [("10.50.0.0/20", azs[0], False), ("10.50.16.0/20", azs[1], False), ("10.50.32.0/24", azs[0], True)],
+        )
+        cfg = {**KARPENTER_STACK, "eks-gpu:vpc": {"id": vpc.vpc_id, "privateSubnetIds": list(vpc.private_subnet_ids)}}
+        SPOT_ROLE(account)
+        ran = run_program(cfg, account=account)
+    tags = [t.inputs for t in ran.of_type(EC2_TAG)]
+    assert all((t["key"], t["value"]) == (DISCOVERY, CLUSTER_NAME) for t in tags)
+    assert sorted(t["resourceId"] for t in tags if t["resourceId"] in vpc.private_subnet_ids) == sorted(
+        vpc.private_subnet_ids
+    )
+    assert len(tags) == len(vpc.private_subnet_ids) + 1  # and the cluster security group; no public subnet

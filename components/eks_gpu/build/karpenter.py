@@ -64,6 +64,7 @@ from eks_gpu.design.allocatable import HUGEPAGES_RESOURCE
 from eks_gpu.design.autoscaler import efa_hugepages
 from eks_gpu.design.model import KarpenterDesign
 from eks_gpu.design.tags import CLUSTER_TAG, NODE_GROUP_TAG
+from eks_gpu.facts.karpenter import DISCOVERY_TAG
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "karpenter"
@@ -289,6 +290,8 @@ class Karpenter(pulumi.ComponentResource):
     role: ServiceRole
     node_role: ServiceRole
     queue: aws.sqs.Queue
+    discovery_tag: aws.ec2.Tag
+    """``karpenter.sh/discovery: <cluster>`` on EKS's cluster security group (the subnets get it from the network)."""
     crd_release: k8s.helm.v3.Release
     release: k8s.helm.v3.Release
     node_classes: dict[str, k8s.apiextensions.CustomResource]
@@ -340,6 +343,14 @@ class Karpenter(pulumi.ComponentResource):
             policy=aws.iam.get_policy_document_output(
                 policy_id="EC2InterruptionPolicy", statements=self.queue.arn.apply(queue_statements)
             ).json,
+            opts=child,
+        )
+        # EKS made the group and tags it itself, so a Tag resource (not the group's tags) adds the discovery tag
+        self.discovery_tag = aws.ec2.Tag(
+            f"{name}-security-group-discovery",
+            resource_id=args.cluster_security_group_id,
+            key=DISCOVERY_TAG,
+            value=c,
             opts=child,
         )
         self.rules: dict[str, aws.cloudwatch.EventRule] = {}

@@ -8,7 +8,7 @@ start without egress never join the cluster.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -29,6 +29,9 @@ class NetworkArgs:
     network: NewNetwork | ExistingNetwork
     cluster_name: str
     tags: Mapping[str, str]
+    private_subnet_tags: Mapping[str, str] = field(default_factory=dict)
+    """More tags on the private subnets (Karpenter's discovery tag); on an existing VPC's subnets as
+    ``aws.ec2.Tag`` resources, which remove only their own tag on destroy. Default none."""
 
 
 class Network(pulumi.ComponentResource):
@@ -49,6 +52,16 @@ class Network(pulumi.ComponentResource):
             self.vpc_id = net.vpc_id
             self.private_subnet_ids = {az: list(ids) for az, ids in net.private_subnets.items()}
             self.public_subnet_ids = list(net.public_subnet_ids)
+            for az, ids in sorted(net.private_subnets.items()):
+                for i, sid in enumerate(ids):
+                    for key, value in sorted(args.private_subnet_tags.items()):
+                        aws.ec2.Tag(
+                            f"{name}-private-{az}-{i}-{key.replace('/', '-')}",
+                            resource_id=sid,
+                            key=key,
+                            value=value,
+                            opts=pulumi.ResourceOptions(parent=self),
+                        )
         else:
             self._build(name, net, args)
         self.register_outputs({"vpcId": self.vpc_id, "publicSubnetIds": self.public_subnet_ids})
@@ -114,7 +127,7 @@ class Network(pulumi.ComponentResource):
                 vpc_id=vpc.id,
                 cidr_block=net.private_cidrs[i],
                 availability_zone=az,
-                tags=tags(f"private-{az}", INTERNAL_ELB_TAG),
+                tags=tags(f"private-{az}", {**INTERNAL_ELB_TAG, **args.private_subnet_tags}),
                 opts=child,
             )
             rt = aws.ec2.RouteTable(f"{name}-private-{az}", vpc_id=vpc.id, tags=tags(f"private-{az}"), opts=child)

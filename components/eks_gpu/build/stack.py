@@ -18,6 +18,7 @@ from eks_gpu.build.existing import AdoptedCluster
 from eks_gpu.build.gpu_metrics import DcgmExporter, DcgmExporterArgs
 from eks_gpu.build.iam import NODE_POLICIES, ServiceRole, ServiceRoleArgs
 from eks_gpu.build.karpenter import Karpenter, KarpenterArgs
+from eks_gpu.facts.karpenter import DISCOVERY_TAG
 from eks_gpu.build.nccl_test import NcclTest, NcclTestArgs
 from eks_gpu.build.network import Network, NetworkArgs
 from eks_gpu.build.nodegroups import NodeGroup, NodeGroupArgs
@@ -74,7 +75,13 @@ class EksGpuStack(pulumi.ComponentResource):
         self.design = design
         self.network = Network(
             f"{name}-network",
-            NetworkArgs(network=design.network, cluster_name=design.cluster_name, tags=design.tags),
+            NetworkArgs(
+                network=design.network,
+                cluster_name=design.cluster_name,
+                tags=design.tags,
+                # for the EC2NodeClasses a platform team adds; the program's select subnets by id
+                private_subnet_tags={DISCOVERY_TAG: design.cluster_name} if design.karpenter else {},
+            ),
             opts=child,
         )
         self.node_role = ServiceRole(

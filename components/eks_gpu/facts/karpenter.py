@@ -14,3 +14,9 @@ CHART_REPOSITORY = "oci://public.ecr.aws/karpenter"
 """Where both charts are published: ``<repository>/karpenter``, ``<repository>/karpenter-crd``."""
 SOURCE = "aws/karpenter-provider-aws charts/karpenter, charts/karpenter-crd at 1d92708 (v1.14.1)"
 """Where :data:`CHART_VERSION` comes from."""
+DISCOVERY_TAG = "karpenter.sh/discovery"
+"""The tag, valued with the cluster's name, that Karpenter's getting-started guide puts on the subnets and the
+security group nodes launch into, for EC2NodeClasses that select them by tag (``subnetSelectorTerms: [{tags:
+{karpenter.sh/discovery: <cluster>}}]``; aws/karpenter-provider-aws ``website/content/en/v1.14/getting-started/
+migrating-from-cas/_index.md``, "Add tags to subnets and security groups"). The program's own EC2NodeClasses
+select by id; the tag is for the node classes a platform team adds (docs/karpenter.md)."""
