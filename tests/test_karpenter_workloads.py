@@ -32,8 +32,8 @@ from tests.test_gpu_health import AGENT, RELEASE, addon, addon_values, exporters
 from tests.test_karpenter_config import karpenter_config, karpenter_pool
 from tests.workloads import verdict
 from tests.workloads.corpus import GPU, WORKLOADS
-from tests.workloads.karpenter import KarpenterStack, unplaceable
-from tests.workloads.resources import JsonDict, pod_total, quantity, with_api_defaults
+from tests.workloads.karpenter import KarpenterStack, daemon_overhead, unplaceable
+from tests.workloads.resources import pod_total, quantity, with_api_defaults
 from tests.workloads.scheduling import Node, tolerates, unfit
 from tests.workloads.stack import K8S_EFFECT, Stack
 
@@ -77,11 +77,6 @@ EFA_CHART = "aws-efa-k8s-device-plugin"
 PLUGIN_CHART = "nvidia-device-plugin"
 
 
-def daemon_specs(result: ProgramRun) -> list[JsonDict]:
-    """Pod specs of every DaemonSet the run's Helm releases install."""
-    return [pod_spec(o) for r in result.of_type(RELEASE) for o in render(r) if o["kind"] == "DaemonSet"]
-
-
 @pytest.fixture(scope=program_scope)
 def stacks() -> dict[str, KarpenterStack]:
     # the shipped stack's pool lists spot: an account that has the spot service-linked role (as make plan assumes)
@@ -91,7 +86,7 @@ def stacks() -> dict[str, KarpenterStack]:
         account_setup=AwsAccount.create_spot_service_linked_role,
     )
     runs = {"karpenter": shipped, **{label: run(CONFIGS[label]) for label in ("karpenter-mixed", "karpenter-efa")}}
-    return {label: KarpenterStack(Stack(label, r), daemon_specs(r)) for label, r in runs.items()}
+    return {label: KarpenterStack(Stack(label, r)) for label, r in runs.items()}
 
 
 def case(stacks: dict[str, KarpenterStack], label: str, pool: str, workload: str) -> verdict.Case:
@@ -256,6 +251,31 @@ def test_the_daemon_overhead_counts_the_device_plugin_where_it_lands(stacks: dic
     assert plugin_pod["memory"] > 0 and plugin_pod["cpu"] > 0
     difference = {name: overhead["big"][name] - overhead["rocket"][name] for name in overhead["big"]}
     assert {k: v for k, v in difference.items() if v} == plugin_pod
+
+
+def test_the_daemon_overhead_counts_the_eks_addons_on_a_g6_xlarge_node(stacks: dict[str, KarpenterStack]) -> None:
+    """On a g6.xlarge node of the shipped Karpenter stack, the add-ons' DaemonSets take 190m CPU, 150Mi and six
+    pods beyond the Helm releases' (tests/data/eks_addon_daemonsets.json, each from its upstream chart):
+    aws-node 25m + 25m (its init container's 25m runs before them), kube-proxy 100m, ebs-csi-node 3 x (10m,
+    40Mi), eks-node-monitoring-agent (10m, 30Mi); eks-pod-identity-agent and the agent's dcgm-server request
+    nothing but a pod each (dcgm-server lands: the program gives it the GPU taints)."""
+    ks = stacks["karpenter"]
+    assert set(ks.stack.addons) >= {"vpc-cni", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver"}
+    assert "eks-node-monitoring-agent" in ks.stack.addons
+    (index, launched) = next(
+        (i, n) for i, n in enumerate(ks.karpenter_pools["inference"].launchable) if n.instance_type == "g6.xlarge"
+    )
+    total = daemon_overhead(ks.stack.daemon_specs, launched.node)
+    helm = daemon_overhead(ks.stack.helm_daemon_specs, launched.node)
+    # what Karpenter's simulation offers the pods: the node less both
+    after = ks.nodes("inference")[index].node.allocatable
+    assert {k: launched.node.allocatable[k] - after[k] for k in total} == total
+    added = {k: total[k] - helm.get(k, Decimal(0)) for k in total}
+    assert {k: v for k, v in added.items() if v} == {
+        "cpu": Decimal("0.190"),
+        "memory": Decimal(150 * 2**20),
+        "pods": Decimal(6),
+    }
 
 
 # ---- the GPU software on Karpenter's nodes ---------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import kubernetes_validate
@@ -15,10 +16,12 @@ import pytest
 from eks_gpu.offline import ProgramRun, load_stack_file
 
 from tests.helpers import ROOT, every_feature, program_scope, run, run_stack_file
-from tests.workloads import verdict
-from tests.workloads.autoscaler import PREFIX
+from tests.workloads import autoscaler, verdict
+from tests.workloads.autoscaler import PREFIX, template_node
 from tests.workloads.corpus import MARKER, README_REQUIRED, WORKLOADS, Workload, marked_blocks, pods
-from tests.workloads.stack import Stack
+from tests.workloads.resources import JsonDict, show
+from tests.workloads.scheduling import unfit
+from tests.workloads.stack import Stack, addon_daemon_specs, addon_daemonsets
 
 CONFIGS = {
     "dev": load_stack_file(ROOT / "Pulumi.dev.yaml"),
@@ -34,6 +37,8 @@ CASES = [
 ]
 """(stack, pool, workload): every workload on every GPU pool, the EFA job on the EFA pools."""
 BY_NAME = {w.name: w for w in WORKLOADS}
+
+
 CHECKS: dict[str, Callable[[verdict.Case], list[str]]] = {
     "admitted": verdict.admitted,
     "connected": verdict.connected,
@@ -248,4 +253,73 @@ def test_the_readme_check_sees_drift() -> None:
     assert readme_problems(unknown) == [
         "README shows workload 'mystery', which is not in the corpus",
         "README.md and docs/workloads.md show no `# workload: <name>` block for ['single-gpu', 'ddp', 'efa']",
+    ]
+
+
+# ---- the EKS add-ons' DaemonSets (tests/data/eks_addon_daemonsets.json) ------------------------------
+
+
+def test_every_addon_daemonset_carries_its_source() -> None:
+    """Each DaemonSet entry names an upstream file at a commit; an unknown add-on says what was searched."""
+    for name, entry in addon_daemonsets().items():
+        if entry.get("unknown"):
+            assert entry["searched"] and not entry.get("daemonSets"), name
+            continue
+        assert entry.get("daemonSets") or entry.get("note"), name
+        for ds in entry.get("daemonSets", []):
+            assert ds["name"] and ds["podSpec"]["containers"], (name, ds["name"])
+            pinned = [s for s in ds["sources"] if re.fullmatch(r"[0-9a-f]{40}", s["commit"])]
+            assert pinned and all(s["repo"] and s["path"] and s["what"] for s in pinned), (name, ds["name"])
+
+
+def test_every_addon_a_run_installs_is_described(stacks: dict[str, Stack]) -> None:
+    """The runs install vpc-cni and kube-proxy (through pulumi-eks) and their Addon resources; each has an
+    entry, none unknown, so the daemon overhead misses none of their DaemonSets."""
+    entries = addon_daemonsets()
+    for label, stack in stacks.items():
+        installed = set(stack.addons)
+        assert {"vpc-cni", "kube-proxy", "coredns"} <= installed, label
+        assert installed <= set(entries), (label, installed - set(entries))
+        assert not [n for n in installed if entries[n].get("unknown")], label
+
+
+def test_a_gpu_node_runs_the_addon_daemonsets_that_tolerate_its_taint(stacks: dict[str, Stack]) -> None:
+    """On dev's tainted g6.xlarge template node: kube-proxy (``operator: Exists``) lands; the node monitoring
+    agent's dcgm-server at its chart's defaults (no toleration) does not, with the values the program sends
+    it does; the EBS CSI node at its chart's tolerations (NoExecute only) does not, with tolerateAllTaints it
+    does."""
+    pool = stacks["dev"].pools["inference"]
+    node = template_node(pool.instance, pool.asg_tags, pool.region, pool.outputs["availabilityZones"][0])
+    assert node.taints == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]
+    untolerated = ["untolerated taint nvidia.com/gpu=true:NoSchedule"]
+    (proxy,) = addon_daemon_specs({"kube-proxy": {}})
+    assert proxy["tolerations"] == [{"operator": "Exists"}] and unfit(proxy, {}, node) == []
+    _, dcgm = addon_daemon_specs({"eks-node-monitoring-agent": {}})
+    assert unfit(dcgm, {}, node) == untolerated
+    sent = stacks["dev"].addons["eks-node-monitoring-agent"]
+    _, dcgm = addon_daemon_specs({"eks-node-monitoring-agent": sent})
+    assert unfit(dcgm, {}, node) == []
+    (ebs,) = addon_daemon_specs({"aws-ebs-csi-driver": {}})
+    assert unfit(ebs, {}, node) == untolerated
+    (ebs,) = addon_daemon_specs({"aws-ebs-csi-driver": stacks["dev"].addons["aws-ebs-csi-driver"]})
+    assert unfit(ebs, {}, node) == []
+
+
+def test_a_pod_filling_the_bare_template_node_no_longer_fits_after_the_daemons(stacks: dict[str, Stack]) -> None:
+    """A pod asking for all the CPU of dev's g6.xlarge template node (its ASG's ``resources/cpu`` tag) fits
+    the bare template node, but not the node with the add-ons' DaemonSet pods on it: the check bites."""
+    stack = stacks["dev"]
+    pool = stack.pools["inference"]
+    assert pool.instance["InstanceType"] == "g6.xlarge"
+    spec: JsonDict = {"tolerations": pool.outputs["tolerations"], "nodeSelector": pool.outputs["nodeSelector"]}
+    bare = template_node(pool.instance, pool.asg_tags, pool.region, pool.outputs["availabilityZones"][0])
+    requests = {"cpu": bare.allocatable["cpu"], "nvidia.com/gpu": Decimal(1)}
+    assert unfit(spec, requests, bare) == []
+    zone = pool.outputs["availabilityZones"][0]
+    node = autoscaler.template_node_info(pool.instance, pool.asg_tags, pool.region, zone, stack.addon_daemon_specs)
+    # the add-ons' 190m: aws-node 25m + 25m (its init container's 25m runs before them), kube-proxy 100m,
+    # ebs-csi-node 3 x 10m, eks-node-monitoring-agent 10m, the rest none
+    left = show("cpu", bare.allocatable["cpu"] - Decimal("0.190"))
+    assert unfit(spec, requests, node) == [
+        f"Insufficient cpu: the pod requests {show('cpu', bare.allocatable['cpu'])}, the node has {left}"
     ]

@@ -13,6 +13,17 @@ mixed instances policy:
 * taints: ``node-template/taint/<key>`` tags whose value matches ``(.*):(NoSchedule|NoExecute|
   PreferNoSchedule)``, split at the first colon (``extractTaintsFromAsg``).
 
+With the cluster's DaemonSets (:func:`template_node_info`): the template node CA simulates scheduling on
+carries a pod of every DaemonSet that would run there (kubernetes/autoscaler
+``cluster-autoscaler/simulator/node_info_utils.go``: ``TemplateNodeInfoFromNodeGroupTemplate`` ->
+``TemplateNodeInfoFromExampleNodeInfo(..., forceDaemonSets=true)`` -> ``podsExpectedOnFreshNode``, which adds
+``daemonset.GetDaemonSetPodsForNode``'s pods, one per DaemonSet whose pod the node takes (its stored
+version ddf6e9c45bf87d6ddd34b0a88827f4e111fa0e9b of ``cluster-autoscaler/utils/daemonset/daemonset.go``
+checks each with the scheduler's predicates; here taints, node selector and required affinity, as
+:func:`tests.workloads.karpenter.daemon_overhead` does: the daemons' requests are small), so a pending
+pod fits only in what they leave: the Helm releases' DaemonSets and the EKS add-ons'
+(:attr:`tests.workloads.stack.Stack.addon_daemon_specs`).
+
 Left out on purpose: for an EKS managed node group CA also adds the labels, taints and resource tags
 that ``eks:DescribeNodegroup`` returns, but only while the group has never had a node
 (kubernetes/autoscaler#8799); a template that relies on it scales from zero once. The ASG tags are
@@ -22,10 +33,11 @@ what must hold.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from .karpenter import daemon_overhead, less
 from .resources import quantity
 from .scheduling import Node
 
@@ -90,3 +102,11 @@ def taints(tags: Mapping[str, str]) -> list[dict[str, str]]:
 def template_node(instance: Mapping[str, Any], tags: Mapping[str, str], region: str, zone: str) -> Node:
     """The node CA imagines when it considers adding one to the ASG."""
     return Node(labels(instance, tags, region, zone), taints(tags), capacity(instance, tags))
+
+
+def template_node_info(
+    instance: Mapping[str, Any], tags: Mapping[str, str], region: str, zone: str, daemon_specs: Sequence[Any]
+) -> Node:
+    """The template node with a pod of each DaemonSet that lands on it: what is left for pending pods."""
+    node = template_node(instance, tags, region, zone)
+    return Node(node.labels, node.taints, less(node.allocatable, daemon_overhead(daemon_specs, node)))

@@ -21,8 +21,10 @@ would launch:
   adds an overlay's extended resources to its simulation, ``v1.14/concepts/nodeoverlays.md``): the huge
   pages of an EFA pool, which no instance type of Karpenter's has otherwise; less the requests
   of the DaemonSets that land on the node, one pod each (Karpenter's daemon overhead: kubernetes-sigs/karpenter
-  ``pkg/controllers/provisioning/scheduling/scheduler.go`` ``getDaemonOverhead``, ``resources.RequestsForPods``;
-  here only the DaemonSets of the run's Helm releases: the EKS add-ons' requests are not known offline).
+  ``pkg/controllers/provisioning/scheduling/scheduler.go`` ``getDaemonOverhead``, ``resources.RequestsForPods``):
+  those of the run's Helm releases (rendered) and those of the EKS add-ons it installs, at their charts'
+  defaults with the configuration values the run sends (``tests/data/eks_addon_daemonsets.json``,
+  :attr:`tests.workloads.stack.Stack.addon_daemon_specs`; an add-on listed there as unknown adds none).
 
 A pod fits the pool when one of those nodes passes every scheduler filter
 (:func:`tests.workloads.scheduling.unfit`). Otherwise Karpenter leaves it Pending: its scheduler drops
@@ -48,7 +50,7 @@ from tests import aws_data
 from tests.helpers import integral
 from tests.test_allocatable import facts
 
-from .resources import JsonDict, ResourceList, pod_total, quantity, with_api_defaults
+from .resources import ResourceList, pod_total, quantity, with_api_defaults
 from .scheduling import Node, nodes_needed, unfit
 from .stack import Pool, Stack
 
@@ -191,13 +193,17 @@ class KarpenterPool:
 
     @cached_property
     def launchable(self) -> list[Launched]:
-        """Every node Karpenter may launch: allowed type x capacity type x zone, before daemon overhead."""
+        """Every node Karpenter may launch: allowed type x capacity type x zone offering the type, before daemon
+        overhead."""
         dropped, out = self.dropped_types(), []
         for itype in self.requirements[INSTANCE_TYPE]:
             if itype in dropped:
                 continue
+            offered = aws_data.offerings(self.region).get(itype, frozenset())
             for capacity in self.requirements.get(CAPACITY_TYPE, ["on-demand"]):
-                for zone in self.requirements[ZONE]:
+                # an offering is available only in a zone that offers the type (aws/karpenter-provider-aws
+                # pkg/providers/instancetype/offering/provider.go, createOfferings: itZones.Has(zone))
+                for zone in (z for z in self.requirements[ZONE] if z in offered):
                     labels = {
                         **self.labels,
                         **self.type_labels(itype),
@@ -230,8 +236,6 @@ class KarpenterStack:
     """A ``provisioner: karpenter`` run: its NodePools, and the Pools the workload checks read."""
 
     stack: Stack
-    daemon_specs: Sequence[JsonDict] = ()
-    """Pod specs of the DaemonSets the run's Helm releases make (rendered), for the daemon overhead."""
 
     @cached_property
     def karpenter_pools(self) -> dict[str, KarpenterPool]:
@@ -281,7 +285,9 @@ class KarpenterStack:
                 n.capacity_type,
                 n.zone,
                 Node(
-                    n.node.labels, n.node.taints, less(n.node.allocatable, daemon_overhead(self.daemon_specs, n.node))
+                    n.node.labels,
+                    n.node.taints,
+                    less(n.node.allocatable, daemon_overhead(self.stack.daemon_specs, n.node)),
                 ),
             )
             for n in self.karpenter_pools[key].launchable

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from . import admission, corpus, psa
-from .autoscaler import PREFIX, template_node
+from .autoscaler import PREFIX, template_node_info
 from .corpus import PodInstance, Workload
 from .netpol import Address, Cluster, Endpoint, Pod
 from .resources import ResourceList, pod_total, quantity, with_api_defaults
@@ -138,17 +138,21 @@ def connected(case: Case) -> list[str]:
 
 def scales_from_zero(case: Case) -> list[str]:
     """3. The Cluster Autoscaler, looking at the pool's ASG from zero nodes, sees a node every pod fits
-    on, and the pool may grow to as many as the pods fill."""
+    on once a pod of each DaemonSet that lands there is on it (:func:`tests.workloads.autoscaler.template_node_info`),
+    and the pool may grow to as many as the pods fill."""
     pool, problems = case.pool, []
     zone = pool.outputs["availabilityZones"][0]
-    node = template_node(pool.instance, pool.asg_tags, pool.region, zone)
+    node = template_node_info(pool.instance, pool.asg_tags, pool.region, zone, case.stack.daemon_specs)
     for pod, adm, requests in zip(case.pods, case.admitted, case.requests, strict=True):
         for reason in unfit(adm.spec, requests, node):
             resource = reason.removeprefix("Insufficient ").split(":")[0]
             if reason.startswith("Insufficient") and f"{PREFIX}resources/{resource}" not in pool.asg_tags:
                 reason += f" (no {PREFIX}resources/{resource} tag on the ASG)"
             problems.append(
-                case.problem("Cluster Autoscaler", f"pod {pod.name} does not fit the template node: {reason}")
+                case.problem(
+                    "Cluster Autoscaler",
+                    f"pod {pod.name} does not fit the template node: {reason}",
+                )
             )
     if not problems:
         needed, most = nodes_needed(case.requests, node), int(pool.node_group["scalingConfig"]["maxSize"])
