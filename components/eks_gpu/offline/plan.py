@@ -41,8 +41,8 @@ from typing import Any
 
 import yaml
 
-from eks_gpu.config import POOL_LABEL, AmiType, CapacityType, Problem
-from eks_gpu.design.karpenter import SPOT_ROLE_COMMAND
+from eks_gpu.config import POOL_LABEL, AmiType, Architecture, CapacityType, Problem
+from eks_gpu.design.karpenter import SPOT_ROLE_COMMAND, ami_alias
 from eks_gpu.design.lookup import SPOT_ROLE
 from eks_gpu.design.pinning import release_parameter
 from eks_gpu.design.quotas import QuotaUse, quota_needs
@@ -51,6 +51,7 @@ from eks_gpu.facts.quotas import quota_for
 from eks_gpu.facts.releases import autoscaler_releases
 from eks_gpu.facts.versions import calendar
 from eks_gpu.policy.cost import (
+    EC2_NODE_CLASS,
     NODE_POOL,
     POINTS,
     NodePoolView,
@@ -345,6 +346,118 @@ def node_pool_row(pool: NodePoolView, region: str, vcpus: Mapping[str, int]) -> 
     }
 
 
+ARCH_KEY = "kubernetes.io/arch"
+ZONE_KEY = "topology.kubernetes.io/zone"
+KUBERNETES_ARCH = {"amd64": Architecture.X86_64, "arm64": Architecture.ARM64}
+"""``kubernetes.io/arch`` (Go's GOARCH names, as the program's NodePools send it) -> EC2's architecture."""
+ALIAS_FAMILIES = ("al2023", "bottlerocket")
+"""The alias families whose releases the plan can read (the EKS AMI types the program builds from)."""
+
+
+def requirement_values(nodepool: Mapping[str, Any], key: str) -> list[str] | None:
+    """The values of a NodePool's ``key In [...]`` requirement (``spec.template.spec.requirements``); None
+    without one."""
+    for req in _get(nodepool, "spec.template.spec.requirements") or []:
+        if isinstance(req, Mapping) and req.get("key") == key and req.get("operator") == "In":
+            return [str(v) for v in req.get("values") or []]
+    return None
+
+
+def _alias_ami_type(family: str, architecture: Architecture, nvidia: bool) -> AmiType:
+    """The EKS AMI type whose releases an alias of ``family`` resolves to for such nodes (never FIPS: an
+    alias names none)."""
+    (found,) = [
+        t
+        for t in AmiType
+        if t.bottlerocket == (family == "bottlerocket")
+        and t.architecture == architecture
+        and t.nvidia == nvidia
+        and not t.value.endswith("_FIPS")
+    ]
+    return found
+
+
+def node_pool_ami(
+    nodepool: Mapping[str, Any],
+    node_class: Mapping[str, Any] | None,
+    records: Mapping[str, Mapping[str, Any]],
+    instance_types: Sequence[str] | None,
+    kubernetes_version: str | None,
+    answer: Callable[[str, Mapping[str, Any]], Any],
+) -> dict[str, Any]:
+    """What a NodePool's EC2NodeClass pins of the AMI (``spec.amiSelectorTerms``), and the latest release AWS
+    publishes for it: the JSON keys the plan adds to the pool's ``nodePools`` row.
+
+    An alias (``al2023@v20260304``) resolves per instance type: Karpenter reads one SSM parameter per
+    architecture and variant (standard, nvidia, neuron) and gives each image the requirements of its variant,
+    nvidia for a type with GPUs (aws/karpenter-provider-aws ``pkg/providers/amifamily/al2023.go``
+    ``DescribeImageQuery`` and ``resolvePath``, ``types.go`` ``Variant.Requirements``: ``nvidia`` is
+    ``karpenter.k8s.aws/instance-gpu-count Exists``). So the latest release offered is the one the program
+    reads for a node group of that AMI type (:func:`eks_gpu.design.pinning.release_parameter`), for the
+    architecture the pool's ``kubernetes.io/arch`` requirement (else its types) allows and the variant its
+    types have (from the instance types' records), as the alias it would be
+    (:func:`eks_gpu.design.karpenter.ami_alias`). When any of that is not one thing, ``latestAmiRelease`` is
+    None and ``latestAmiUnknown`` says why.
+    """
+    terms = list(_get(node_class or {}, "spec.amiSelectorTerms") or [])
+    alias = str(terms[0]["alias"]) if terms and isinstance(terms[0], Mapping) and terms[0].get("alias") else None
+    out: dict[str, Any] = {
+        "amiSelectorTerms": terms,
+        "amiAlias": alias,
+        "amiType": None,
+        "kubernetesVersion": kubernetes_version,
+        "latestAmiRelease": None,
+        "latestAmiAlias": None,
+        "latestAmiUnknown": None,
+    }
+    family = (alias or "").partition("@")[0]
+
+    def unknown(why: str) -> dict[str, Any]:
+        out["latestAmiUnknown"] = why
+        return out
+
+    if node_class is None:
+        return unknown("its EC2NodeClass is not among the stack's resources")
+    if alias is None:
+        return unknown("the EC2NodeClass selects AMIs by id or tags, not by a release alias")
+    if family not in ALIAS_FAMILIES:
+        return unknown(f"the plan reads releases of {' and '.join(ALIAS_FAMILIES)} only, not {family}")
+    if not kubernetes_version:
+        return unknown("the cluster's Kubernetes version is not among the stack's inputs")
+    arch_values = requirement_values(nodepool, ARCH_KEY)
+    known = [t for t in instance_types or () if t in records]
+    if arch_values is not None:
+        architectures = {KUBERNETES_ARCH[a] for a in arch_values if a in KUBERNETES_ARCH}
+    else:
+        named = {str(a) for t in known for a in records[t].get("supportedArchitectures") or []}
+        architectures = {a for a in Architecture if a.value in named}
+    if len(architectures) != 1:
+        return unknown("the pool allows several architectures (or none the plan knows): one release each")
+    if not instance_types or len(known) != len(instance_types):
+        return unknown("the pool's allowed instance types are not all known: which variant (nvidia or standard)")
+    with_gpus = {any(g.get("manufacturer") == "NVIDIA" for g in records[t].get("gpuses") or []) for t in known}
+    if len(with_gpus) != 1:
+        return unknown("the pool mixes types with and without NVIDIA GPUs: Karpenter picks a variant per type")
+    ami_type = _alias_ami_type(family, architectures.pop(), with_gpus.pop())
+    out["amiType"] = ami_type.value
+    parameter = release_parameter(ami_type, kubernetes_version)
+    latest = (answer(SSM_INVOKE, {"name": parameter}) or {}).get("value")
+    if latest is None:
+        return unknown(f"AWS's latest could not be read ({parameter})")
+    out["latestAmiRelease"] = latest
+    try:
+        out["latestAmiAlias"] = ami_alias(str(latest), ami_type)
+    except ValueError:
+        out["latestAmiUnknown"] = f"AWS's latest {latest} is not a {family} release the plan can read as an alias"
+    return out
+
+
+def pool_zones(nodepool: Mapping[str, Any]) -> list[str]:
+    """The zones a NodePool's ``topology.kubernetes.io/zone`` requirement allows (empty: any its
+    EC2NodeClass's subnets are in)."""
+    return sorted(requirement_values(nodepool, ZONE_KEY) or [])
+
+
 def quota_rows(
     rows: Iterable[NodeGroupRow], values: Mapping[str, float], pools: Iterable[QuotaUse] = ()
 ) -> list[dict[str, Any]]:
@@ -518,11 +631,33 @@ def build(
         latest = latest_releases(rows, answer)
         catalogue = catalogue_of(price_table(), region)
         pools = sorted((node_pool(r.inputs, catalogue) for r in run.of_type(NODE_POOL)), key=lambda p: p.pool)
-        pool_vcpus: dict[str, int] = {}
+        pool_records: dict[str, Mapping[str, Any]] = {}
         for t in sorted({t for p in pools for t in p.instance_types or ()}):
             record = answer("aws:ec2/getInstanceType:getInstanceType", {"instanceType": t})
             if record:
-                pool_vcpus[t] = _int(record.get("defaultVcpus", 0))
+                pool_records[t] = record
+        pool_vcpus = {t: _int(r.get("defaultVcpus", 0)) for t, r in pool_records.items()}
+        # the cluster's version (an existing cluster's: its node groups', which the program sends it)
+        kubernetes = next(
+            (str(c.inputs["version"]) for c in run.of_type("eks:index:Cluster") if c.inputs.get("version")),
+            next((r.kubernetes_version for r in rows if r.kubernetes_version), None),
+        )
+        nodepools = {str(_get(r.inputs, "metadata.name")): r.inputs for r in run.of_type(NODE_POOL)}
+        classes = {str(_get(r.inputs, "metadata.name")): r.inputs for r in run.of_type(EC2_NODE_CLASS)}
+        pool_amis = {
+            p.name: {
+                "availabilityZones": pool_zones(nodepools.get(p.name) or {}),
+                **node_pool_ami(
+                    nodepools.get(p.name) or {},
+                    classes.get(p.node_class),
+                    pool_records,
+                    p.instance_types,
+                    kubernetes,
+                    answer,
+                ),
+            }
+            for p in pools
+        }
         pool_uses = node_pool_quota_uses(pools, pool_vcpus)
         for code in sorted({q.code for u in pool_uses if (q := _quota_of(u)) is not None} - set(values)):
             values[code] = float(account.invoke(QUOTA_INVOKE, {"serviceCode": "ec2", "quotaCode": code})["value"])
@@ -586,7 +721,8 @@ def build(
             }
             for row in rows
         ],
-        "nodePools": [node_pool_row(p, region, pool_vcpus) for p in pools],
+        # pool_amis: the pool's zones, its EC2NodeClass's AMI alias and the latest release AWS publishes for it
+        "nodePools": [{**node_pool_row(p, region, pool_vcpus), **pool_amis[p.name]} for p in pools],
         "addons": addons,
         "quotas": quota_rows(rows, values, pool_uses),
         "cost": {
@@ -712,6 +848,88 @@ def render_node_pools(pools: Sequence[Mapping[str, Any]]) -> list[str]:
     return out + _table(NODE_POOL_HEADERS, (_node_pool_cells(p) for p in pools))
 
 
+DEFAULT_BUDGET = "10%"
+"""A NodePool's disruption budget when it lists none (aws/karpenter-provider-aws
+``website/content/en/v1.14/concepts/disruption.md`` at 388ed61993b0fd6cd61ec684984bbcc3bb60e065, "NodePool
+Disruption Budgets": "If undefined, Karpenter will default to one budget with ``nodes: 10%``")."""
+
+
+def drift_budget(budgets: Sequence[Mapping[str, Any]]) -> str:
+    """How many of a NodePool's nodes drift may replace at once, as its budgets say.
+
+    The same page, "Reasons": a budget without ``reasons`` applies to every reason, and for a reason Karpenter
+    takes the minimum of the budgets that list it or list none; with several, the most restrictive active one
+    applies (a ``schedule`` makes a budget active only for its ``duration``)."""
+    if not budgets:
+        return f"at most {DEFAULT_BUDGET} of them at a time (Karpenter's default budget)"
+    applying = [b for b in budgets if not b.get("reasons") or "Drifted" in b["reasons"]]
+    if not applying:
+        return "no budget lists Drifted: drift is not paced by a budget"
+    parts = [
+        str(b.get("nodes"))
+        + (f" (while schedule '{b['schedule']}' is active, for {b.get('duration')})" if b.get("schedule") else "")
+        for b in applying
+    ]
+    if len(parts) == 1:
+        return f"at most {parts[0]} at a time (its disruption budget)"
+    return f"at most the least of {', '.join(parts)} at a time (its disruption budgets)"
+
+
+def _pool_latest(p: Mapping[str, Any]) -> str:
+    latest, alias = p.get("latestAmiRelease"), p.get("latestAmiAlias")
+    if latest is None or alias is None:
+        return f"unknown: {p.get('latestAmiUnknown') or 'not read'}"
+    newer = " (newer)" if p.get("amiAlias") not in (None, alias) and not str(p["amiAlias"]).endswith("@latest") else ""
+    return f"{alias} ({latest}){newer}"
+
+
+def _pool_ami_cells(p: Mapping[str, Any]) -> tuple[str, str, str, str, str]:
+    """A NodePool's row of the AMI-release table: its AMI, the alias its EC2NodeClass pins, AWS's latest, and
+    what a new alias does (Karpenter drift: ``amiSelectorTerms`` is hashed into the EC2NodeClass's spec, and a
+    changed spec drifts every node of the pools that use it; disruption.md, "Drift", as --against says it)."""
+    alias = p.get("amiAlias")
+    family = str(alias).partition("@")[0] if alias else "by selector"
+    ami = f"{family} ({p['amiType']})" if p.get("amiType") else family
+    pace = drift_budget(p.get("budgets") or [])
+    if alias is None:
+        terms = ",".join(_short(t) for t in p.get("amiSelectorTerms") or []) or "none"
+        release = f"amiSelectorTerms {terms}"
+        change = f"Karpenter drift: every node whose AMI the terms no longer select is replaced (drained), {pace}"
+    elif str(alias).endswith("@latest"):
+        release = f"{alias}: not pinned, follows each release"
+        change = f"Karpenter drift at every release AWS publishes: every node replaced (drained), {pace}"
+    else:
+        release = f"{alias} (EC2NodeClass {p.get('nodeClass') or '?'})"
+        change = f"Karpenter drift: every node of the pool replaced (drained, then terminated), {pace}"
+    return (ami, f"{p['pool']} (NodePool)", release, _pool_latest(p), change)
+
+
+def render_ami_releases(groups: Sequence[Mapping[str, Any]], pools: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The AMI-release table: each node group's release and AWS's latest; with Karpenter NodePools, their
+    EC2NodeClasses' aliases too, and a column saying what a new release does to each."""
+
+    def group_cells(g: Mapping[str, Any]) -> tuple[str, ...]:
+        return (
+            g["amiType"],
+            g["key"],
+            g["amiRelease"] or "not set: EKS's latest at creation, kept",
+            (g["latestAmiRelease"] or "unknown")
+            + (" (newer)" if g["amiRelease"] and g["latestAmiRelease"] not in (None, g["amiRelease"]) else ""),
+        )
+
+    if not pools:
+        out = ["", "Node AMI releases: a new release replaces every node of its group, one at a time"]
+        return out + _table(("AMI type", "node group", "release", "AWS latest"), (group_cells(g) for g in groups))
+    out = [
+        "",
+        "Node AMI releases: a new release replaces every node of its node group (one at a time) or Karpenter "
+        "NodePool (drift, at the pace of its disruption budget)",
+    ]
+    rows = [*((*group_cells(g), "rolls the group: every node replaced, one at a time") for g in groups)]
+    rows += [_pool_ami_cells(p) for p in pools]
+    return out + _table(("AMI type", "node group", "release", "AWS latest", "a new release"), rows)
+
+
 def render_cost_delta(delta: Mapping[str, Any]) -> list[str]:
     """The cost delta of a change, per point, per hour and per month."""
     out = ["Cost delta (USD): idle = every group at minSize, desired = at desiredSize, max = at maxSize"]
@@ -771,20 +989,7 @@ def render_text(plan: Mapping[str, Any], *, tree: bool | None = None) -> str:
         ),
     )
     out += render_node_pools(plan.get("nodePools") or [])
-    out += ["", "Node AMI releases: a new release replaces every node of its group, one at a time"]
-    out += _table(
-        ("AMI type", "node group", "release", "AWS latest"),
-        (
-            (
-                g["amiType"],
-                g["key"],
-                g["amiRelease"] or "not set: EKS's latest at creation, kept",
-                (g["latestAmiRelease"] or "unknown")
-                + (" (newer)" if g["amiRelease"] and g["latestAmiRelease"] not in (None, g["amiRelease"]) else ""),
-            )
-            for g in plan["nodeGroups"]
-        ),
-    )
+    out += render_ami_releases(plan["nodeGroups"], plan.get("nodePools") or [])
     out += ["", "EKS add-ons: the version each one runs (pinned in eks-gpu:addons, else EKS's default)"]
     out += _table(
         ("add-on", "version", "EKS default", "source"),
@@ -895,6 +1100,36 @@ def render_markdown(plan: Mapping[str, Any]) -> str:
     return "\n".join([*out, "", "</details>"]) + "\n"
 
 
+def allowed_types_summary(pool: Mapping[str, Any]) -> str:
+    """A NodePool's allowed instance types in few words: per family, its sizes from the fewest vCPUs
+    (``g6 xlarge/2xlarge/4xlarge``); else its families; else ``any type``."""
+    types = list(pool.get("instanceTypes") or [])
+    if not types:
+        families = pool.get("instanceFamilies") or []
+        return f"families {','.join(families)}" if families else "any type"
+    vcpus = pool.get("vcpusPerNode") or {}
+    by_family: dict[str, list[str]] = {}
+    for t in sorted(types, key=lambda t: (vcpus.get(t, 0), t)):
+        family, _, size = t.partition(".")
+        by_family.setdefault(family, []).append(size)
+    return ", ".join(f"{family} {'/'.join(sizes)}" for family, sizes in sorted(by_family.items()))
+
+
+def node_pool_label(pool: Mapping[str, Any]) -> str:
+    """A NodePool's node in the diagram: its name, allowed types, the order Karpenter tries capacity types in,
+    its node limit and the AMI alias its EC2NodeClass pins (no double quote: it ends a Mermaid label)."""
+    order = sorted(pool["capacityOrder"], key=lambda t: CAPACITY_ORDER.index(t) if t in CAPACITY_ORDER else 3)
+    limit = f"up to {pool['nodeLimit']} nodes" if pool.get("nodeLimit") is not None else "no node limit"
+    parts = [
+        f"NodePool {pool['pool']} (Karpenter)",
+        allowed_types_summary(pool),
+        ", then ".join(order),
+        limit,
+        str(pool.get("amiAlias") or "AMI by selector"),
+    ]
+    return "<br/>".join(parts).replace('"', "'")
+
+
 def render_mermaid(plan: Mapping[str, Any]) -> str:
     """A Mermaid flowchart of the stack's architecture."""
     resources = plan["resources"]
@@ -931,6 +1166,15 @@ def render_mermaid(plan: Mapping[str, Any]) -> str:
         for s in of("aws:ec2/subnet:Subnet"):
             if "-private-" in s["name"] and s["properties"].get("availabilityZone") in g["availabilityZones"]:
                 lines.append(f"  {gid} -.- {node_id(s['name'])}")
+    for pool in plan.get("nodePools") or []:
+        pid = node_id("np_" + pool["pool"])
+        lines.append(f'  {pid}["{node_pool_label(pool)}"]')
+        lines.append(f"  {pid} --> {node_id(cluster['name'])}")
+        # a pool without a zone requirement may start nodes in any subnet its EC2NodeClass selects: every private one
+        zones = pool.get("availabilityZones") or azs
+        for s in of("aws:ec2/subnet:Subnet"):
+            if "-private-" in s["name"] and s["properties"].get("availabilityZone") in zones:
+                lines.append(f"  {pid} -.- {node_id(s['name'])}")
     for release in of("kubernetes:helm.sh/v3:Release"):
         chart = release["properties"]
         lines.append(f'  {node_id(release["name"])}(["helm {chart.get("chart")} {chart.get("version")}"])')
