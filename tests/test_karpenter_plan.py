@@ -11,6 +11,7 @@ User Guide's ("retrieve-ami-id", "retrieve-ami-id-bottlerocket").
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +163,7 @@ def _record(arch: str, gpus: int) -> dict[str, Any]:
     }
 
 
-def _answer(token: str, args: dict[str, Any]) -> Any:
+def _answer(token: str, args: Mapping[str, Any]) -> Any:
     value = ami_release_parameter(args["name"])
     return None if value is None else {"value": value}
 
