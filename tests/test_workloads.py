@@ -19,6 +19,7 @@ from tests.helpers import ROOT, every_feature, program_scope, run, run_stack_fil
 from tests.workloads import autoscaler, verdict
 from tests.workloads.autoscaler import PREFIX, template_node
 from tests.workloads.corpus import MARKER, README_REQUIRED, WORKLOADS, Workload, marked_blocks, pods
+from tests.workloads.karpenter import daemon_overhead
 from tests.workloads.resources import JsonDict, show
 from tests.workloads.scheduling import unfit
 from tests.workloads.stack import Stack, addon_daemon_specs, addon_daemonsets
@@ -193,9 +194,12 @@ def test_without_published_allocatable_a_user_cannot_size_a_pod(stacks: dict[str
     ]
     node = {"cpu": "3920m", "memory": "6Gi", "ephemeral-storage": "80Gi", "pods": "58", "nvidia.com/gpu": "1"}
     smaller = dataclasses.replace(pool, outputs={**pool.outputs, "allocatable": node})
+    # the node's DaemonSet pods (Helm releases' and add-ons') take their memory requests first
+    taken = daemon_overhead(stacks["prod"].daemon_specs, verdict.real_node(pool, {}))
+    assert 0 < taken["memory"] < Decimal(2**30)
     assert verdict.fits_real_node(verdict.Case(stacks["prod"], smaller, BY_NAME["notebook"])) == [
         "notebook on prod/inference: real node: pod notebook does not fit: Insufficient memory: the pod requests 8Gi, "
-        "the node has 6Gi"
+        f"the node has {show('memory', Decimal(6 * 2**30) - taken['memory'])}"
     ]
 
 

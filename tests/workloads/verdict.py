@@ -10,6 +10,7 @@ from functools import cached_property
 from . import admission, corpus, psa
 from .autoscaler import PREFIX, template_node_info
 from .corpus import PodInstance, Workload
+from .karpenter import daemon_overhead, less
 from .netpol import Address, Cluster, Endpoint, Pod
 from .resources import ResourceList, pod_total, quantity, with_api_defaults
 from .scheduling import Node, nodes_needed, unfit
@@ -163,9 +164,20 @@ def scales_from_zero(case: Case) -> list[str]:
     return problems
 
 
+def real_node(pool: Pool, allocatable: ResourceList) -> Node:
+    """A node of ``pool`` as it joins: its node group's labels and the kubelet's, its taints, ``allocatable``."""
+    labels = {
+        **pool.node_group.get("labels", {}),
+        "kubernetes.io/os": "linux",
+        "node.kubernetes.io/instance-type": pool.instance["InstanceType"],
+    }
+    return Node(labels, pool.real_taints, allocatable)
+
+
 def fits_real_node(case: Case) -> list[str]:
     """4. Every pod fits the node that arrives: the pool's allocatable (stack output
-    ``gpuNodeGroups.<pool>.allocatable``), labels and taints."""
+    ``gpuNodeGroups.<pool>.allocatable``), labels and taints, less a pod of each DaemonSet that lands
+    there (the Helm releases' and the EKS add-ons', as the scheduler sees them bound to the node)."""
     pool = case.pool
     published = pool.outputs.get("allocatable")
     where = f"gpuNodeGroups.{pool.key}.allocatable"
@@ -175,13 +187,8 @@ def fits_real_node(case: Case) -> list[str]:
     asked = {name for r in case.requests for name, v in r.items() if v > 0} | {"pods"}
     if missing := sorted(asked - set(allocatable)):
         return [case.problem("real node", f"the stack output {where} names no {', '.join(missing)}")]
-    instance = pool.instance
-    labels = {
-        **pool.node_group.get("labels", {}),
-        "kubernetes.io/os": "linux",
-        "node.kubernetes.io/instance-type": instance["InstanceType"],
-    }
-    node = Node(labels, pool.real_taints, allocatable)
+    node = real_node(pool, allocatable)
+    node = Node(node.labels, node.taints, less(allocatable, daemon_overhead(case.stack.daemon_specs, node)))
     return [
         case.problem("real node", f"pod {pod.name} does not fit: {reason}")
         for pod, adm, requests in zip(case.pods, case.admitted, case.requests, strict=True)
