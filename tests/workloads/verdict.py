@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from . import admission, corpus, psa
-from .autoscaler import PREFIX, template_node_info
+from .autoscaler import ARCHITECTURE, PREFIX, template_node_info
 from .corpus import PodInstance, Workload
 from .karpenter import daemon_overhead, less
 from .netpol import Address, Cluster, Endpoint, Pod
@@ -165,11 +165,15 @@ def scales_from_zero(case: Case) -> list[str]:
 
 
 def real_node(pool: Pool, allocatable: ResourceList) -> Node:
-    """A node of ``pool`` as it joins: its node group's labels and the kubelet's, its taints, ``allocatable``."""
+    """A node of ``pool`` as it joins: its node group's labels and the kubelet's well-known ones (arch, os,
+    instance type, region, zone: kubernetes.io's "Well-Known Labels"), its taints, ``allocatable``."""
     labels = {
         **pool.node_group.get("labels", {}),
+        "kubernetes.io/arch": ARCHITECTURE[pool.instance["ProcessorInfo"]["SupportedArchitectures"][0]],
         "kubernetes.io/os": "linux",
         "node.kubernetes.io/instance-type": pool.instance["InstanceType"],
+        "topology.kubernetes.io/region": pool.region,
+        "topology.kubernetes.io/zone": pool.outputs["availabilityZones"][0],
     }
     return Node(labels, pool.real_taints, allocatable)
 
