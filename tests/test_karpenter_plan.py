@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from eks_gpu.offline import plan
+from eks_gpu.offline import nodepools, plan
 from eks_gpu.offline.aws import ami_release_parameter, ami_releases
 
 from tests.helpers import ROOT, run_plan
@@ -178,7 +178,7 @@ def test_the_latest_release_is_unknown_and_said_why_when_the_pool_does_not_pin_o
 
     def ami(nodepool: dict[str, Any], node_class: dict[str, Any] | None, k8s: str | None = "1.35") -> dict[str, Any]:
         types = next(r["values"] for r in nodepool["spec"]["template"]["spec"]["requirements"])
-        return plan.node_pool_ami(nodepool, node_class, records, types, k8s, _answer)
+        return nodepools.node_pool_ami(nodepool, node_class, records, types, k8s, _answer)
 
     found = ami(_nodepool(["g6.xlarge"], ["amd64"]), pinned)
     assert found["latestAmiRelease"] == ami_releases()["al2023"]["1.35"]["release"] and not found["latestAmiUnknown"]
@@ -196,17 +196,17 @@ def test_the_latest_release_is_unknown_and_said_why_when_the_pool_does_not_pin_o
     }
     for why, row in cases.items():
         assert row["latestAmiRelease"] is None and why in row["latestAmiUnknown"], (why, row)
-        cells = plan._pool_ami_cells({"pool": "p", "budgets": [], **row})
+        cells = nodepools.pool_ami_cells({"pool": "p", "budgets": [], **row})
         assert cells[3].startswith("unknown: ") and why in cells[3]
 
 
 def test_the_drift_pace_follows_karpenters_budget_rules() -> None:
     """disruption.md (v1.14), "NodePool Disruption Budgets" and "Reasons": no budget is 10%; a budget for
     other reasons does not pace drift; several: the most restrictive."""
-    assert plan.drift_budget([]) == "at most 10% of them at a time (Karpenter's default budget)"
-    assert "not paced" in plan.drift_budget([{"nodes": "0", "reasons": ["Underutilized", "Empty"]}])
-    assert plan.drift_budget([{"nodes": "2", "reasons": ["Drifted"]}, {"nodes": "5", "reasons": ["Empty"]}]) == (
+    assert nodepools.drift_budget([]) == "at most 10% of them at a time (Karpenter's default budget)"
+    assert "not paced" in nodepools.drift_budget([{"nodes": "0", "reasons": ["Underutilized", "Empty"]}])
+    assert nodepools.drift_budget([{"nodes": "2", "reasons": ["Drifted"]}, {"nodes": "5", "reasons": ["Empty"]}]) == (
         "at most 2 at a time (its disruption budget)"
     )
-    both = plan.drift_budget([{"nodes": "20%"}, {"nodes": "0", "schedule": "0 9 * * 1-5", "duration": "8h"}])
+    both = nodepools.drift_budget([{"nodes": "20%"}, {"nodes": "0", "schedule": "0 9 * * 1-5", "duration": "8h"}])
     assert "least of 20%, 0 (while schedule '0 9 * * 1-5' is active, for 8h)" in both
