@@ -653,7 +653,9 @@ def test_a_cluster_autoscaler_stack_tags_nothing_for_karpenter() -> None:
     assert all(DISCOVERY not in s.inputs["tags"] for s in ran.of_type(SUBNET))
 
 
-def test_an_existing_vpcs_private_subnets_get_the_tag_as_tag_resources() -> None:
+def test_an_existing_vpcs_subnets_are_not_tagged() -> None:
+    """Someone else's subnets may be shared with another cluster's Karpenter: CreateTags would overwrite its
+    discovery tag and a destroy delete it. Only EKS's cluster security group (the stack's cluster's) is tagged."""
     with offline_account(REGION) as account:
         azs = sorted(aws_data.offerings(REGION)["g6.xlarge"])[:2]
         vpc = account.create_existing_vpc(
@@ -663,9 +665,7 @@ def test_an_existing_vpcs_private_subnets_get_the_tag_as_tag_resources() -> None
         cfg = {**KARPENTER_STACK, "eks-gpu:vpc": {"id": vpc.vpc_id, "privateSubnetIds": list(vpc.private_subnet_ids)}}
         SPOT_ROLE(account)
         ran = run_program(cfg, account=account)
-    tags = [t.inputs for t in ran.of_type(EC2_TAG)]
-    assert all((t["key"], t["value"]) == (DISCOVERY, CLUSTER_NAME) for t in tags)
-    assert sorted(t["resourceId"] for t in tags if t["resourceId"] in vpc.private_subnet_ids) == sorted(
-        vpc.private_subnet_ids
-    )
-    assert len(tags) == len(vpc.private_subnet_ids) + 1  # and the cluster security group; no public subnet
+    (tag,) = ran.of_type(EC2_TAG)
+    assert tag.inputs["resourceId"] not in vpc.private_subnet_ids
+    (node_class, *_) = objects(ran, NODE_CLASS).values()
+    assert node_class["spec"]["securityGroupSelectorTerms"] == [{"id": tag.inputs["resourceId"]}]

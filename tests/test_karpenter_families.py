@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from eks_gpu.policy.pricing import price_table
 
 from tests import aws_data, crds
 from tests.helpers import REGION, config, gpu_pool, problems_of, run
-from tests.test_karpenter_config import karpenter_config, karpenter_pool
+from tests.test_karpenter_config import design_of, karpenter_config, karpenter_pool
 
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 TYPE_KEY = "node.kubernetes.io/instance-type"
@@ -159,7 +160,9 @@ def test_every_family_mistake_at_once_with_its_key() -> None:
     at = "eks-gpu:gpuNodeGroups"
     assert found[f"{at}.typo.karpenter.instanceFamilies[0]"].endswith("did you mean g4dn?")
     assert "no type left after karpenter.gpuCount" in found[f"{at}.nothing.karpenter.instanceFamilies"]
-    assert "no type with NVIDIA GPUs" in found[f"{at}.inferentia.karpenter.instanceFamilies"]
+    assert found[f"{at}.inferentia.karpenter.instanceFamilies[0]"] == (
+        f"'inf2' has no type with NVIDIA GPUs in {REGION}; a GPU pool needs them"
+    )
     assert "give one" in found[f"{at}.both.karpenter.instanceFamilies"]
     assert "applies only with it" in found[f"{at}.loose.karpenter.gpuName"]
     assert found[f"{at}.none.instanceTypes"].startswith("is required (or karpenter.instanceFamilies")
@@ -199,3 +202,69 @@ def test_cost_at_max_is_the_dearest_fleet_the_limits_allow() -> None:
     assert item.unit_usd_per_hour is not None
     assert item.unit_usd_per_hour * item.counts["max"] == pytest.approx(best)
     assert best > 3 * min(prices.on_demand(region, t) or 0.0 for t in types)  # the dearest, not any type
+
+
+# --- zones: a type none of the pool's zones offers ---------------------------------------------------
+
+
+def _pool_with_a_type_outside(region: str) -> tuple[str, str, list[str]]:
+    """From the catalogue: two NVIDIA types of one GPU shape and family pair, and two AZs of ``region``
+    that offer the first but never the second (so a NodePool there could never launch the second)."""
+    offers = aws_data.offerings(region)
+    azs = sorted({az for zones in offers.values() for az in zones})
+    for a in sorted(expected_types(region, {"p5e", "p5en", "g6", "g6e", "gr6", "g5"})):
+        for b in sorted(expected_types(region, {"p5e", "p5en", "g6", "g6e", "gr6", "g5"})):
+            if a == b or aws_data.shape(a)[2:] != aws_data.shape(b)[2:]:
+                continue
+            without_b = [az for az in azs if az not in offers[b]]
+            with_a = [az for az in without_b if az in offers[a]]
+            if with_a and len(without_b) >= 2:
+                return a, b, sorted({with_a[0], *[az for az in without_b if az != with_a[0]][:1]})
+    raise AssertionError(f"no such pair in {region}")
+
+
+def test_a_listed_type_offered_in_none_of_the_pools_zones_is_refused() -> None:
+    a, b, azs = _pool_with_a_type_outside(REGION)
+    cfg = karpenter_config({"inference": karpenter_pool(a, b)})
+    cfg["eks-gpu:vpc"] = {"cidr": "10.0.0.0/16", "availabilityZones": azs, "natGateways": "single"}
+    found = problems_of(cfg)
+    assert list(found) == ["eks-gpu:gpuNodeGroups.inference.instanceTypes[1]"]
+    zones = sorted(set(azs) & aws_data.offerings(REGION)[a])  # the VPC's AZs that offer a type of the pool
+    assert found["eks-gpu:gpuNodeGroups.inference.instanceTypes[1]"].startswith(
+        f"'{b}' is offered in none of the pool's AZs ({', '.join(zones)})"
+    )
+
+
+def test_a_familys_type_offered_in_none_of_the_pools_zones_is_left_out_with_a_note(tmp_path: Path) -> None:
+    a, b, azs = _pool_with_a_type_outside(REGION)
+    families = sorted({a.split(".")[0], b.split(".")[0]})
+    count, model = aws_data.gpus(a)
+    pool = family_pool(instanceFamilies=families, gpuCount=count, gpuName=model.lower().replace(" ", "-"))
+    cfg = karpenter_config({"inference": pool})
+    cfg["eks-gpu:vpc"] = {"cidr": "10.0.0.0/16", "availabilityZones": azs, "natGateways": "single"}
+    types = requirement(node_pool(cfg), TYPE_KEY)
+    offers = aws_data.offerings(REGION)
+    assert a in types and b not in types
+    assert all(offers[t] & set(azs) for t in types)
+    notes = design_of(tmp_path, cfg)["notes"]
+    assert any(b in note and "left out" in note for note in notes), notes
+
+
+def test_family_mistakes_in_the_values_themselves() -> None:
+    pools = {
+        "typed": family_pool(instanceFamilies=["g6.xlarge"]),
+        "upper": family_pool(instanceFamilies=["g6"], gpuName="L40S"),
+        "efa": family_pool(instanceFamilies=["p5e", "p5en"], efa=True),
+    }
+    found = problems_of(karpenter_config(pools))
+    at = "eks-gpu:gpuNodeGroups"
+    assert "is an instance type, not a family" in found[f"{at}.typed.karpenter.instanceFamilies"]
+    assert found[f"{at}.upper.karpenter.gpuName"].endswith("write l40s")
+    # both have 8 H200s; their EFA layouts differ (one interface per network card), which an EFA pool cannot mix
+    layouts = {
+        t: aws_data.catalogue()[t]["NetworkInfo"]["EfaInfo"]["MaximumEfaInterfaces"]
+        for t in ("p5e.48xlarge", "p5en.48xlarge")
+    }
+    assert len(set(layouts.values())) == 2
+    message = found[f"{at}.efa.karpenter.instanceFamilies"]
+    assert all(f"{n} EFA" in message for n in layouts.values()) and "one EFA layout" in message

@@ -56,11 +56,16 @@ def addon_daemon_specs(installed: Mapping[str, Mapping[str, Any]]) -> list[JsonD
     """Pod specs of the DaemonSets of the ``installed`` add-ons (name -> the configuration values sent),
     each with what the values override (an entry's ``configured``: ``tolerations`` and ``affinity``
     replace the field; ``tolerateAllTaints`` true makes it ``[{operator: Exists}]``, the EBS CSI chart's
-    ``templates/_node.tpl``). An installed add-on without an entry is an error (KeyError): its DaemonSets
-    would be silently missing; one marked ``unknown`` adds none."""
+    ``templates/_node.tpl``). An installed add-on without an entry, or marked ``unknown``, is an error
+    (LookupError): its DaemonSets' requests would be silently missing and every fit optimistic."""
     out = []
     for name, values in installed.items():
-        for ds in addon_daemonsets()[name].get("daemonSets", []):
+        entry = addon_daemonsets().get(name)
+        if entry is None or entry.get("unknown"):
+            raise LookupError(
+                f"add-on {name}: its DaemonSets' requests are not known (tests/data/eks_addon_daemonsets.json)"
+            )
+        for ds in entry.get("daemonSets", []):
             spec = copy.deepcopy(ds["podSpec"])
             configured = ds.get("configured", {})
             for field in ("tolerations", "affinity"):

@@ -30,8 +30,9 @@ class NetworkArgs:
     cluster_name: str
     tags: Mapping[str, str]
     private_subnet_tags: Mapping[str, str] = field(default_factory=dict)
-    """More tags on the private subnets (Karpenter's discovery tag); on an existing VPC's subnets as
-    ``aws.ec2.Tag`` resources, which remove only their own tag on destroy. Default none."""
+    """More tags on the private subnets the program builds (Karpenter's discovery tag). An existing VPC's
+    subnets are never tagged: they may be shared, and EC2's ``CreateTags`` overwrites a key another
+    cluster set, which a destroy would then delete. Default none."""
 
 
 class Network(pulumi.ComponentResource):
@@ -52,16 +53,6 @@ class Network(pulumi.ComponentResource):
             self.vpc_id = net.vpc_id
             self.private_subnet_ids = {az: list(ids) for az, ids in net.private_subnets.items()}
             self.public_subnet_ids = list(net.public_subnet_ids)
-            for az, ids in sorted(net.private_subnets.items()):
-                for i, sid in enumerate(ids):
-                    for key, value in sorted(args.private_subnet_tags.items()):
-                        aws.ec2.Tag(
-                            f"{name}-private-{az}-{i}-{key.replace('/', '-')}",
-                            resource_id=sid,
-                            key=key,
-                            value=value,
-                            opts=pulumi.ResourceOptions(parent=self),
-                        )
         else:
             self._build(name, net, args)
         self.register_outputs({"vpcId": self.vpc_id, "publicSubnetIds": self.public_subnet_ids})

@@ -181,7 +181,7 @@ KARPENTER_CAPACITY_TYPES = ("reserved", "spot", "on-demand")
 """Karpenter's ``karpenter.sh/capacity-type`` values (karpenter-provider-aws ``v1.14/concepts/scheduling.md``)."""
 CONSOLIDATION_POLICIES = ("WhenEmpty", "WhenEmptyOrUnderutilized")
 """NodePool ``disruption.consolidationPolicy`` values offered (the CRD also has ``Balanced``, new in 1.14)."""
-INSTANCE_FAMILY = r"^[a-z][a-z0-9]*(-[a-z0-9]+)?$"
+INSTANCE_FAMILY = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 """An EC2 instance family, the part of a type's name before the dot (``g6``, ``p4d``, ``p6-b200``): Karpenter's
 ``karpenter.k8s.aws/instance-family`` label."""
 MAX_FAMILIES = 20
@@ -214,8 +214,23 @@ def _capacity_types(value: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _families(value: tuple[str, ...]) -> tuple[str, ...]:
+    for name in value:
+        if "." in name:
+            raise fail(
+                "instance_families",
+                f"'{name}' is an instance type, not a family (g6); list types in the pool's instanceTypes instead",
+            )
+        if not INSTANCE_FAMILY.match(name):
+            raise fail("instance_families", f"'{name}' is not an EC2 instance family such as g6, p5 or p6-b200")
     if len(set(value)) != len(value):
         raise fail("instance_families", "lists an instance family twice")
+    return value
+
+
+def _gpu_name(value: str) -> str:
+    if not re.match(r"^[a-z0-9]+(-[a-z0-9]+)*$", value):
+        hint = value.lower().replace(" ", "-")
+        raise fail("gpu_name", f"'{value}' is not as Karpenter's instance-gpu-name label spells it: write {hint}")
     return value
 
 
@@ -262,7 +277,7 @@ class KarpenterPool(Model):
     PodDisruptionBudget or ``karpenter.sh/do-not-disrupt`` protect (``24h``). Default none: it waits
     for ever."""
     instance_families: Annotated[
-        tuple[Annotated[str, Field(pattern=INSTANCE_FAMILY)], ...],
+        tuple[str, ...],
         Field(max_length=MAX_FAMILIES),
         AfterValidator(_families),
     ] = ()
@@ -271,7 +286,7 @@ class KarpenterPool(Model):
     by ``gpuName`` and ``gpuCount``), read from AWS at each preview and listed in the NodePool, so the
     plan shows exactly what Karpenter may launch. At most 20; exclusive with ``instanceTypes``. Default
     none."""
-    gpu_name: Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")] | None = None
+    gpu_name: Annotated[str, AfterValidator(_gpu_name)] | None = None
     """Only types whose GPU is this model, as Karpenter's ``karpenter.k8s.aws/instance-gpu-name`` label
     spells it (lower case, spaces as dashes: ``l4``, ``l40s``, ``a10g``, ``h100``). Only with
     ``instanceFamilies``. Default: any model (the families' types must then share one)."""

@@ -70,13 +70,17 @@ def problems_from(exc: ValidationError, prefix: tuple[str | int, ...], model: ty
         elif err["type"] == "missing":
             message = "is required"
         elif err["type"] in LIST_TYPES:
-            message = f"must be a list, e.g. [{_shown(err['input'])}] (got {err['input']!r})"
+            example = "" if err["input"] is None else f", e.g. [{_shown(err['input'])}]"
+            message = f"must be a list{example} (got {err['input']!r})"
         elif err["type"] == "dict_type":
             message = f"must be a mapping of key: value (got {err['input']!r})"
         elif err["type"] == "too_short":
             n = err["ctx"]["min_length"]
             message = f"must list at least {n} item{'s' if n != 1 else ''} (got {len(err['input'])})"
-        elif err["type"] not in ("enum", "key", "value", "instance_type", "cidr", "image", "duration", "id", "arn"):
+        elif err["type"] not in (
+            *("enum", "key", "value", "instance_type", "cidr", "image", "duration", "id", "arn"),
+            *("instance_families", "gpu_name"),
+        ):
             message = f"{message} (got {err['input']!r})"
         problems.append(Problem(key_path(*prefix, *loc), _sentence(message)))
     return problems

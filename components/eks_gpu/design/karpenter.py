@@ -55,30 +55,24 @@ def family_instances(
     own = pool.karpenter or KarpenterPool()
     key = (*prefix, "karpenter")
     known = sorted({family_of(t) for t in facts.region_types})
-    for i, name in enumerate(own.instance_families):
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-            meant = f"; did you mean {close[0]}?" if close else ""
-            problems.append(
-                Problem(
-                    key_path(*key, "instanceFamilies", i),
-                    f"'{name}' is no instance family {facts.region} offers{meant}",
-                )
-            )
     listed = sorted(
         (facts.instances[t] for t in pool_instance_types(pool, facts.region_types) if t in facts.instances),
         key=lambda i: (i.vcpus, i.instance_type),
     )
-    nvidia = [i for i in listed if i.gpu_count and (i.gpu_manufacturer or "").upper() == "NVIDIA" and i.architectures]
-    where = f"{', '.join(own.instance_families)} in {facts.region}"
+    nvidia = [i for i in listed if _nvidia(i)]
+    for i, name in enumerate(own.instance_families):
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            meant = f"; did you mean {close[0]}?" if close else ""
+            why = f"is no instance family {facts.region} offers{meant}"
+        elif not any(family_of(t.instance_type) == name for t in nvidia):
+            why = f"has no type with NVIDIA GPUs in {facts.region}; a GPU pool needs them"
+        else:
+            continue
+        problems.append(Problem(key_path(*key, "instanceFamilies", i), f"'{name}' {why}"))
     if not nvidia:
-        if all(name in known for name in own.instance_families):
-            problems.append(
-                Problem(
-                    key_path(*key, "instanceFamilies"), f"{where} offer no type with NVIDIA GPUs; a GPU pool needs them"
-                )
-            )
         return []
+    where = f"{', '.join(own.instance_families)} in {facts.region}"
     chosen = nvidia
     if pool.ami_type is not None:
         chosen = [i for i in chosen if pool.ami_type.architecture in i.architectures]
@@ -88,7 +82,7 @@ def family_instances(
         chosen = [i for i in chosen if gpu_label_name(i.gpu_model or "") == own.gpu_name]
     if own.gpu_count is not None:
         chosen = [i for i in chosen if i.gpu_count == own.gpu_count]
-    shapes = _shapes(chosen)
+    shapes = _shapes(chosen, efa=pool.efa)
     if not chosen:
         narrowed = [
             name
@@ -112,18 +106,27 @@ def family_instances(
                 key_path(*key, "instanceFamilies"),
                 f"{where} give types of several GPU shapes ({_shown(shapes)}): a pool's nodes carry one GPU model "
                 "and count, which workloads select and request by (a job sized for one model's memory must not "
-                "land on another); narrow them with karpenter.gpuName and karpenter.gpuCount, or split the pool",
+                "land on another), and an EFA pool one EFA layout; narrow them with karpenter.gpuName and "
+                "karpenter.gpuCount, or split the pool",
             )
         )
     return chosen
 
 
-def _shapes(instances: Sequence[InstanceFacts]) -> dict[str, list[str]]:
-    """``"1x l4 x86_64"`` -> its types: what a pool's types must share."""
+def _nvidia(info: InstanceFacts) -> bool:
+    """A type with NVIDIA GPUs that EKS AMIs run on."""
+    return bool(info.gpu_count and (info.gpu_manufacturer or "").upper() == "NVIDIA" and info.architectures)
+
+
+def _shapes(instances: Sequence[InstanceFacts], efa: bool = False) -> dict[str, list[str]]:
+    """``"1x l4 x86_64"`` -> its types: what a pool's types must share (with ``efa``, the EFA layout too:
+    an EFA pool's nodes all get one interface per network card)."""
     out: dict[str, list[str]] = {}
     for i in instances:
-        arch = "/".join(a.value for a in i.architectures)
-        out.setdefault(f"{i.gpu_count}x {gpu_label_name(i.gpu_model or '')} {arch}", []).append(i.instance_type)
+        shape = f"{i.gpu_count}x {gpu_label_name(i.gpu_model or '')} {'/'.join(a.value for a in i.architectures)}"
+        if efa:
+            shape += f" {i.efa_max_interfaces} EFA on {i.network_cards} cards"
+        out.setdefault(shape, []).append(i.instance_type)
     return out
 
 

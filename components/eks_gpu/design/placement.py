@@ -18,7 +18,8 @@ PUBLIC_SPLIT = 3
 def choose_azs(available: Sequence[str], needs: Mapping[str, frozenset[str]], az_count: int) -> tuple[str, ...]:
     """Pick ``az_count`` AZs among ``available``, preferring those that serve the node groups.
 
-    ``needs`` maps a node group to the AZs that offer all its instance types. First every group gets
+    ``needs`` maps a node group to the AZs that serve it: those offering all its instance types (for a
+    Karpenter pool whose types no AZ offers together, those offering any). First every group gets
     an AZ (greedily, the AZ that serves the most groups still without one), then the remaining
     places go to the AZs that serve the most groups; ties go to the AZ that comes first by name,
     so the choice is stable from run to run. Returns the chosen AZs sorted by name; a group none of

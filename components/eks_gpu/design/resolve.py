@@ -117,7 +117,8 @@ def resolve(
             pools[key] = group
     system = _group(("systemNodeGroup",), parsed.system, facts, problems) if parsed.system else None
 
-    needs = {g.key: g.offered for g in [*pools.values(), *([system] if system else [])]}
+    # a Karpenter pool is served best where all its types are offered, else where any is
+    needs = {g.key: g.offered_all or g.offered for g in [*pools.values(), *([system] if system else [])]}
     network: NewNetwork | ExistingNetwork | None = None
     if isinstance(parsed.vpc, NewVpc):
         network = new_network(parsed.vpc, facts, needs, problems, notes)
@@ -140,6 +141,8 @@ def resolve(
             problems.append(Problem(key_path(*group.prefix), _nowhere(group, facts, network.azs)))
         elif group.efa is not None:
             usable = efa_az(group.prefix, usable, notes)
+        if group.karpenter and usable:
+            group = pools[group.key] = _in_zones(group, usable, facts, problems, notes)
         designs[group.key] = group.design(usable)
 
     config = parsed.config
@@ -420,6 +423,9 @@ class _Group:
     ami_type: AmiType
     gpu: GpuSpec | None
     offered: frozenset[str]
+    """The AZs the group may use (:func:`_offered`): offering all its types, or any of them for a Karpenter pool."""
+    offered_all: frozenset[str] = frozenset()
+    """The AZs offering every one of its types: where a new VPC's AZs are best placed for it."""
     efa: EfaDesign | None = None
     karpenter: bool = False
     """A GPU pool Karpenter provisions (``provisioner: karpenter``)."""
@@ -484,9 +490,40 @@ def _pinned_az(
         return ()
     if az not in group.offered:
         where = ", ".join(sorted(group.offered)) or "none"
-        problems.append(Problem(key, f"'{az}' does not offer all the pool's instance types (they are in: {where})"))
+        which = "any of" if group.karpenter and group.efa is None else "all"
+        problems.append(Problem(key, f"'{az}' does not offer {which} the pool's instance types (they are in: {where})"))
         return ()
     return (az,)
+
+
+def _in_zones(
+    group: _Group, zones: tuple[str, ...], facts: AwsFacts, problems: list[Problem], notes: list[str]
+) -> _Group:
+    """A Karpenter pool keeps only the types offered in one of its ``zones``: Karpenter would never launch
+    another (:func:`_offered`), yet the plan would list, price and count it. A listed type is a problem
+    under its ``instanceTypes`` key; a family's is left out, with a note."""
+    dropped = [i.instance_type for i in group.instances if not facts.offerings[i.instance_type] & set(zones)]
+    if not dropped:
+        return group
+    cfg = group.config
+    shown = ", ".join(zones)
+    if cfg.instance_types:
+        for i, itype in enumerate(cfg.instance_types):
+            if itype in dropped:
+                elsewhere = ", ".join(sorted(facts.offerings[itype]))
+                problems.append(
+                    Problem(
+                        key_path(*group.prefix, "instanceTypes", i),
+                        f"'{itype}' is offered in none of the pool's AZs ({shown}), only in {elsewhere}: Karpenter "
+                        "would never launch it; drop it, or give the VPC one of those AZs",
+                    )
+                )
+        return group
+    notes.append(
+        f"{key_path(*group.prefix, 'karpenter', 'instanceFamilies')}: {', '.join(dropped)} left out, offered in "
+        f"none of the pool's AZs ({shown})"
+    )
+    return replace(group, instances=tuple(i for i in group.instances if i.instance_type not in dropped))
 
 
 def _group(
@@ -596,6 +633,7 @@ def _group(
         ami_type=ami,
         gpu=gpu,
         offered=_offered(found, facts, union=karpenter and gpu_pool and not (isinstance(cfg, GpuPool) and cfg.efa)),
+        offered_all=_offered(found, facts, union=False),
         efa=efa_design(prefix, cfg, found, problems) if isinstance(cfg, GpuPool) else None,
         karpenter=karpenter and gpu_pool,
     )
@@ -617,6 +655,8 @@ def _nowhere(group: _Group, facts: AwsFacts, vpc_azs: tuple[str, ...]) -> str:
     )
     if not group.offered:
         return f"no AZ of {facts.region} offers all its instance types ({where}): split them into pools"
+    if group.karpenter and group.efa is None:
+        return f"the VPC's AZs ({', '.join(vpc_azs)}) offer none of its instance types ({where})"
     return (
         f"the VPC's AZs ({', '.join(vpc_azs)}) offer not all its instance types ({where}); "
         f"they are all offered together in {', '.join(sorted(group.offered))}"

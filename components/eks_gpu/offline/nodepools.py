@@ -13,6 +13,7 @@ from typing import Any
 
 from eks_gpu.config import AmiType, Architecture, CapacityType
 from eks_gpu.design.karpenter import ami_alias
+from eks_gpu.design.lookup import family_of
 from eks_gpu.design.pinning import release_parameter
 from eks_gpu.design.quotas import QuotaUse
 from eks_gpu.facts.quotas import quota_for
@@ -218,12 +219,7 @@ def node_pool_cells(p: Mapping[str, Any]) -> tuple[str, ...]:
     return (
         p["pool"],
         allowed_types_summary(p),
-        " > ".join(
-            sorted(
-                p["capacityOrder"],
-                key=lambda t: KARPENTER_CAPACITY_ORDER.index(t) if t in KARPENTER_CAPACITY_ORDER else 3,
-            )
-        ),
+        " > ".join(in_karpenter_order(p["capacityOrder"])),
         ",".join(f"{k}={v}" for k, v in p["limits"].items()) or "none",
         disruption + (f", budget {budgets} nodes" if budgets else ""),
         p["expireAfter"] or "default (720h)",
@@ -296,17 +292,14 @@ def allowed_types_summary(pool: Mapping[str, Any]) -> str:
     vcpus = pool.get("vcpusPerNode") or {}
     by_family: dict[str, list[str]] = {}
     for t in sorted(types, key=lambda t: (vcpus.get(t, 0), t)):
-        family, _, size = t.partition(".")
-        by_family.setdefault(family, []).append(size)
+        by_family.setdefault(family_of(t), []).append(t.partition(".")[2])
     return ", ".join(f"{family} {'/'.join(sizes)}" for family, sizes in sorted(by_family.items()))
 
 
 def node_pool_label(pool: Mapping[str, Any]) -> str:
     """A NodePool's node in the diagram: its name, allowed types, the order Karpenter tries capacity types in,
     its node limit and the AMI alias its EC2NodeClass pins (no double quote: it ends a Mermaid label)."""
-    order = sorted(
-        pool["capacityOrder"], key=lambda t: KARPENTER_CAPACITY_ORDER.index(t) if t in KARPENTER_CAPACITY_ORDER else 3
-    )
+    order = in_karpenter_order(pool["capacityOrder"])
     limit = f"up to {pool['nodeLimit']} nodes" if pool.get("nodeLimit") is not None else "no node limit"
     parts = [
         f"NodePool {pool['pool']} (Karpenter)",
