@@ -55,9 +55,9 @@ def _stack_problems(data: Mapping[str, Any]) -> list[Problem]:
         problems.append(
             Problem(
                 key_path("provisioner"),
-                "karpenter is not offered with eks-gpu:existingCluster yet: Karpenter needs its controller on a "
-                "system node group, an access entry for its node role and discovery tags on the cluster's subnets "
-                "and security group, all things the program does not change on a cluster it does not own; use "
+                "karpenter is not offered with eks-gpu:existingCluster yet: its nodes join through an access entry "
+                "for its node role, which the program does not add to a cluster it does not own (nor would a "
+                "ConfigMap-only cluster take one), and a cluster may run a Karpenter of its own; use "
                 "clusterAutoscaler there",
             )
         )
