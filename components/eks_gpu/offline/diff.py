@@ -250,7 +250,8 @@ def _leaves(old: Any, new: Any, path: str) -> list[tuple[str, Any, Any]]:
     return [(path, old, new)]
 
 
-def _get(props: Any, path: str) -> Any:
+def value_at(props: Any, path: str) -> Any:
+    """``props`` at a dotted ``path`` (``spec.template.spec.requirements``); None where a step is missing."""
     for part in path.split("."):
         if not isinstance(props, Mapping):
             return None
@@ -345,7 +346,7 @@ def karpenter_drift(type_: str, causes: Sequence[str], old: Mapping[str, Any], n
     if not drifting:
         return ""
     if all(matches(c, KARPENTER_REQUIREMENTS) and c != KARPENTER_TEMPLATE for c in drifting):
-        if _widens(_get(old, KARPENTER_REQUIREMENTS), _get(new, KARPENTER_REQUIREMENTS)):
+        if _widens(value_at(old, KARPENTER_REQUIREMENTS), value_at(new, KARPENTER_REQUIREMENTS)):
             return ""
         return "outside"
     return "every"
@@ -356,14 +357,15 @@ def _node_pools_of(resources: Iterable[Mapping[str, Any]], node_class: str) -> l
     return sorted(
         _karpenter_pool(r)
         for r in resources
-        if r.get("type") == NODE_POOL and _get(r.get("inputs"), "spec.template.spec.nodeClassRef.name") == node_class
+        if r.get("type") == NODE_POOL
+        and value_at(r.get("inputs"), "spec.template.spec.nodeClassRef.name") == node_class
     )
 
 
 def _karpenter_pool(resource: Mapping[str, Any]) -> str:
     inputs = resource.get("inputs") or {}
-    labels = _get(inputs, "spec.template.metadata.labels") or {}
-    return str(labels.get(POOL_LABEL) or _get(inputs, "metadata.name") or resource.get("name"))
+    labels = value_at(inputs, "spec.template.metadata.labels") or {}
+    return str(labels.get(POOL_LABEL) or value_at(inputs, "metadata.name") or resource.get("name"))
 
 
 def diff(old_plan: Mapping[str, Any], new_plan: Mapping[str, Any]) -> tuple[list[Change], list[str]]:
@@ -448,9 +450,9 @@ def _place(changes: Sequence[Change], old_plan: Mapping[str, Any], new_plan: Map
             continue
         c.component, c.component_type = placed[side].get(resource["urn"], ("", ""))
         if c.type == ASG_TAG:
-            c.label = str(_get(resource.get("inputs"), "tag.key") or "")
+            c.label = str(value_at(resource.get("inputs"), "tag.key") or "")
             if c.action in ("create", "delete"):  # what the tag says, on the side it exists
-                value = shorten(_get(resource.get("inputs"), "tag.value"), None)[0]
+                value = shorten(value_at(resource.get("inputs"), "tag.value"), None)[0]
                 c.values = [{"path": "tag.value", "old": value, "new": None}]
                 if c.action == "create":
                     c.values = [{"path": "tag.value", "old": None, "new": value}]
@@ -573,7 +575,7 @@ def _karpenter_warnings(
             pools = (
                 [_karpenter_pool(old or new)]
                 if c.type == NODE_POOL
-                else _node_pools_of(old_plan.get("resources", []), str(_get(old.get("inputs"), "metadata.name")))
+                else _node_pools_of(old_plan.get("resources", []), str(value_at(old.get("inputs"), "metadata.name")))
             )
             out.append(
                 f"Karpenter {what} {c.name} is {c.action}d: Karpenter terminates every node it launched for "
@@ -604,7 +606,7 @@ def _karpenter_warnings(
                 )
         elif drift:
             users = ", ".join(
-                _node_pools_of(new_plan.get("resources", []), str(_get(new.get("inputs"), "metadata.name")))
+                _node_pools_of(new_plan.get("resources", []), str(value_at(new.get("inputs"), "metadata.name")))
             )
             changed = ", ".join(x for x in c.causes if matches(x, "spec"))
             if drift == "every":

@@ -20,18 +20,10 @@ from eks_gpu.facts.quotas import quota_for
 from eks_gpu.policy.cost import KARPENTER_CAPACITY_ORDER, NodePoolView, dearest
 from eks_gpu.policy.pricing import price_table
 
+from .diff import value_at
+
 SSM_INVOKE = "aws:ssm/getParameter:getParameter"
 """The invoke that reads an SSM parameter (AWS's latest AMI release of an AMI type)."""
-
-
-def _at(props: Mapping[str, Any], path: str) -> Any:
-    """``props`` at a dotted ``path``; None where a step is missing."""
-    value: Any = props
-    for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
 
 
 KARPENTER_MARKETS = {"spot": CapacityType.SPOT, "on-demand": CapacityType.ON_DEMAND}
@@ -102,7 +94,7 @@ ALIAS_FAMILIES = ("al2023", "bottlerocket")
 def requirement_values(nodepool: Mapping[str, Any], key: str) -> list[str] | None:
     """The values of a NodePool's ``key In [...]`` requirement (``spec.template.spec.requirements``); None
     without one."""
-    for req in _at(nodepool, "spec.template.spec.requirements") or []:
+    for req in value_at(nodepool, "spec.template.spec.requirements") or []:
         if isinstance(req, Mapping) and req.get("key") == key and req.get("operator") == "In":
             return [str(v) for v in req.get("values") or []]
     return None
@@ -144,7 +136,7 @@ def node_pool_ami(
     (:func:`eks_gpu.design.karpenter.ami_alias`). When any of that is not one thing, ``latestAmiRelease`` is
     None and ``latestAmiUnknown`` says why.
     """
-    terms = list(_at(node_class or {}, "spec.amiSelectorTerms") or [])
+    terms = list(value_at(node_class or {}, "spec.amiSelectorTerms") or [])
     alias = str(terms[0]["alias"]) if terms and isinstance(terms[0], Mapping) and terms[0].get("alias") else None
     out: dict[str, Any] = {
         "amiSelectorTerms": terms,

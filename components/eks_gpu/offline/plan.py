@@ -67,7 +67,7 @@ from eks_gpu.policy.pricing import price_table
 
 from .aws import AwsAccount, AwsError, offline_account
 from .deployer import with_deployer
-from .diff import ACTIONS, Change, diff, load_plan, render_changes
+from .diff import ACTIONS, Change, diff, load_plan, render_changes, value_at
 from .engine import REPO, ProgramRun, RegisteredResource, load_stack_file, run_program
 from .nodepools import (
     NODE_POOL_HEADERS,
@@ -122,15 +122,6 @@ KEY_PROPERTIES: Mapping[str, Sequence[str]] = {
 """What the resource tree shows of each type (dotted paths into the inputs)."""
 
 
-def _get(props: Mapping[str, Any], path: str) -> Any:
-    value: Any = props
-    for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
 def _short(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -156,7 +147,7 @@ def key_properties(resource: RegisteredResource) -> dict[str, str]:
     """The properties the tree shows for ``resource``."""
     out = {}
     for path in KEY_PROPERTIES.get(resource.type, ()):
-        value = _get(resource.inputs, path)
+        value = value_at(resource.inputs, path)
         if value is not None:
             out[path] = _short(value)
     return out
@@ -479,8 +470,8 @@ def build(
             (str(c.inputs["version"]) for c in run.of_type("eks:index:Cluster") if c.inputs.get("version")),
             next((r.kubernetes_version for r in rows if r.kubernetes_version), None),
         )
-        nodepools = {str(_get(r.inputs, "metadata.name")): r.inputs for r in run.of_type(NODE_POOL)}
-        classes = {str(_get(r.inputs, "metadata.name")): r.inputs for r in run.of_type(EC2_NODE_CLASS)}
+        nodepools = {str(value_at(r.inputs, "metadata.name")): r.inputs for r in run.of_type(NODE_POOL)}
+        classes = {str(value_at(r.inputs, "metadata.name")): r.inputs for r in run.of_type(EC2_NODE_CLASS)}
         pool_amis = {
             p.name: {
                 "availabilityZones": pool_zones(nodepools.get(p.name) or {}),
