@@ -108,16 +108,19 @@ def test_an_unpinned_al2023_pool_names_both_keys_and_an_example() -> None:
     }
 
 
-def test_existing_cluster_is_refused_with_karpenter() -> None:
+def test_an_existing_clusters_name_too_long_for_the_queue_is_named_by_its_key() -> None:
+    """With existingCluster the queue is named after that cluster (tests/test_karpenter_existing.py builds one)."""
+    name = "p" * 81
     found = problems_of(
         {
             "aws:region": "us-west-2",
-            "eks-gpu:existingCluster": {"name": "platform"},
+            "eks-gpu:existingCluster": {"name": name},
             "eks-gpu:provisioner": "karpenter",
             "eks-gpu:gpuNodeGroups": {"inference": karpenter_pool(amiReleaseVersion=AL2023_RELEASE)},
         }
     )
-    assert found["eks-gpu:provisioner"].startswith("karpenter is not offered with eks-gpu:existingCluster yet")
+    assert found["eks-gpu:existingCluster.name"].startswith("is 81 characters; with Karpenter at most 80")
+    assert "eks-gpu:clusterName" not in found
 
 
 def test_replicas_beyond_the_system_nodes_name_the_set_key() -> None:

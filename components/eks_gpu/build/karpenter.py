@@ -267,6 +267,8 @@ class KarpenterArgs:
     """The cluster's ARN: Pod Identity trust, ``eks:DescribeCluster``, and the account of the ARNs."""
     cluster_security_group_id: pulumi.Input[str]
     """EKS's cluster security group: the nodes' group, as on managed node groups."""
+    tag_security_group: bool
+    """Put the discovery tag on that group: only on the stack's own cluster."""
     subnet_ids: Mapping[str, Sequence[pulumi.Input[str]]]
     """Pool key -> the private subnets of its AZs."""
     region: str
@@ -290,8 +292,9 @@ class Karpenter(pulumi.ComponentResource):
     role: ServiceRole
     node_role: ServiceRole
     queue: aws.sqs.Queue
-    discovery_tag: aws.ec2.Tag
-    """``karpenter.sh/discovery: <cluster>`` on EKS's cluster security group (the subnets get it from the network)."""
+    discovery_tag: aws.ec2.Tag | None
+    """``karpenter.sh/discovery: <cluster>`` on EKS's cluster security group (the subnets get it from the network);
+    None on an existing cluster."""
     crd_release: k8s.helm.v3.Release
     release: k8s.helm.v3.Release
     node_classes: dict[str, k8s.apiextensions.CustomResource]
@@ -345,14 +348,17 @@ class Karpenter(pulumi.ComponentResource):
             ).json,
             opts=child,
         )
-        # EKS made the group and tags it itself, so a Tag resource (not the group's tags) adds the discovery tag
-        self.discovery_tag = aws.ec2.Tag(
-            f"{name}-security-group-discovery",
-            resource_id=args.cluster_security_group_id,
-            key=DISCOVERY_TAG,
-            value=c,
-            opts=child,
-        )
+        # EKS made the group and tags it itself, so a Tag resource (not the group's tags) adds the discovery tag;
+        # never on a cluster the stack does not own (CreateTags would overwrite its owner's, a destroy delete it)
+        self.discovery_tag = None
+        if args.tag_security_group:
+            self.discovery_tag = aws.ec2.Tag(
+                f"{name}-security-group-discovery",
+                resource_id=args.cluster_security_group_id,
+                key=DISCOVERY_TAG,
+                value=c,
+                opts=child,
+            )
         self.rules: dict[str, aws.cloudwatch.EventRule] = {}
         targets: list[pulumi.Resource] = []
         for suffix, (source, detail_type) in INTERRUPTION_EVENTS.items():

@@ -237,6 +237,7 @@ class EksGpuStack(pulumi.ComponentResource):
                     cluster=self.cluster.name,
                     cluster_arn=self.cluster.arn,
                     cluster_security_group_id=self.cluster.security_group_id,
+                    tag_security_group=design.existing_cluster is None,
                     subnet_ids={
                         key: [s for az in p.availability_zones for s in self.network.private_subnet_ids[az]]
                         for key, p in karpenter_pools.items()

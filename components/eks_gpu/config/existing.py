@@ -66,7 +66,8 @@ def existing_cluster_problems(data: Mapping[str, Any]) -> list[Problem]:
                 )
             )
     autoscaler = data.get("autoscaler")
-    if not (isinstance(autoscaler, Mapping) and "enabled" in autoscaler):
+    # under Karpenter no autoscaler is installed and its keys are refused (eks_gpu.config.karpenter)
+    if data.get("provisioner") != "karpenter" and not (isinstance(autoscaler, Mapping) and "enabled" in autoscaler):
         problems.append(
             Problem(
                 key_path("autoscaler", "enabled"),

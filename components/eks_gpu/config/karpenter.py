@@ -51,21 +51,13 @@ def karpenter_problems(data: Mapping[str, Any]) -> list[Problem]:
 
 def _stack_problems(data: Mapping[str, Any]) -> list[Problem]:
     problems = []
-    if data.get("existingCluster") is not None:
-        problems.append(
-            Problem(
-                key_path("provisioner"),
-                "karpenter is not offered with eks-gpu:existingCluster yet: its nodes join through an access entry "
-                "for its node role, which the program does not add to a cluster it does not own (nor would a "
-                "ConfigMap-only cluster take one), and a cluster may run a Karpenter of its own; use "
-                "clusterAutoscaler there",
-            )
-        )
-    name = data.get("clusterName")
+    name = data.get("clusterName")  # with existingCluster, its name (parse_config sets it)
     if isinstance(name, str) and len(name) > SQS_NAME_MAX:
         problems.append(
             Problem(
-                key_path("clusterName"),
+                key_path("existingCluster", "name")
+                if data.get("existingCluster") is not None
+                else key_path("clusterName"),
                 f"is {len(name)} characters; with Karpenter at most {SQS_NAME_MAX}: its interruption queue is an SQS "
                 f"queue named after the cluster, and SQS names are at most {SQS_NAME_MAX} characters",
             )

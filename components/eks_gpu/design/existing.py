@@ -21,6 +21,7 @@ from eks_gpu.design.lookup import _default_route, read_running_addons
 from eks_gpu.design.model import ExistingClusterDesign, NodeGroupDesign
 from eks_gpu.design.pinning import installed_addons
 from eks_gpu.facts import versions
+from eks_gpu.facts.karpenter import CHART_VERSION
 
 NAME_KEY = key_path("existingCluster", "name")
 SUBNETS_KEY = key_path("existingCluster", "subnetIds")
@@ -146,9 +147,12 @@ def existing_design(
     problems: list[Problem],
     warnings: list[str],
     notes: list[str],
+    karpenter: bool = False,
 ) -> ExistingClusterDesign:
     """The cluster as the build uses it; a pin of an add-on it runs is refused (the program would not
-    apply it), and what the program cannot set on a running add-on is said."""
+    apply it), and what the program cannot set on a running add-on is said. With ``karpenter``
+    (``provisioner: karpenter``), a cluster whose nodes can join only through the aws-auth ConfigMap is
+    refused: Karpenter's nodes join through an access entry for its node role, which the program adds."""
     for name, version in sorted(running.items()):
         if name in pins:
             problems.append(
@@ -165,6 +169,24 @@ def existing_design(
             f"{NAME_KEY}: the cluster's own eks-node-monitoring-agent runs its DCGM server only on nodes whose taints "
             f"it tolerates (none by default): give its configuration values dcgmAgent.tolerations for the taints of "
             f"{', '.join(tainted)}, or the pools' GPU faults reach neither node auto-repair nor dcgm-exporter"
+        )
+    if karpenter and cluster.authentication_mode == "CONFIG_MAP":
+        problems.append(
+            Problem(
+                key_path("provisioner"),
+                f"karpenter needs '{cluster.name}' to take access entries (authentication mode API or "
+                "API_AND_CONFIG_MAP): Karpenter's nodes join through an EC2_LINUX access entry for its node role, and "
+                "this cluster authenticates through the aws-auth ConfigMap only, which the program does not edit; "
+                f"switch it with aws eks update-cluster-config --name {cluster.name} --access-config "
+                "authenticationMode=API_AND_CONFIG_MAP, or use clusterAutoscaler",
+            )
+        )
+    elif karpenter:
+        warnings.append(
+            f"{NAME_KEY}: the program installs Karpenter {CHART_VERSION} on '{cluster.name}' (its CRDs, controller, "
+            f"an interruption queue named '{cluster.name}'): a cluster that runs a Karpenter already cannot take a "
+            "second one (the CRDs belong to its Helm release, and both would act on the same NodePools); "
+            "give this stack's pools to that one instead"
         )
     if cluster.authentication_mode == "CONFIG_MAP":
         notes.append(

@@ -196,7 +196,9 @@ def resolve(
         addon_versions = {n: v for n, v in addon_versions.items() if n not in running}
         problems = [p for p in problems if not any(p.key.startswith(key_path("addons", n)) for n in running)]
         gpu_designs = {k: d for k, d in designs.items() if k in config.gpu_node_groups}
-        existing = existing_design(cluster, running, config.addons.pins(), gpu_designs, problems, warnings, notes)
+        existing = existing_design(
+            cluster, running, config.addons.pins(), gpu_designs, problems, warnings, notes, karpenter=karpenter
+        )
     gpu_metrics = _gpu_metrics(config, designs, problems) if config is not None else None
     access = design_access(config, facts, profile, problems, warnings) if config is not None else None
     kubernetes = design_kubernetes(config, designs, problems, warnings) if config is not None else None

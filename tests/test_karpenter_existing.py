@@ -1,0 +1,58 @@
+"""Issue 24 on an existing cluster: ``provisioner: karpenter`` with ``eks-gpu:existingCluster``. The cluster
+is moto's (tests/test_existing_cluster.py makes it); Karpenter is added beside the program's system and GPU
+pools, and the cluster itself is left alone but for one access entry, for Karpenter's own node role."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests import crds
+from tests.helpers import problems_of, run
+from tests.test_existing_cluster import FORBIDDEN, NAME, existing, make_cluster
+from tests.test_karpenter_config import PINNED, karpenter_pool
+
+ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
+NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def karpenter_on_existing(**keys: Any) -> dict[str, Any]:
+    cfg = existing({"inference": karpenter_pool()}, provisioner="karpenter", amiReleaseVersion=PINNED)
+    cfg.pop("eks-gpu:autoscaler")  # not read under Karpenter: its keys are refused there
+    return {**cfg, "eks-gpu:systemNodeGroup": {"minSize": 2}, **{f"eks-gpu:{k}": v for k, v in keys.items()}}
+
+
+def test_karpenter_joins_an_existing_cluster_by_one_access_entry_and_changes_nothing_else() -> None:
+    ran = run(karpenter_on_existing(), account_setup=make_cluster())
+    made = ran.account_data
+    (entry,) = ran.of_type(ACCESS_ENTRY)
+    assert (entry.inputs["type"], entry.inputs["clusterName"]) == ("EC2_LINUX", NAME)
+    (node_role,) = [r for r in ran.of_type("aws:iam/role:Role") if r.name.endswith("-karpenter-node-role")]
+    assert entry.inputs["principalArn"] == node_role.outputs["arn"]
+    others = [t for t in FORBIDDEN if t != ACCESS_ENTRY]
+    assert [r.name for t in others for r in ran.of_type(t)] == []
+    assert ran.of_type("aws:ec2/tag:Tag") == []  # the owner's security group keeps its tags
+    assert ran.one("aws:sqs/queue:Queue", "-karpenter-queue").inputs["name"] == NAME
+    (node_class,) = ran.of_type(NODE_CLASS)
+    spec = node_class.inputs["spec"]
+    assert spec["securityGroupSelectorTerms"] == [{"id": made["security_group"]}]
+    assert {t["id"] for t in spec["subnetSelectorTerms"]} <= set(made["vpc"].private_subnet_ids)
+    for obj in (node_class, *ran.of_type(NODE_POOL)):
+        assert crds.validate(dict(obj.inputs)) == []
+    charts = {r.inputs["chart"] for r in ran.of_type(RELEASE)}
+    assert {"oci://public.ecr.aws/karpenter/karpenter", "oci://public.ecr.aws/karpenter/karpenter-crd"} <= charts
+    assert not [c for c in charts if "cluster-autoscaler" in c]
+    assert any("cannot take a second one" in w for w in ran.warnings)
+
+
+def test_a_configmap_only_cluster_is_refused_for_karpenter() -> None:
+    found = problems_of(karpenter_on_existing(), account_setup=make_cluster(mode="CONFIG_MAP"))
+    assert list(found) == ["eks-gpu:provisioner"]
+    assert "aws eks update-cluster-config --name platform-prod" in found["eks-gpu:provisioner"]
+
+
+def test_under_karpenter_an_existing_cluster_takes_no_autoscaler() -> None:
+    """No ``autoscaler.enabled`` choice is asked for (the first test runs without one); one given is refused."""
+    found = problems_of(karpenter_on_existing(autoscaler={"enabled": True}), account_setup=make_cluster())
+    assert list(found) == ["eks-gpu:autoscaler.enabled"]
