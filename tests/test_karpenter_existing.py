@@ -37,7 +37,9 @@ def test_karpenter_joins_an_existing_cluster_by_one_access_entry_and_changes_not
     (node_class,) = ran.of_type(NODE_CLASS)
     spec = node_class.inputs["spec"]
     assert spec["securityGroupSelectorTerms"] == [{"id": made["security_group"]}]
-    assert {t["id"] for t in spec["subnetSelectorTerms"]} <= set(made["vpc"].private_subnet_ids)
+    # the pool's AZs are both of the cluster's private subnets' (g6.xlarge is offered in each): all of them
+    assert sorted(ran.outputs["gpuNodeGroups"]["inference"]["availabilityZones"]) == ["us-west-2a", "us-west-2b"]
+    assert sorted(t["id"] for t in spec["subnetSelectorTerms"]) == sorted(made["vpc"].private_subnet_ids)
     for obj in (node_class, *ran.of_type(NODE_POOL)):
         assert crds.validate(dict(obj.inputs)) == []
     charts = {r.inputs["chart"] for r in ran.of_type(RELEASE)}
@@ -56,3 +58,15 @@ def test_under_karpenter_an_existing_cluster_takes_no_autoscaler() -> None:
     """No ``autoscaler.enabled`` choice is asked for (the first test runs without one); one given is refused."""
     found = problems_of(karpenter_on_existing(autoscaler={"enabled": True}), account_setup=make_cluster())
     assert list(found) == ["eks-gpu:autoscaler.enabled"]
+
+
+def test_a_karpenter_pools_labels_are_not_counted_against_an_asg_it_does_not_have() -> None:
+    """A NodePool has no Auto Scaling group, so the autoscaler's per-ASG tag budget (50 tags) does not apply,
+    on an existing cluster as on the stack's own: 38 labels are fine on a Karpenter pool."""
+    labels = {f"team.example.com/l{i}": "x" for i in range(38)}
+    cfg = karpenter_on_existing()
+    cfg["eks-gpu:gpuNodeGroups"] = {"inference": karpenter_pool(labels=labels)}
+    (node_pool,) = run(cfg, account_setup=make_cluster()).of_type(NODE_POOL)
+    assert labels.items() <= node_pool.inputs["spec"]["template"]["metadata"]["labels"].items()
+    managed = existing({"inference": {**karpenter_pool(labels=labels), "minSize": 0}})
+    assert "eks-gpu:gpuNodeGroups.inference" in "".join(problems_of(managed, account_setup=make_cluster()))

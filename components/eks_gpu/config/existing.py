@@ -20,7 +20,7 @@ OWNED_BY_THE_CLUSTER: Mapping[str, str] = {
     "endpointPrivateAccessCidrs": "the API endpoint is the cluster's: the program adds no security group rule to it",
     "endpointPrivateAccessSecurityGroupIds": "the API endpoint is the cluster's: the program adds no security "
     "group rule to it",
-    "clusterAdmins": "the cluster's access entries are its owner's: the program creates none",
+    "clusterAdmins": "the cluster's access entries are its owner's: the program creates none for people",
     "clusterCreatorAdmin": "it applies when a cluster is created, and this one exists",
 }
 """Stack-file key -> why it is refused beside ``existingCluster`` when set to anything but its default."""

@@ -47,7 +47,8 @@ def installed_addons(config: StackConfig) -> tuple[str, ...]:
     cloudwatch = config.gpu_metrics.exporter == "cloudwatch" and bool(config.gpu_node_groups)
     ebs = config.storage.ebs_csi_driver
     optional = {
-        "eks-pod-identity-agent": ebs or config.autoscaler.enabled or cloudwatch,
+        # Pod Identity users: the EBS CSI driver, the autoscaler or Karpenter's controller, CloudWatch's agent
+        "eks-pod-identity-agent": ebs or config.autoscaler.enabled or config.provisioner == "karpenter" or cloudwatch,
         "eks-node-monitoring-agent": config.node_monitoring.enabled,
         "aws-ebs-csi-driver": ebs,
         "amazon-cloudwatch-observability": cloudwatch,

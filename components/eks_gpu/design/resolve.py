@@ -181,6 +181,8 @@ def resolve(
         stack_tags = {**config.tags, "Environment": config.environment}
         user_labels = {key: pool.labels for key, pool in config.gpu_node_groups.items()} | {SYSTEM_KEY: {}}
         for key, node_group in designs.items():
+            if node_group.karpenter is not None:
+                continue  # a NodePool: no Auto Scaling group, no tags
             # an existing cluster's own autoscaler discovers the pools by the same tags
             discovered = (config.autoscaler.enabled and not karpenter) or cluster is not None
             tags = node_group_asg_tags(node_group, config.cluster_name, stack_tags, discovered)
