@@ -565,6 +565,30 @@ def test_efa_node_classes_select_their_pools_cluster_placement_group_in_one_zone
         assert zones == [[selected]], key  # one zone, the one of its subnet
 
 
+def test_efa_node_classes_add_a_security_group_open_to_itself(efa_stack: ProgramRun) -> None:
+    """As a managed EFA pool's launch template does (build/nodegroups.py): EFA needs all traffic to and from
+    its own group, which an existing cluster's security group need not allow; Karpenter puts every selected
+    group on every interface."""
+    classes = objects(efa_stack, NODE_CLASS)
+    groups = {g.name: g for g in efa_stack.of_type("aws:ec2/securityGroup:SecurityGroup")}
+    rules = [
+        r.inputs
+        for t in (
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+            "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+        )
+        for r in efa_stack.of_type(t)
+    ]
+    for key in ("train", "rocket", "booked"):
+        group = groups[f"eks-gpu-karpenter-{key}-efa"]
+        terms = [t["id"] for t in classes[key]["spec"]["securityGroupSelectorTerms"]]
+        assert len(terms) == 2 and terms[1] == group.outputs["id"], key
+        own = [r for r in rules if r["securityGroupId"] == group.outputs["id"]]
+        assert len(own) == 2 and all(
+            (r["referencedSecurityGroupId"], r["ipProtocol"]) == (group.outputs["id"], "-1") for r in own
+        ), key
+
+
 @pytest.mark.parametrize("kind", [NODE_CLASS, NODE_POOL, NODE_OVERLAY])
 def test_efa_pools_objects_pass_the_pinned_crds(efa_stack: ProgramRun, kind: str) -> None:
     sent = objects(efa_stack, kind)

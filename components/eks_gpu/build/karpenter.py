@@ -56,7 +56,7 @@ from eks_gpu.build.karpenter_iam import (
     event_pattern,
     queue_statements,
 )
-from eks_gpu.build.nodegroups import FAST_IMAGE_PULL_NODE_CONFIG
+from eks_gpu.build.nodegroups import FAST_IMAGE_PULL_NODE_CONFIG, efa_security_group
 from eks_gpu.build.tagging import tags_for
 from eks_gpu.config import POOL_LABEL, Architecture
 from eks_gpu.design import SYSTEM_KEY, NodeGroupDesign
@@ -172,7 +172,7 @@ def node_class_spec(
     cluster_name: str,
     role_name: pulumi.Input[str],
     subnet_ids: Sequence[pulumi.Input[str]],
-    security_group_id: pulumi.Input[str],
+    security_group_ids: Sequence[pulumi.Input[str]],
     tags: Mapping[str, str],
     placement_group: pulumi.Input[str] | None = None,
 ) -> dict[str, Any]:
@@ -187,7 +187,7 @@ def node_class_spec(
         "amiSelectorTerms": [{"alias": kp.ami_alias}],
         "role": role_name,
         "subnetSelectorTerms": [{"id": sid} for sid in subnet_ids],
-        "securityGroupSelectorTerms": [{"id": security_group_id}],
+        "securityGroupSelectorTerms": [{"id": sg} for sg in security_group_ids],
         "metadataOptions": dict(IMDS),
         "blockDeviceMappings": block_device_mappings(pool),
         # What the launch templates of managed node groups tag (Name is Karpenter's: the node's name).
@@ -267,6 +267,8 @@ class KarpenterArgs:
     """The cluster's ARN: Pod Identity trust, ``eks:DescribeCluster``, and the account of the ARNs."""
     cluster_security_group_id: pulumi.Input[str]
     """EKS's cluster security group: the nodes' group, as on managed node groups."""
+    vpc_id: pulumi.Input[str]
+    """The VPC: where an EFA pool's own security group is made."""
     tag_security_group: bool
     """Put the discovery tag on that group: only on the stack's own cluster."""
     subnet_ids: Mapping[str, Sequence[pulumi.Input[str]]]
@@ -301,6 +303,8 @@ class Karpenter(pulumi.ComponentResource):
     node_pools: dict[str, k8s.apiextensions.CustomResource]
     node_overlays: dict[str, k8s.apiextensions.CustomResource]
     """Pool key -> its NodeOverlay (AL2023 EFA pools)."""
+    efa_security_groups: dict[str, aws.ec2.SecurityGroup]
+    """Pool key -> its EFA security group (EFA pools)."""
     placement_groups: dict[str, aws.ec2.PlacementGroup]
     """Pool key -> its cluster placement group (EFA pools without reservations)."""
     node_pool_names: dict[str, pulumi.Output[str]]
@@ -443,7 +447,7 @@ class Karpenter(pulumi.ComponentResource):
             ],
         )
         self.node_classes, self.node_pools, self.node_pool_names = {}, {}, {}
-        self.node_overlays, self.placement_groups = {}, {}
+        self.node_overlays, self.placement_groups, self.efa_security_groups = {}, {}, {}
         # Nodes join by the access entry with the role's policies, through the NAT routes; the controller
         # terminates them when a NodePool goes, so the objects go before the release, role and routes.
         needs = [self.crd_release, self.release, access_entry, *self.node_role.attachments, *args.node_depends_on]
@@ -456,6 +460,14 @@ class Karpenter(pulumi.ComponentResource):
                     f"{name}-{key}-placement", strategy="cluster", tags=tags(f"{key}-efa"), opts=child
                 )
                 self.placement_groups[key] = placement
+            groups: list[pulumi.Input[str]] = [args.cluster_security_group_id]
+            if pool.efa is not None:
+                # as for managed EFA pools: not relying on the cluster group's rules (an existing cluster's owner
+                # may have narrowed them); Karpenter puts every selected group on every interface
+                self.efa_security_groups[key] = efa_security_group(
+                    f"{name}-{key}", args.vpc_id, f"Karpenter pool {key}", tags(key), self
+                )
+                groups.append(self.efa_security_groups[key].id)
             node_class = k8s.apiextensions.CustomResource(
                 f"{name}-{key}-nodeclass",
                 api_version="karpenter.k8s.aws/v1",
@@ -466,7 +478,7 @@ class Karpenter(pulumi.ComponentResource):
                     cluster_name=c,
                     role_name=self.node_role.role.name,
                     subnet_ids=args.subnet_ids[key],
-                    security_group_id=args.cluster_security_group_id,
+                    security_group_ids=groups,
                     tags=args.stack_tags,
                     placement_group=placement.name if placement is not None else None,
                 ),

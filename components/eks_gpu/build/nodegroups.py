@@ -31,6 +31,37 @@ TAGGED_AT_LAUNCH = ("instance", "volume", "network-interface")
 attributable per cluster and pool."""
 
 
+def efa_security_group(
+    name: str, vpc_id: pulumi.Input[str], what: str, tags: Mapping[str, str], parent: pulumi.Resource
+) -> aws.ec2.SecurityGroup:
+    """An EFA pool's security group, open to itself both ways: EFA needs all traffic to and from the group
+    itself (EC2 User Guide, "Prepare an EFA-enabled security group"), which a cluster security group its
+    owner may have changed need not allow. ``what`` names the pool in its description (``node group
+    train``); ``tags`` with their ``Name``."""
+    child = pulumi.ResourceOptions(parent=parent)
+    group = aws.ec2.SecurityGroup(
+        f"{name}-efa",
+        vpc_id=vpc_id,
+        description=f"EFA traffic between the nodes of {what}",
+        tags={**tags, "Name": f"{tags.get('Name', name)}-efa"},
+        opts=child,
+    )
+    for rule, suffix, way in (
+        (aws.vpc.SecurityGroupIngressRule, "in", "from"),
+        (aws.vpc.SecurityGroupEgressRule, "out", "to"),
+    ):
+        rule(
+            f"{name}-efa-{suffix}",
+            security_group_id=group.id,
+            referenced_security_group_id=group.id,
+            ip_protocol="-1",
+            description=f"EFA: all traffic {way} the pool's own nodes",
+            tags=dict(tags),
+            opts=child,
+        )
+    return group
+
+
 @dataclass(frozen=True)
 class NodeGroupArgs:
     """What one node group is built from."""
@@ -243,27 +274,7 @@ class NodeGroup(pulumi.ComponentResource):
         """EFA: a security group open to itself, one interface per network card, a cluster placement group."""
         design = args.design
         child = pulumi.ResourceOptions(parent=self)
-        group = aws.ec2.SecurityGroup(
-            f"{name}-efa",
-            vpc_id=args.vpc_id,
-            description=f"EFA traffic between the nodes of node group {design.key}",
-            tags={**args.tags, "Name": f"{args.tags.get('Name', name)}-efa"},
-            opts=child,
-        )
-        # EFA needs all traffic to and from the group itself, both ways (EC2 User Guide, EFA security group).
-        for rule, suffix, way in (
-            (aws.vpc.SecurityGroupIngressRule, "in", "from"),
-            (aws.vpc.SecurityGroupEgressRule, "out", "to"),
-        ):
-            rule(
-                f"{name}-efa-{suffix}",
-                security_group_id=group.id,
-                referenced_security_group_id=group.id,
-                ip_protocol="-1",
-                description=f"EFA: all traffic {way} the pool's own nodes",
-                tags=dict(args.tags),
-                opts=child,
-            )
+        group = efa_security_group(name, args.vpc_id, f"node group {design.key}", args.tags, self)
         template.network_interfaces = efa_interfaces(efa.interfaces, [args.cluster_security_group_id, group.id])
         if efa.placement_group:
             placement = aws.ec2.PlacementGroup(

@@ -238,6 +238,7 @@ class EksGpuStack(pulumi.ComponentResource):
                     cluster_arn=self.cluster.arn,
                     cluster_security_group_id=self.cluster.security_group_id,
                     tag_security_group=design.existing_cluster is None,
+                    vpc_id=self.network.vpc_id,
                     subnet_ids={
                         key: [s for az in p.availability_zones for s in self.network.private_subnet_ids[az]]
                         for key, p in karpenter_pools.items()
