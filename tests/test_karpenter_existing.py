@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from eks_gpu.offline.aws import AwsAccount
+
 from tests import crds
 from tests.helpers import problems_of, run
 from tests.test_existing_cluster import FORBIDDEN, NAME, existing, make_cluster
@@ -70,3 +72,35 @@ def test_a_karpenter_pools_labels_are_not_counted_against_an_asg_it_does_not_hav
     assert labels.items() <= node_pool.inputs["spec"]["template"]["metadata"]["labels"].items()
     managed = existing({"inference": {**karpenter_pool(labels=labels), "minSize": 0}})
     assert "eks-gpu:gpuNodeGroups.inference" in "".join(problems_of(managed, account_setup=make_cluster()))
+
+
+def with_queue(tags: dict[str, str]) -> Any:
+    """:func:`make_cluster`, and an SQS queue named after the cluster with ``tags`` (made as Karpenter's own
+    install makes its interruption queue: ``QueueName: ${ClusterName}``)."""
+    setup = make_cluster()
+
+    def both(account: AwsAccount) -> Any:
+        made = setup(account)
+        account._call("sqs", "create_queue", QueueName=NAME, tags=tags)
+        return made
+
+    return both
+
+
+def test_a_cluster_with_another_karpenters_queue_is_refused() -> None:
+    found = problems_of(karpenter_on_existing(), account_setup=with_queue({"aws:cloudformation:stack-name": "k"}))
+    assert list(found) == ["eks-gpu:existingCluster.name"]
+    assert found["eks-gpu:existingCluster.name"].startswith(
+        f"'{NAME}' has an SQS queue named '{NAME}' that this stack did not make"
+    )
+
+
+def test_the_stacks_own_queue_from_an_earlier_up_is_no_problem() -> None:
+    """The queue this stack made (its Name tag, as the run sends it) is read back on the next preview."""
+    first = run(karpenter_on_existing(), account_setup=make_cluster())
+    sent = first.one("aws:sqs/queue:Queue", "-karpenter-queue").inputs["tags"]
+    again = run(karpenter_on_existing(), account_setup=with_queue(dict(sent)))
+    assert ("aws:sqs/getQueue:getQueue", {"name": NAME}) in [
+        (token, {k: v for k, v in args.items() if v is not None}) for token, args in again.invokes
+    ]
+    assert again.one("aws:sqs/queue:Queue", "-karpenter-queue").inputs["name"] == NAME

@@ -64,7 +64,7 @@ from eks_gpu.design.allocatable import HUGEPAGES_RESOURCE
 from eks_gpu.design.autoscaler import efa_hugepages
 from eks_gpu.design.model import KarpenterDesign
 from eks_gpu.design.tags import CLUSTER_TAG, NODE_GROUP_TAG
-from eks_gpu.facts.karpenter import DISCOVERY_TAG
+from eks_gpu.facts.karpenter import DISCOVERY_TAG, INTERRUPTION_QUEUE_TAG
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "karpenter"
@@ -341,7 +341,7 @@ class Karpenter(pulumi.ComponentResource):
             name=args.design.interruption_queue,
             message_retention_seconds=QUEUE_RETENTION_SECONDS,
             sqs_managed_sse_enabled=True,
-            tags=tags("karpenter-interruptions"),
+            tags=tags(INTERRUPTION_QUEUE_TAG),
             opts=child,
         )
         queue_policy = aws.sqs.QueuePolicy(

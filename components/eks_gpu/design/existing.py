@@ -21,7 +21,7 @@ from eks_gpu.design.lookup import _default_route, read_running_addons
 from eks_gpu.design.model import ExistingClusterDesign, NodeGroupDesign
 from eks_gpu.design.pinning import installed_addons
 from eks_gpu.facts import versions
-from eks_gpu.facts.karpenter import CHART_VERSION
+from eks_gpu.facts.karpenter import CHART_VERSION, INTERRUPTION_QUEUE_TAG
 
 NAME_KEY = key_path("existingCluster", "name")
 SUBNETS_KEY = key_path("existingCluster", "subnetIds")
@@ -44,6 +44,11 @@ class ClusterFacts:
     endpoint: str
     certificate_authority: str
     authentication_mode: str
+    queue_tags: Mapping[str, str] | None = None
+    """With Karpenter: the tags of the SQS queue named after the cluster, None when there is none
+    (:func:`read_queue_tags`)."""
+    queue_error: str | None = None
+    """With Karpenter: AWS's message when that queue could not be read."""
 
 
 def _first_line(exc: Exception) -> str:
@@ -76,6 +81,22 @@ def read_cluster(name: str) -> ClusterFacts:
     )
 
 
+QUEUE_MISSING = ("NonExistentQueue", "QueueDoesNotExist", "does not exist")
+"""How SQS's GetQueueUrl says a queue is not there (botocore ``sqs`` model: ``QueueDoesNotExist``, whose
+query-protocol code is ``AWS.SimpleQueueService.NonExistentQueue``)."""
+
+
+def read_queue_tags(name: str) -> tuple[dict[str, str] | None, str | None]:
+    """The tags of the SQS queue ``name`` (``aws.sqs.get_queue``): None when there is none; with AWS's
+    message when it could not be read."""
+    try:
+        queue = aws.sqs.get_queue(name=name)
+    except Exception as exc:
+        message = _first_line(exc)
+        return None, None if any(marker in message for marker in QUEUE_MISSING) else message
+    return dict(queue.tags or {}), None
+
+
 def private_subnets(cluster: ClusterFacts) -> tuple[str, ...]:
     """The cluster's subnets whose default route does not go to an internet gateway: where nodes go
     without public addresses (NAT, Transit Gateway or no default route: the VPC checks warn)."""
@@ -92,6 +113,9 @@ def adopt(parsed: ParsedConfig, today: date) -> tuple[ParsedConfig, ClusterFacts
     if config is None or config.existing_cluster is None:
         return parsed, None
     cluster = read_cluster(config.existing_cluster.name)
+    if parsed.karpenter:  # Karpenter's interruption queue is named after the cluster: is one there already?
+        tags, error = read_queue_tags(cluster.name)
+        cluster = replace(cluster, queue_tags=tags, queue_error=error)
     problems = list(parsed.problems)
     warnings = list(parsed.warnings)
     if cluster.status != "ACTIVE":
@@ -152,7 +176,11 @@ def existing_design(
     """The cluster as the build uses it; a pin of an add-on it runs is refused (the program would not
     apply it), and what the program cannot set on a running add-on is said. With ``karpenter``
     (``provisioner: karpenter``), a cluster whose nodes can join only through the aws-auth ConfigMap is
-    refused: Karpenter's nodes join through an access entry for its node role, which the program adds."""
+    refused: Karpenter's nodes join through an access entry for its node role, which the program adds; so
+    is one with an SQS queue named after it that this stack did not make (``cluster.queue_tags``): another
+    Karpenter's interruption queue."""
+    queue_tags, queue_error = cluster.queue_tags, cluster.queue_error
+    own_queue_name = f"{cluster.name}-{INTERRUPTION_QUEUE_TAG}"
     for name, version in sorted(running.items()):
         if name in pins:
             problems.append(
@@ -179,6 +207,25 @@ def existing_design(
                 "this cluster authenticates through the aws-auth ConfigMap only, which the program does not edit; "
                 f"switch it with aws eks update-cluster-config --name {cluster.name} --access-config "
                 "authenticationMode=API_AND_CONFIG_MAP, or use clusterAutoscaler",
+            )
+        )
+    elif karpenter and queue_error is not None:
+        problems.append(
+            Problem(
+                NAME_KEY,
+                f"cannot tell whether '{cluster.name}' runs a Karpenter already: reading the SQS queue "
+                f"'{cluster.name}' (where Karpenter's interruption queue would be) failed ({queue_error}); "
+                "the deployer needs sqs:GetQueueUrl, sqs:GetQueueAttributes and sqs:ListQueueTags",
+            )
+        )
+    elif karpenter and queue_tags is not None and queue_tags.get("Name") != own_queue_name:
+        problems.append(
+            Problem(
+                NAME_KEY,
+                f"'{cluster.name}' has an SQS queue named '{cluster.name}' that this stack did not make (its Name tag "
+                f"is not {own_queue_name}): the interruption queue of a Karpenter the cluster runs already, by "
+                "Karpenter's own install. Creating it again would take that queue over, and a destroy delete it; "
+                "give this stack's pools to that Karpenter (your own NodePools), or use clusterAutoscaler",
             )
         )
     elif karpenter:

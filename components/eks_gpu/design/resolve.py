@@ -199,7 +199,14 @@ def resolve(
         problems = [p for p in problems if not any(p.key.startswith(key_path("addons", n)) for n in running)]
         gpu_designs = {k: d for k, d in designs.items() if k in config.gpu_node_groups}
         existing = existing_design(
-            cluster, running, config.addons.pins(), gpu_designs, problems, warnings, notes, karpenter=karpenter
+            cluster,
+            running,
+            config.addons.pins(),
+            gpu_designs,
+            problems,
+            warnings,
+            notes,
+            karpenter=karpenter,
         )
     gpu_metrics = _gpu_metrics(config, designs, problems) if config is not None else None
     access = design_access(config, facts, profile, problems, warnings) if config is not None else None

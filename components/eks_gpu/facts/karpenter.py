@@ -20,3 +20,6 @@ security group nodes launch into, for EC2NodeClasses that select them by tag (``
 {karpenter.sh/discovery: <cluster>}}]``; aws/karpenter-provider-aws ``website/content/en/v1.14/getting-started/
 migrating-from-cas/_index.md``, "Add tags to subnets and security groups"). The program's own EC2NodeClasses
 select by id; the tag is for the node classes a platform team adds (docs/karpenter.md)."""
+INTERRUPTION_QUEUE_TAG = "karpenter-interruptions"
+"""The interruption queue's ``Name`` tag is ``<cluster>-karpenter-interruptions``: what tells this stack's queue
+(from an earlier ``pulumi up``) from another Karpenter install's queue of the same name (the cluster's)."""

@@ -470,6 +470,7 @@ class _Clients(NamedTuple):
     sts: Any
     eks: Any
     iam: Any
+    sqs: Any
 
 
 @functools.cache
@@ -481,7 +482,11 @@ def _clients(region: str) -> _Clients:
 
     session = boto3.session.Session(region_name=region)
     return _Clients(
-        ec2=session.client("ec2"), sts=session.client("sts"), eks=session.client("eks"), iam=session.client("iam")
+        ec2=session.client("ec2"),
+        sts=session.client("sts"),
+        eks=session.client("eks"),
+        iam=session.client("iam"),
+        sqs=session.client("sqs"),
     )
 
 
@@ -609,6 +614,7 @@ class AwsAccount:
             "aws:eks/getCluster:getCluster": self._get_cluster,
             "aws:ssm/getParameter:getParameter": self._get_parameter,
             "aws:iam/getRole:getRole": self._get_role,
+            "aws:sqs/getQueue:getQueue": self._get_queue,
         }
         self._creators: dict[str, Callable[[Mapping[str, Any]], tuple[str, JsonDict]]] = {
             "aws:ec2/vpc:Vpc": self._create_vpc,
@@ -976,6 +982,16 @@ class AwsAccount:
         if version is None:
             raise AwsError(f"reading EKS Add-On ({cluster}:{name}): couldn't find resource")
         return {"id": f"{cluster}:{name}", "addonName": name, "clusterName": cluster, "addonVersion": version}
+
+    def _get_queue(self, args: Mapping[str, Any]) -> JsonDict:
+        """An SQS queue of the account by name (moto's SQS backend), as pulumi-aws's ``getQueue`` reports it:
+        GetQueueUrl, the ARN from GetQueueAttributes, ListQueueTags (terraform-provider-aws
+        ``internal/service/sqs/queue_data_source.go``); a missing queue fails with GetQueueUrl's error."""
+        name = str(args["name"])
+        url = self._call("sqs", "get_queue_url", QueueName=name)["QueueUrl"]
+        arn = self._call("sqs", "get_queue_attributes", QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+        tags = self._call("sqs", "list_queue_tags", QueueUrl=url).get("Tags", {})
+        return {"id": url, "name": name, "url": url, "arn": arn["QueueArn"], "tags": dict(tags)}
 
     def _get_role(self, args: Mapping[str, Any]) -> JsonDict:
         """An IAM role of the account (GetRole, moto's IAM backend), as pulumi-aws's ``getRole`` reports it. A
