@@ -268,3 +268,29 @@ def test_family_mistakes_in_the_values_themselves() -> None:
     assert len(set(layouts.values())) == 2
     message = found[f"{at}.efa.karpenter.instanceFamilies"]
     assert all(f"{n} EFA" in message for n in layouts.values()) and "one EFA layout" in message
+
+
+def test_family_messages_name_each_family_and_what_narrowed_them() -> None:
+    """Mutation testing found these unchecked: a family with no near name, a good family before a bad one,
+    the message's list of families, and which keys left no type."""
+    pools = {
+        "far": family_pool(instanceFamilies=["g6", "zz9"]),
+        "left": family_pool(instanceFamilies=["g6"], gpuCount=1, efa=True) | {"amiType": "AL2023_ARM_64_NVIDIA"},
+        "two": family_pool(instanceFamilies=["g6", "g6e"]),
+    }
+    found = problems_of(karpenter_config(pools))
+    at = "eks-gpu:gpuNodeGroups"
+    assert found[f"{at}.far.karpenter.instanceFamilies[1]"] == f"'zz9' is no instance family {REGION} offers"
+    assert found[f"{at}.left.karpenter.instanceFamilies"].startswith(
+        f"g6 in {REGION}: no type left after amiType, efa, karpenter.gpuCount; their NVIDIA types are 1x l4 x86_64: "
+    )
+    assert found[f"{at}.two.karpenter.instanceFamilies"].startswith(f"g6, g6e in {REGION} give types of several")
+
+
+def test_an_ami_type_keeps_the_families_types_of_its_architecture() -> None:
+    """g5 (x86_64, A10G) and g5g (arm64, T4G): amiType AL2023_ARM_64_NVIDIA keeps g5g's one-GPU sizes."""
+    pool = family_pool(instanceFamilies=["g5", "g5g"], gpuCount=1)
+    pool["amiType"] = "AL2023_ARM_64_NVIDIA"
+    types = requirement(node_pool(karpenter_config({"inference": pool})), TYPE_KEY)
+    assert set(types) == expected_types(REGION, {"g5", "g5g"}, count=1, arch="arm64")
+    assert {t.split(".")[0] for t in types} == {"g5g"}
