@@ -485,6 +485,10 @@ def test_karpenter_pools_get_no_managed_node_group_and_keep_their_outputs(stack:
         assert out["nodeSelector"] == {POOL_LABEL: key}
     assert pools["inference"]["gpusPerNode"] == 1
     assert stack.outputs.get("autoscalerRoleArn") is None
+    # the role every EC2NodeClass names, for a team's own node classes; none without Karpenter
+    roles = {c["spec"]["role"] for c in objects(stack, NODE_CLASS).values()}
+    assert roles == {stack.outputs["karpenterNodeRoleName"]}
+    assert "karpenterNodeRoleName" not in run(config()).outputs
 
 
 def test_the_controller_comes_after_the_system_nodes_and_the_pod_identity_agent(stack: ProgramRun) -> None:

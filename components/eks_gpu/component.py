@@ -99,6 +99,8 @@ class EksGpu(pulumi.ComponentResource):
     """The Cluster Autoscaler's IAM role, when it is installed."""
     autoscaler_chart_version: pulumi.Output[str | None]
     """The Cluster Autoscaler chart version, when it is installed."""
+    karpenter_node_role_name: pulumi.Output[str | None]
+    """With Karpenter: its node role's name, what a team's own EC2NodeClass names in ``role``."""
 
     def __init__(self, name: str, args: StackArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         # Designed first: a config error is raised before anything, this component included, is registered.

@@ -404,4 +404,6 @@ class EksGpuStack(pulumi.ComponentResource):
             "devicePluginChartVersion": self.design.kubernetes.device_plugin_version,
             "autoscalerRoleArn": self.autoscaler.role.role.arn if self.autoscaler else None,
             "autoscalerChartVersion": self.design.autoscaler.chart_version if self.design.autoscaler else None,
+            # what a team's own EC2NodeClass names in `role` (docs/karpenter.md, "Your own NodePools")
+            "karpenterNodeRoleName": self.karpenter.node_role.role.name if self.karpenter else None,
         }
