@@ -104,3 +104,4 @@ def test_the_stacks_own_queue_from_an_earlier_up_is_no_problem() -> None:
         (token, {k: v for k, v in args.items() if v is not None}) for token, args in again.invokes
     ]
     assert again.one("aws:sqs/queue:Queue", "-karpenter-queue").inputs["name"] == NAME
+    assert not any("cannot take a second one" in w for w in again.warnings)  # said before the first up only

@@ -309,7 +309,7 @@ class Sizes(Model):
 class GpuPool(Sizes):
     """One GPU managed node group, keyed by a stable name in ``eks-gpu:gpuNodeGroups``."""
 
-    instance_types: Annotated[InstanceTypes, Field(min_length=0)] = ()
+    instance_types: InstanceTypes = ()
     """EC2 instance types, all with NVIDIA GPUs of one model and count, one architecture. Required,
     except for a Karpenter pool that names ``karpenter.instanceFamilies`` instead."""
     ami_type: Annotated[AmiType | None, enum_field(AmiType, GPU_AMI_HINTS, GPU_AMI_TYPES)] = None

@@ -228,7 +228,7 @@ def existing_design(
                 "give this stack's pools to that Karpenter (your own NodePools), or use clusterAutoscaler",
             )
         )
-    elif karpenter:
+    elif karpenter and queue_tags is None:  # once this stack's queue exists, its Karpenter is the one there
         warnings.append(
             f"{NAME_KEY}: the program installs Karpenter {CHART_VERSION} on '{cluster.name}' (its CRDs, controller, "
             f"an interruption queue named '{cluster.name}'): a cluster that runs a Karpenter already cannot take a "

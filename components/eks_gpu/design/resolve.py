@@ -434,7 +434,11 @@ class _Group:
     ami_type: AmiType
     gpu: GpuSpec | None
     offered: frozenset[str]
-    """The AZs the group may use (:func:`_offered`): offering all its types, or any of them for a Karpenter pool."""
+    """The AZs the group may use: those offering every one of its types (a managed node group launches any of
+    them in any of its subnets; an EFA pool's placement group holds one zone), or for a Karpenter pool those
+    offering any (Karpenter launches a type only in a zone that offers it: aws/karpenter-provider-aws
+    ``pkg/providers/instancetype/offering/provider.go`` ``createOfferings``, an offering of a type in a zone is
+    available only if the type is offered there and a subnet is)."""
     offered_all: frozenset[str] = frozenset()
     """The AZs offering every one of its types: where a new VPC's AZs are best placed for it."""
     efa: EfaDesign | None = None
@@ -511,7 +515,7 @@ def _in_zones(
     group: _Group, zones: tuple[str, ...], facts: AwsFacts, problems: list[Problem], notes: list[str]
 ) -> _Group:
     """A Karpenter pool keeps only the types offered in one of its ``zones``: Karpenter would never launch
-    another (:func:`_offered`), yet the plan would list, price and count it. A listed type is a problem
+    another (:attr:`_Group.offered`), yet the plan would list, price and count it. A listed type is a problem
     under its ``instanceTypes`` key; a family's is left out, with a note."""
     dropped = [i.instance_type for i in group.instances if not facts.offerings[i.instance_type] & set(zones)]
     if not dropped:
@@ -636,6 +640,8 @@ def _group(
             )
         first = found[0]
         gpu = GpuSpec(first.gpu_count, first.gpu_model or "", first.gpu_manufacturer or "")
+    zones = [facts.offerings[i.instance_type] for i in found]
+    every, union = frozenset.intersection(*zones), frozenset.union(*zones)
     return _Group(
         key=prefix[-1] if gpu_pool else SYSTEM_KEY,
         prefix=prefix,
@@ -643,21 +649,11 @@ def _group(
         instances=tuple(found),
         ami_type=ami,
         gpu=gpu,
-        offered=_offered(found, facts, union=karpenter and gpu_pool and not (isinstance(cfg, GpuPool) and cfg.efa)),
-        offered_all=_offered(found, facts, union=False),
+        offered=union if karpenter and gpu_pool and not (isinstance(cfg, GpuPool) and cfg.efa) else every,
+        offered_all=every,
         efa=efa_design(prefix, cfg, found, problems) if isinstance(cfg, GpuPool) else None,
         karpenter=karpenter and gpu_pool,
     )
-
-
-def _offered(found: list[InstanceFacts], facts: AwsFacts, union: bool) -> frozenset[str]:
-    """The AZs a pool may use: those offering every one of its types (a managed node group launches any
-    of them in any of its subnets; an EFA pool's placement group holds one zone), or with ``union``
-    those offering any (a Karpenter NodePool: Karpenter launches a type only in a zone that offers it,
-    aws/karpenter-provider-aws ``pkg/providers/instancetype/offering/provider.go`` ``createOfferings``: an
-    offering of a type in a zone is available only if the type is offered there and a subnet is)."""
-    zones = [facts.offerings[i.instance_type] for i in found]
-    return frozenset.union(*zones) if union else frozenset.intersection(*zones)
 
 
 def _nowhere(group: _Group, facts: AwsFacts, vpc_azs: tuple[str, ...]) -> str:
